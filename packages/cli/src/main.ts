@@ -1,0 +1,95 @@
+#!/usr/bin/env -S node --import tsx
+// `pnpm vigil <command>`: operator commands. Configuration comes from the environment (or, in the
+// embedded mode, from .vigil/dev.env written by `pnpm start`).
+import { parseArgs } from "node:util";
+import { createApiKey, type ApiKeyScope, API_KEY_SCOPES } from "@vigil/shared/auth/api-keys";
+import { ConfigError, loadConfig } from "@vigil/shared/config/config";
+import { Database } from "@vigil/shared/db/database";
+import { migrateToLatest } from "@vigil/shared/db/migrate";
+import { verifyTenantLog } from "@vigil/shared/integrity/verify-tenant-log";
+import { EventQueue } from "@vigil/shared/queue/event-queue";
+import { tenantScope } from "@vigil/shared/query/tenant-scope";
+import { createTenant } from "@vigil/shared/tenants/tenants";
+
+const USAGE = `usage: pnpm vigil <command> [options]
+
+  migrate                                   apply pending database migrations (DATABASE_ADMIN_URL)
+  tenant create --name N [--retention-days D] create a tenant and an ingest+read API key
+  key create --tenant ID [--scopes ingest,read] [--name N]   issue an API key (shown once)
+  dlq replay [--limit N]                    move dead-lettered messages back to the event queue
+  verify --tenant ID                        recompute hashes and the chain of a tenant's log
+`;
+
+async function main(argv: string[]): Promise<number> {
+  const [command, sub, ...rest] = argv;
+  const { values } = parseArgs({
+    args: command === "migrate" ? [sub, ...rest].filter((arg): arg is string => arg !== undefined) : rest,
+    options: {
+      name: { type: "string" },
+      "retention-days": { type: "string" },
+      tenant: { type: "string" },
+      scopes: { type: "string" },
+      limit: { type: "string" },
+    },
+    allowPositionals: true,
+  });
+  const config = loadConfig();
+
+  if (command === "migrate") {
+    const url = config.DATABASE_ADMIN_URL ?? config.DATABASE_URL;
+    const result = await migrateToLatest(url);
+    const applied = result.results?.filter((item) => item.status === "Success").map((item) => item.migrationName) ?? [];
+    console.log(applied.length ? `applied: ${applied.join(", ")}` : "database is up to date");
+    return 0;
+  }
+
+  if (command === "dlq" && sub === "replay") {
+    const queue = new EventQueue({ queueUrl: config.SQS_QUEUE_URL, dlqUrl: config.SQS_DLQ_URL, region: config.AWS_REGION, endpoint: config.SQS_ENDPOINT });
+    const moved = await queue.replayDeadLetters(values.limit ? Number(values.limit) : undefined);
+    queue.close();
+    console.log(`replayed ${moved} message(s) from the dead-letter queue`);
+    return 0;
+  }
+
+  const db = new Database({ url: config.DATABASE_URL, poolSize: 2, applicationName: "vigil-cli" });
+  try {
+    if (command === "tenant" && sub === "create") {
+      if (!values.name) throw new UsageError("--name is required");
+      const tenant = await createTenant(db.sql, { name: values.name, retention_days: values["retention-days"] ? Number(values["retention-days"]) : undefined });
+      const { key } = await createApiKey(db.sql, { tenantId: tenant.id, name: "default", scopes: ["ingest", "read"], createdBy: "cli" });
+      console.log(JSON.stringify({ tenant, api_key: key, note: "the key is shown once; store it now" }, null, 2));
+      return 0;
+    }
+    if (command === "key" && sub === "create") {
+      if (!values.tenant) throw new UsageError("--tenant is required");
+      const scopes = (values.scopes ?? "ingest,read").split(",").map((scope) => scope.trim());
+      const unknown = scopes.filter((scope) => !(API_KEY_SCOPES as readonly string[]).includes(scope));
+      if (unknown.length) throw new UsageError(`unknown scope(s): ${unknown.join(", ")}`);
+      const { key, record } = await createApiKey(db.sql, { tenantId: values.tenant, name: values.name ?? "cli", scopes: scopes as ApiKeyScope[], createdBy: "cli" });
+      console.log(JSON.stringify({ key: record, api_key: key, note: "the key is shown once; store it now" }, null, 2));
+      return 0;
+    }
+    if (command === "verify") {
+      const tenant = values.tenant ?? sub;
+      if (!tenant) throw new UsageError("--tenant is required");
+      const report = await verifyTenantLog(db, tenantScope(tenant));
+      console.log(JSON.stringify(report, null, 2));
+      return report.ok ? 0 : 3;
+    }
+    throw new UsageError(command ? `unknown command: ${[command, sub].filter(Boolean).join(" ")}` : "no command given");
+  } finally {
+    await db.close();
+  }
+}
+
+class UsageError extends Error {}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (error) => {
+    if (error instanceof UsageError) process.stderr.write(`${error.message}\n\n${USAGE}`);
+    else if (error instanceof ConfigError) process.stderr.write(`${error.message}\n`);
+    else process.stderr.write(`vigil: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exit(error instanceof UsageError ? 64 : 1);
+  },
+);

@@ -1,0 +1,115 @@
+// API keys for client apps: `vgl_` + 40 base62 characters (~238 bits). Only a SHA-256 of the key is
+// stored; with that much entropy a slow KDF adds nothing, and lookup stays one index probe.
+import { createHash, randomBytes, randomUUID } from "node:crypto";
+import type { Queryable } from "../db/database.ts";
+import { VigilError } from "../errors/vigil-error.ts";
+
+export const API_KEY_PREFIX = "vgl_";
+export const API_KEY_SCOPES = ["ingest", "read"] as const;
+export type ApiKeyScope = (typeof API_KEY_SCOPES)[number];
+
+const BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+const API_KEY_PATTERN = /^vgl_[0-9A-Za-z]{32,64}$/;
+
+export function generateApiKey(length = 40): string {
+  let out = API_KEY_PREFIX;
+  while (out.length < API_KEY_PREFIX.length + length) {
+    for (const byte of randomBytes(length)) {
+      // Rejection sampling keeps every character equally likely.
+      if (byte < 248 && out.length < API_KEY_PREFIX.length + length) out += BASE62[byte % 62];
+    }
+  }
+  return out;
+}
+
+export function hashApiKey(key: string): string {
+  return createHash("sha256").update(key).digest("hex");
+}
+
+export function looksLikeApiKey(value: string): boolean {
+  return API_KEY_PATTERN.test(value);
+}
+
+export interface ApiKeyRecord {
+  id: string;
+  tenant_id: string;
+  name: string;
+  prefix: string;
+  scopes: ApiKeyScope[];
+  created_at: string;
+  last_used_at: string | null;
+  revoked_at: string | null;
+}
+
+interface ApiKeyRow {
+  id: string;
+  tenant_id: string;
+  name: string;
+  prefix: string;
+  scopes: ApiKeyScope[];
+  created_at: Date;
+  last_used_at: Date | null;
+  revoked_at: Date | null;
+}
+
+function toRecord(row: ApiKeyRow): ApiKeyRecord {
+  return {
+    id: row.id,
+    tenant_id: row.tenant_id,
+    name: row.name,
+    prefix: row.prefix,
+    scopes: row.scopes,
+    created_at: row.created_at.toISOString(),
+    last_used_at: row.last_used_at?.toISOString() ?? null,
+    revoked_at: row.revoked_at?.toISOString() ?? null,
+  };
+}
+
+/** Creates a key; the plaintext is returned once and never stored. */
+export async function createApiKey(
+  sql: Queryable,
+  input: { tenantId: string; name: string; scopes: ApiKeyScope[]; createdBy?: string | null },
+): Promise<{ key: string; record: ApiKeyRecord }> {
+  if (input.scopes.length === 0) throw new VigilError("VALIDATION_FAILED", "at least one scope is required", [{ path: "scopes", message: "must not be empty" }]);
+  const key = generateApiKey();
+  const rows = await sql<ApiKeyRow[]>`
+    insert into api_keys (id, tenant_id, name, prefix, key_hash, scopes, created_by)
+    values (${randomUUID()}, ${input.tenantId}, ${input.name}, ${key.slice(0, 12)}, ${hashApiKey(key)}, ${input.scopes}::text[], ${input.createdBy ?? null})
+    returning id, tenant_id, name, prefix, scopes, created_at, last_used_at, revoked_at`;
+  return { key, record: toRecord(rows[0]!) };
+}
+
+export async function listApiKeys(sql: Queryable, tenantId: string): Promise<ApiKeyRecord[]> {
+  const rows = await sql<ApiKeyRow[]>`
+    select id, tenant_id, name, prefix, scopes, created_at, last_used_at, revoked_at
+    from api_keys where tenant_id = ${tenantId} order by created_at, id`;
+  return rows.map(toRecord);
+}
+
+export async function revokeApiKey(sql: Queryable, tenantId: string, keyId: string): Promise<boolean> {
+  const rows = await sql`update api_keys set revoked_at = coalesce(revoked_at, now()) where tenant_id = ${tenantId} and id = ${keyId} returning id`;
+  return rows.length > 0;
+}
+
+export interface ApiKeyPrincipal {
+  keyId: string;
+  tenantId: string;
+  tenantStatus: "active" | "suspended" | "inactive";
+  scopes: ApiKeyScope[];
+}
+
+/** Resolves a presented key to its tenant and scopes, or null when unknown or revoked. */
+export async function authenticateApiKey(sql: Queryable, key: string): Promise<ApiKeyPrincipal | null> {
+  if (!looksLikeApiKey(key)) return null;
+  const rows = await sql<{ id: string; tenant_id: string; scopes: ApiKeyScope[]; status: ApiKeyPrincipal["tenantStatus"]; last_used_at: Date | null }[]>`
+    select k.id, k.tenant_id, k.scopes, t.status, k.last_used_at
+    from api_keys k join tenants t on t.id = k.tenant_id
+    where k.key_hash = ${hashApiKey(key)} and k.revoked_at is null`;
+  const row = rows[0];
+  if (!row) return null;
+  // Last use is recorded at most once a minute per key, so hot keys do not write on every request.
+  if (!row.last_used_at || Date.now() - row.last_used_at.getTime() > 60_000) {
+    await sql`update api_keys set last_used_at = now() where id = ${row.id}`;
+  }
+  return { keyId: row.id, tenantId: row.tenant_id, tenantStatus: row.status, scopes: row.scopes };
+}

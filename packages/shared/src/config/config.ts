@@ -1,0 +1,149 @@
+// The only module that reads the environment. Every service parses its configuration here at
+// start-up and exits with a message naming the bad variable, so a misconfigured process never runs.
+import { config as loadDotenv } from "dotenv";
+import { z } from "zod";
+
+const DEFAULT_REDACT_KEYS =
+  "password,passwd,secret,token,api_key,apikey,authorization,cookie,set-cookie,private_key,client_secret,credit_card,card_number,cvv,ssn";
+
+const csv = (fallback: string) =>
+  z
+    .string()
+    .default(fallback)
+    .transform((value) =>
+      value
+        .split(",")
+        .map((item) => item.trim())
+        .filter(Boolean),
+    );
+
+const booleanFlag = (fallback: boolean) =>
+  z
+    .enum(["true", "false", "1", "0"])
+    .default(fallback ? "true" : "false")
+    .transform((value) => value === "true" || value === "1");
+
+const port = (fallback: number) => z.coerce.number().int().min(0).max(65535).default(fallback);
+
+export const configSchema = z.object({
+  NODE_ENV: z.enum(["development", "test", "production"]).default("development"),
+  LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  HOST: z.string().min(1).default("127.0.0.1"),
+  API_PORT: port(8080),
+  STREAMER_PORT: port(8081),
+  WORKER_METRICS_PORT: port(8082),
+
+  DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }),
+  DATABASE_ADMIN_URL: z.url({ protocol: /^postgres(ql)?$/ }).optional(),
+  DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
+
+  AWS_REGION: z.string().min(1).default("us-east-1"),
+  SQS_ENDPOINT: z.url().optional(),
+  SQS_QUEUE_URL: z.url(),
+  SQS_DLQ_URL: z.url().optional(),
+
+  OPENSEARCH_URL: z.url().optional(),
+  OPENSEARCH_INDEX_PREFIX: z.string().regex(/^[a-z0-9-]+$/).default("vigil-events"),
+
+  VIGIL_REDACT_KEYS: csv(DEFAULT_REDACT_KEYS),
+  VIGIL_ADMIN_EMAIL: z.email().default("admin@localhost"),
+  VIGIL_ADMIN_PASSWORD: z.string().min(12).optional(),
+  VIGIL_JWT_ISSUER: z.string().min(1).default("vigil"),
+  VIGIL_JWT_AUDIENCE: z.string().min(1).default("vigil-api"),
+  VIGIL_ACCESS_TOKEN_TTL_SECONDS: z.coerce.number().int().min(30).max(86_400).default(900),
+  VIGIL_REFRESH_TOKEN_TTL_SECONDS: z.coerce.number().int().min(60).default(30 * 86_400),
+  VIGIL_EXTERNAL_JWKS_URL: z.url().optional(),
+  VIGIL_EXTERNAL_JWT_HS256_SECRET: z.string().min(32).optional(),
+  VIGIL_EXTERNAL_JWT_ISSUER: z.string().optional(),
+  VIGIL_EXTERNAL_JWT_AUDIENCE: z.string().optional(),
+  VIGIL_EXTERNAL_TENANT_CLAIM: z.string().default("tenant_id"),
+  VIGIL_EXTERNAL_ROLE_CLAIM: z.string().default("role"),
+  CORS_ORIGINS: csv(""),
+  STREAM_ALLOWED_ORIGINS: csv(""),
+
+  RATE_LIMIT_PER_KEY_RPS: z.coerce.number().positive().default(200),
+  RATE_LIMIT_PER_KEY_BURST: z.coerce.number().int().positive().default(400),
+  RATE_LIMIT_PER_TENANT_RPS: z.coerce.number().positive().default(500),
+  RATE_LIMIT_PER_TENANT_BURST: z.coerce.number().int().positive().default(1000),
+
+  INGEST_WAIT_TIMEOUT_MS: z.coerce.number().int().min(100).max(10_000).default(10_000),
+  WORKER_POLLERS: z.coerce.number().int().min(1).max(64).default(4),
+  WORKER_VISIBILITY_TIMEOUT_SECONDS: z.coerce.number().int().min(5).max(43_200).default(60),
+  WORKER_WAIT_TIME_SECONDS: z.coerce.number().int().min(0).max(20).default(2),
+  RETENTION_SWEEP_INTERVAL_SECONDS: z.coerce.number().int().min(1).default(3600),
+  STREAM_MAX_BUFFERED_BYTES: z.coerce.number().int().min(1024).default(1024 * 1024),
+  STREAM_MAX_CONNECTIONS: z.coerce.number().int().min(1).default(10_000),
+  STREAM_MAX_CONNECTIONS_PER_TENANT: z.coerce.number().int().min(1).default(1000),
+  STREAM_PING_INTERVAL_MS: z.coerce.number().int().min(100).default(30_000),
+  METRICS_ENABLED: booleanFlag(true),
+});
+
+export type VigilConfig = z.infer<typeof configSchema>;
+
+export class ConfigError extends Error {
+  constructor(readonly issues: string[]) {
+    super(`Invalid configuration:\n  ${issues.join("\n  ")}`);
+    this.name = "ConfigError";
+  }
+}
+
+/** Files read (in order, never overriding real variables) when configuration comes from the environment. */
+export const ENV_FILES = [".env", ".vigil/dev.env"];
+
+/** Parses configuration from an explicit map (tests) or from the environment plus `.env` files. */
+export function loadConfig(source?: Record<string, string | undefined>): VigilConfig {
+  let env = source;
+  if (!env) {
+    loadDotenv({ quiet: true, path: ENV_FILES });
+    env = process.env;
+  }
+  // Empty strings mean "unset", as they do in docker-compose files and shells.
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined && value !== ""));
+  const parsed = configSchema.safeParse(cleaned);
+  if (!parsed.success) {
+    throw new ConfigError(
+      parsed.error.issues.map((issue) => `${issue.path.join(".") || "(root)"}: ${issue.message}`),
+    );
+  }
+  return parsed.data;
+}
+
+/** For service entry points: load or print the named problem and exit non-zero. */
+export function loadConfigOrExit(): VigilConfig {
+  try {
+    return loadConfig();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`${error.message}\n`);
+      process.exit(78); // EX_CONFIG
+    }
+    throw error;
+  }
+}
+
+/** Settings of the embedded run mode (`pnpm start`), which owns PostgreSQL and the SQS emulator. */
+export const devStackSchema = z.object({
+  VIGIL_DEV_PG_PORT: port(54329),
+  VIGIL_DEV_SQS_PORT: port(4566),
+  VIGIL_DEV_DATA_DIR: z.string().default(".vigil"),
+  API_PORT: port(8080),
+  STREAMER_PORT: port(8081),
+  WORKER_METRICS_PORT: port(8082),
+  VIGIL_ADMIN_EMAIL: z.email().default("admin@localhost"),
+  VIGIL_ADMIN_PASSWORD: z.string().min(12).optional(),
+  LOG_LEVEL: z.string().default("info"),
+});
+
+export type DevStackConfig = z.infer<typeof devStackSchema>;
+
+export function loadDevStackConfig(): DevStackConfig {
+  loadDotenv({ quiet: true, path: ".env" });
+  const parsed = devStackSchema.safeParse(Object.fromEntries(Object.entries(process.env).filter(([, value]) => value !== "")));
+  if (!parsed.success) throw new ConfigError(parsed.error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`));
+  return parsed.data;
+}
+
+/** The environment a child process inherits (PATH and friends), for launchers that spawn services. */
+export function inheritedEnvironment(): Record<string, string> {
+  return Object.fromEntries(Object.entries(process.env).filter((entry): entry is [string, string] => entry[1] !== undefined));
+}

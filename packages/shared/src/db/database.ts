@@ -1,0 +1,103 @@
+// The one owner of the PostgreSQL connection pool. Queries run through postgres.js; Kysely is used
+// as a typed query builder whose compiled SQL is executed here, so every query-module function can
+// be tested on its SQL and parameters as well as on real rows.
+//
+// Tenant scope: `withTenant` opens a transaction and sets `vigil.tenant_id` with SET LOCAL
+// semantics (set_config(..., true)). Row-level security policies read it, so a query that forgets
+// its WHERE clause still sees only that tenant, and a pooled connection carries nothing over.
+import { DummyDriver, Kysely, PostgresAdapter, PostgresIntrospector, PostgresQueryCompiler, type Compilable } from "kysely";
+import postgres from "postgres";
+import type { DatabaseSchema } from "./schema.ts";
+
+export type Sql = postgres.Sql;
+export type TransactionSql = postgres.TransactionSql;
+/** Anything that can run a query: the pool or an open transaction. */
+export type Queryable = Sql | TransactionSql;
+
+/** Builds SQL only; execution goes through postgres.js (see `run`). */
+export const queryBuilder = new Kysely<DatabaseSchema>({
+  dialect: {
+    createAdapter: () => new PostgresAdapter(),
+    createDriver: () => new DummyDriver(),
+    createIntrospector: (db) => new PostgresIntrospector(db),
+    createQueryCompiler: () => new PostgresQueryCompiler(),
+  },
+});
+
+export interface DatabaseOptions {
+  url: string;
+  poolSize?: number;
+  applicationName?: string;
+  /** Called on every notice/connection error; keeps logging out of this module. */
+  onNotice?: (notice: unknown) => void;
+}
+
+export function createSql(options: DatabaseOptions): Sql {
+  return postgres(options.url, {
+    max: options.poolSize ?? 10,
+    idle_timeout: 30,
+    connect_timeout: 5,
+    max_lifetime: 60 * 30,
+    connection: { application_name: options.applicationName ?? "vigil" },
+    onnotice: options.onNotice ?? (() => {}),
+    types: {
+      // int8 (seq, counts) as number: exact up to 2^53, which per-tenant sequences never reach.
+      bigint: { to: 20, from: [20], parse: (value: string) => Number(value), serialize: (value: number) => String(value) },
+    },
+  });
+}
+
+export class Database {
+  readonly sql: Sql;
+
+  constructor(options: DatabaseOptions) {
+    this.sql = createSql(options);
+  }
+
+  /** Runs `fn` in a transaction scoped to one tenant; RLS hides every other tenant's rows. */
+  withTenant<T>(tenantId: string, fn: (tx: TransactionSql) => Promise<T>): Promise<T> {
+    return this.sql.begin(async (tx) => {
+      await setTenant(tx, tenantId);
+      return fn(tx);
+    }) as Promise<T>;
+  }
+
+  /** A transaction with no tenant set: tenant-scoped tables answer with zero rows. */
+  withoutTenant<T>(fn: (tx: TransactionSql) => Promise<T>): Promise<T> {
+    return this.sql.begin(fn) as Promise<T>;
+  }
+
+  async ping(): Promise<void> {
+    await this.sql`select 1`;
+  }
+
+  async close(): Promise<void> {
+    await this.sql.end({ timeout: 5 });
+  }
+}
+
+export async function setTenant(tx: Queryable, tenantId: string): Promise<void> {
+  await tx`select set_config('vigil.tenant_id', ${tenantId}, true)`;
+}
+
+/** Executes a Kysely-built query through postgres.js and returns its rows. */
+export async function run<Row>(tx: Queryable, query: Compilable<Row>): Promise<Row[]> {
+  const compiled = query.compile();
+  return (await tx.unsafe(compiled.sql, compiled.parameters as postgres.ParameterOrJSON<never>[])) as unknown as Row[];
+}
+
+/** Like `run`, but streams rows in batches from a server-side cursor (constant memory). */
+export function runCursor<Row>(tx: Queryable, query: Compilable<Row>, batchSize: number): AsyncIterable<Row[]> {
+  const compiled = query.compile();
+  return tx.unsafe(compiled.sql, compiled.parameters as postgres.ParameterOrJSON<never>[]).cursor(batchSize) as unknown as AsyncIterable<Row[]>;
+}
+
+const UNAVAILABLE_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "CONNECT_TIMEOUT", "CONNECTION_CLOSED", "CONNECTION_ENDED", "CONNECTION_DESTROYED"]);
+
+/** True for errors that mean "the database is not reachable right now" (retry later, 503). */
+export function isDatabaseUnavailable(error: unknown): boolean {
+  const code = (error as { code?: string } | null)?.code;
+  if (!code) return false;
+  // 08xxx connection exceptions, 57P01-57P03 admin shutdown / crash / cannot connect now, 53300 too many connections.
+  return UNAVAILABLE_CODES.has(code) || code.startsWith("08") || /^57P0[123]$/.test(code) || code === "53300";
+}

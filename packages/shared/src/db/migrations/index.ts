@@ -1,0 +1,7 @@
+// Every migration, in order. Names are ISO timestamp + slug; Kysely applies them sorted by name.
+import type { Migration } from "kysely";
+import * as initialSchema from "./20261121T2230_initial_schema.ts";
+
+export const migrations: Record<string, Migration> = {
+  "20261121T2230_initial_schema": initialSchema,
+};

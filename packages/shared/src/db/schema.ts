@@ -1,0 +1,96 @@
+// Row types of the tables, as Kysely sees them. The migrations are the source of truth for the
+// tables themselves; this file mirrors them for the query builder.
+import type { ColumnType, Generated } from "kysely";
+
+type Timestamp = ColumnType<Date, Date | string, Date | string>;
+type Json = ColumnType<Record<string, unknown> | null, string | null, string | null>;
+
+export interface TenantsTable {
+  id: string;
+  name: string;
+  status: "active" | "suspended" | "inactive";
+  retention_days: number;
+  created_at: Generated<Timestamp>;
+  updated_at: Generated<Timestamp>;
+}
+
+export interface TenantSequencesTable {
+  tenant_id: string;
+  last_seq: number;
+  last_chain_hash: string;
+}
+
+export interface ApiKeysTable {
+  id: string;
+  tenant_id: string;
+  name: string;
+  prefix: string;
+  key_hash: string;
+  scopes: string[];
+  created_at: Generated<Timestamp>;
+  created_by: string | null;
+  last_used_at: Timestamp | null;
+  revoked_at: Timestamp | null;
+}
+
+export interface EventsTable {
+  tenant_id: string;
+  seq: number;
+  id: string;
+  occurred_at: Timestamp;
+  received_at: Timestamp;
+  stored_at: Generated<Timestamp>;
+  action_type: string;
+  action: string;
+  resource_type: string;
+  resource_id: string;
+  user_id: string | null;
+  session_id: string | null;
+  ip_address: string | null;
+  user_agent: string | null;
+  severity: string;
+  outcome: string;
+  before_state: Json;
+  after_state: Json;
+  metadata: Json;
+  redacted: string[];
+  hash: string;
+  chain_hash: string;
+  search_vector: Generated<string>;
+}
+
+export interface EventIdsTable {
+  tenant_id: string;
+  id: string;
+  seq: number;
+  occurred_at: Timestamp;
+  payload_hash: string;
+}
+
+export interface EventConflictsTable {
+  tenant_id: string;
+  id: string;
+  payload_hash: string;
+  received_at: Timestamp;
+  detected_at: Generated<Timestamp>;
+}
+
+export interface EventRollupsHourlyTable {
+  tenant_id: string;
+  bucket: Timestamp;
+  action_type: string;
+  severity: string;
+  outcome: string;
+  resource_type: string;
+  event_count: number;
+}
+
+export interface DatabaseSchema {
+  tenants: TenantsTable;
+  tenant_sequences: TenantSequencesTable;
+  api_keys: ApiKeysTable;
+  events: EventsTable;
+  event_ids: EventIdsTable;
+  event_conflicts: EventConflictsTable;
+  event_rollups_hourly: EventRollupsHourlyTable;
+}

@@ -1,0 +1,156 @@
+// Event schema v1 — the single definition behind request validation, the OpenAPI document, the
+// queue message and the TypeScript types. Field names are snake_case as in the seed API.
+import { z } from "zod";
+
+export const ACTION_TYPES = ["CREATE", "UPDATE", "DELETE", "VIEW"] as const;
+export const SEVERITIES = ["INFO", "WARNING", "ERROR", "CRITICAL"] as const;
+export const OUTCOMES = ["success", "failure"] as const;
+
+export const EVENT_LIMITS = {
+  maxEventBytes: 256 * 1024,
+  maxStateBytes: 64 * 1024,
+  maxJsonDepth: 16,
+  maxBulkEvents: 1000,
+  maxBulkBytes: 8 * 1024 * 1024,
+  maxFutureSkewMs: 5 * 60 * 1000,
+} as const;
+
+/** Nesting depth of a JSON value: a scalar is 0, `{}` is 1, `{"a":{}}` is 2. */
+export function jsonDepth(value: unknown): number {
+  if (value === null || typeof value !== "object") return 0;
+  let deepest = 0;
+  for (const child of Array.isArray(value) ? value : Object.values(value)) {
+    deepest = Math.max(deepest, jsonDepth(child));
+    if (deepest > EVENT_LIMITS.maxJsonDepth) break;
+  }
+  return deepest + 1;
+}
+
+/** PostgreSQL text and jsonb cannot hold U+0000; catching it here keeps it from poisoning the queue. */
+function containsNul(value: unknown): boolean {
+  if (typeof value === "string") return value.includes("\u0000");
+  if (value === null || typeof value !== "object") return false;
+  if (Array.isArray(value)) return value.some(containsNul);
+  return Object.entries(value).some(([key, child]) => key.includes("\u0000") || containsNul(child));
+}
+
+const noNul = (value: string) => !value.includes("\u0000");
+
+const optionalText = (max: number) =>
+  z
+    .string()
+    .max(max, `must be at most ${max} characters`)
+    .refine(noNul, "must not contain U+0000")
+    .nullish();
+
+const requiredText = (max: number) =>
+  z
+    .string()
+    .min(1, "must not be empty")
+    .max(max, `must be at most ${max} characters`)
+    .refine(noNul, "must not contain U+0000");
+
+export const rfc3339 = z.iso.datetime({ offset: true, message: "must be an RFC 3339 date-time with a time zone" });
+
+const jsonObject = z
+  .record(z.string(), z.unknown())
+  .superRefine((value, ctx) => {
+    if (jsonDepth(value) > EVENT_LIMITS.maxJsonDepth) {
+      ctx.addIssue({ code: "custom", message: `nesting depth must be at most ${EVENT_LIMITS.maxJsonDepth}` });
+      return;
+    }
+    if (containsNul(value)) {
+      ctx.addIssue({ code: "custom", message: "must not contain U+0000" });
+      return;
+    }
+    if (Buffer.byteLength(JSON.stringify(value)) > EVENT_LIMITS.maxStateBytes) {
+      ctx.addIssue({ code: "custom", message: `must be at most ${EVENT_LIMITS.maxStateBytes} bytes serialized` });
+    }
+  })
+  .nullish();
+
+/** What a client may send for one event. Unknown fields are rejected. */
+export const eventInputSchema = z.strictObject({
+  id: z.uuid("must be a UUID").nullish(),
+  tenant_id: z.uuid("must be a UUID").nullish(),
+  occurred_at: rfc3339.nullish(),
+  created_at: rfc3339.nullish(),
+  action_type: z.enum(ACTION_TYPES, `must be one of ${ACTION_TYPES.join(", ")}`),
+  action: z
+    .string()
+    .min(1, "must not be empty")
+    .max(128, "must be at most 128 characters")
+    .regex(/^[a-z0-9_.:-]+$/, "must match [a-z0-9_.:-]+")
+    .nullish(),
+  resource_type: requiredText(128),
+  resource_id: requiredText(256),
+  user_id: optionalText(256),
+  session_id: optionalText(256),
+  ip_address: z.union([z.ipv4(), z.ipv6()], { error: "must be an IPv4 or IPv6 address" }).nullish(),
+  user_agent: optionalText(1024),
+  severity: z.enum(SEVERITIES, `must be one of ${SEVERITIES.join(", ")}`).nullish(),
+  outcome: z.enum(OUTCOMES, `must be one of ${OUTCOMES.join(", ")}`).nullish(),
+  before_state: jsonObject,
+  after_state: jsonObject,
+  metadata: jsonObject,
+});
+
+export type EventInput = z.infer<typeof eventInputSchema>;
+
+/**
+ * An event as it travels on the queue: validated, defaults applied, secrets redacted, stamped with
+ * `received_at`. The worker adds `seq` and `hash`.
+ */
+export const normalizedEventSchema = z.strictObject({
+  id: z.uuid(),
+  tenant_id: z.uuid(),
+  occurred_at: z.iso.datetime(),
+  received_at: z.iso.datetime(),
+  action_type: z.enum(ACTION_TYPES),
+  action: z.string().min(1).max(128),
+  resource_type: z.string().min(1).max(128),
+  resource_id: z.string().min(1).max(256),
+  user_id: z.string().max(256).nullable(),
+  session_id: z.string().max(256).nullable(),
+  ip_address: z.string().max(64).nullable(),
+  user_agent: z.string().max(1024).nullable(),
+  severity: z.enum(SEVERITIES),
+  outcome: z.enum(OUTCOMES),
+  before_state: z.record(z.string(), z.unknown()).nullable(),
+  after_state: z.record(z.string(), z.unknown()).nullable(),
+  metadata: z.record(z.string(), z.unknown()).nullable(),
+  redacted: z.array(z.string()),
+  /** SHA-256 of what the client sent (after redaction); tells a retry from a conflicting reuse of an id. */
+  payload_hash: z.string().regex(/^[0-9a-f]{64}$/),
+});
+
+export type NormalizedEvent = z.infer<typeof normalizedEventSchema>;
+
+/** An event as stored and returned by every read path. */
+export interface StoredEvent extends Omit<NormalizedEvent, "payload_hash"> {
+  seq: number;
+  hash: string;
+}
+
+/** The exact field list the hash covers, in one place for the writer and the verifier. */
+export const HASHED_FIELDS = [
+  "id",
+  "tenant_id",
+  "seq",
+  "occurred_at",
+  "received_at",
+  "action_type",
+  "action",
+  "resource_type",
+  "resource_id",
+  "user_id",
+  "session_id",
+  "ip_address",
+  "user_agent",
+  "severity",
+  "outcome",
+  "before_state",
+  "after_state",
+  "metadata",
+  "redacted",
+] as const satisfies ReadonlyArray<keyof StoredEvent>;

@@ -1,0 +1,144 @@
+// Turns what a client posted into normalized events ready for the queue: validate every item,
+// apply defaults, enforce the credential's tenant, redact secrets, stamp received_at. Either every
+// item is valid and the whole request goes on, or nothing does.
+import { v7 as uuidv7 } from "uuid";
+import { type FieldError, fieldErrorsFromIssues, VigilError } from "../errors/vigil-error.ts";
+import { canonicalJson } from "./canonical-json.ts";
+import { sha256Hex } from "./event-hash.ts";
+import { EVENT_LIMITS, type EventInput, eventInputSchema, type NormalizedEvent } from "./event-schema.ts";
+import { type KeyMatcher, redactSecrets } from "./redaction.ts";
+
+export interface IngestContext {
+  /** The credential's tenant; null for platform admins, who must name `tenant_id` in each event. */
+  tenantId: string | null;
+  isSensitiveKey: KeyMatcher;
+  now?: Date;
+}
+
+/** The oldest `occurred_at` accepted per tenant (its retention), looked up by the caller. */
+export type RetentionLookup = (tenantId: string) => Promise<Date | null>;
+
+/** Canonical text of an IPv6 address (lower case, zeros compressed), so equal addresses hash equally. */
+function canonicalIp(address: string): string {
+  if (!address.includes(":")) return address;
+  return new URL(`http://[${address}]/`).hostname.slice(1, -1);
+}
+
+function normalizeOne(input: EventInput, context: IngestContext, errors: FieldError[], index?: number) {
+  const at = (path: string, message: string) => errors.push({ path, message, ...(index === undefined ? {} : { index }) });
+  const now = context.now ?? new Date();
+
+  if (context.tenantId && input.tenant_id && input.tenant_id.toLowerCase() !== context.tenantId) {
+    throw new VigilError("TENANT_MISMATCH", "tenant_id does not match the credential's tenant", [
+      { path: "tenant_id", message: "must equal the credential's tenant", ...(index === undefined ? {} : { index }) },
+    ]);
+  }
+  const tenantId = context.tenantId ?? input.tenant_id?.toLowerCase();
+  if (!tenantId) {
+    at("tenant_id", "is required for platform-admin credentials");
+    return null;
+  }
+  if (input.occurred_at && input.created_at && Date.parse(input.occurred_at) !== Date.parse(input.created_at)) {
+    at("created_at", "is an alias of occurred_at; send one of them");
+  }
+  const occurredInput = input.occurred_at ?? input.created_at;
+  const occurredAt = occurredInput ? new Date(occurredInput) : now;
+  if (occurredAt.getTime() > now.getTime() + EVENT_LIMITS.maxFutureSkewMs) {
+    at(input.occurred_at ? "occurred_at" : "created_at", "must not be more than 5 minutes in the future");
+  }
+
+  const redacted: string[] = [];
+  const redactField = (field: "before_state" | "after_state" | "metadata") => {
+    const value = input[field];
+    return value ? (redactSecrets(value, context.isSensitiveKey, field, redacted) as Record<string, unknown>) : null;
+  };
+  const before_state = redactField("before_state");
+  const after_state = redactField("after_state");
+  const metadata = redactField("metadata");
+
+  // What the client said, after redaction: a retry of the same request hashes the same, even when
+  // server defaults (id, occurred_at) were filled in differently.
+  const payload_hash = sha256Hex(
+    canonicalJson({ ...input, tenant_id: tenantId, before_state, after_state, metadata, created_at: undefined, occurred_at: occurredInput ? occurredAt.toISOString() : undefined }),
+  );
+
+  const event: NormalizedEvent = {
+    id: input.id?.toLowerCase() ?? uuidv7(),
+    tenant_id: tenantId,
+    occurred_at: occurredAt.toISOString(),
+    received_at: now.toISOString(),
+    action_type: input.action_type,
+    action: input.action ?? `${input.resource_type}.${input.action_type.toLowerCase()}`.toLowerCase().replace(/[^a-z0-9_.:-]/g, "_").slice(0, 128),
+    resource_type: input.resource_type,
+    resource_id: input.resource_id,
+    user_id: input.user_id ?? null,
+    session_id: input.session_id ?? null,
+    ip_address: input.ip_address ? canonicalIp(input.ip_address) : null,
+    user_agent: input.user_agent ?? null,
+    severity: input.severity ?? "INFO",
+    outcome: input.outcome ?? "success",
+    before_state,
+    after_state,
+    metadata,
+    redacted,
+    payload_hash,
+  };
+  return event;
+}
+
+/**
+ * Validates and normalizes a batch of raw items (already JSON-parsed). Throws one VigilError listing
+ * every problem (with `index` for bulk) so the client can fix all of them in one round trip.
+ */
+export async function prepareEvents(
+  items: unknown[],
+  context: IngestContext,
+  oldestAllowed: RetentionLookup,
+  options: { bulk: boolean },
+): Promise<NormalizedEvent[]> {
+  const errors: FieldError[] = [];
+  const prepared: Array<{ event: NormalizedEvent; position: number }> = [];
+  items.forEach((item, position) => {
+    const index = options.bulk ? position : undefined;
+    if (Buffer.byteLength(JSON.stringify(item) ?? "") > EVENT_LIMITS.maxEventBytes) {
+      throw new VigilError("PAYLOAD_TOO_LARGE", `an event must be at most ${EVENT_LIMITS.maxEventBytes} bytes`, [
+        { path: "(event)", message: "event too large", ...(index === undefined ? {} : { index }) },
+      ]);
+    }
+    const parsed = eventInputSchema.safeParse(item);
+    if (!parsed.success) {
+      errors.push(...fieldErrorsFromIssues(parsed.error.issues, index));
+      return;
+    }
+    const event = normalizeOne(parsed.data, context, errors, index);
+    if (event) prepared.push({ event, position });
+  });
+
+  const seenIds = new Set<string>();
+  prepared.forEach(({ event, position }) => {
+    if (seenIds.has(event.id)) {
+      errors.push({ path: "id", message: "appears more than once in this request", ...(options.bulk ? { index: position } : {}) });
+    }
+    seenIds.add(event.id);
+  });
+
+  if (errors.length === 0) {
+    const cutoffs = new Map<string, Date | null>();
+    for (const { event, position } of prepared) {
+      if (!cutoffs.has(event.tenant_id)) cutoffs.set(event.tenant_id, await oldestAllowed(event.tenant_id));
+      const cutoff = cutoffs.get(event.tenant_id);
+      if (cutoff && Date.parse(event.occurred_at) < cutoff.getTime()) {
+        errors.push({ path: "occurred_at", message: "is older than the tenant's retention period", ...(options.bulk ? { index: position } : {}) });
+      }
+    }
+  }
+
+  if (errors.length > 0) {
+    throw new VigilError(
+      "VALIDATION_FAILED",
+      `${errors.length} problem${errors.length === 1 ? "" : "s"} in the request: ${errors[0]?.path} ${errors[0]?.message}`,
+      errors.slice(0, 100),
+    );
+  }
+  return prepared.map(({ event }) => event);
+}

@@ -1,0 +1,152 @@
+// The worker's verb: store a batch of queue messages in ONE transaction.
+//
+// Guarantees, per tenant: seq is claimed from tenant_sequences under a row lock held until commit,
+// so commit order equals seq order and there are no gaps; an id already stored (SQS redelivery, a
+// client retry) is skipped before a seq is claimed, so duplicates never consume one; hash and chain
+// hash are computed here, after seq is known; rollups and the NOTIFY for streamers ride in the same
+// transaction, so they exist exactly when the events do.
+import { computeChainHash, computeEventHash } from "../events/event-hash.ts";
+import type { NormalizedEvent, StoredEvent } from "../events/event-schema.ts";
+import { type Database, setTenant, type TransactionSql } from "../db/database.ts";
+
+export const EVENTS_NOTIFY_CHANNEL = "vigil_events";
+
+export interface StoreSummary {
+  stored: number;
+  duplicates: number;
+  conflicts: number;
+  tenants: Array<{ tenantId: string; fromSeq: number; toSeq: number }>;
+}
+
+/** Months (UTC) for which a partition is known to exist in this process; avoids a call per batch. */
+const knownPartitionMonths = new Set<string>();
+
+function monthKey(iso: string): string {
+  return iso.slice(0, 7);
+}
+
+async function ensurePartitions(db: Database, events: NormalizedEvent[]): Promise<void> {
+  const missing = new Set<string>();
+  for (const event of events) {
+    const key = monthKey(event.occurred_at);
+    if (!knownPartitionMonths.has(key)) missing.add(key);
+  }
+  for (const key of missing) {
+    const start = `${key}-01T00:00:00Z`;
+    await db.sql`select vigil_ensure_event_partitions(${start}::timestamptz, ${start}::timestamptz)`;
+    knownPartitionMonths.add(key);
+  }
+}
+
+function hourBucket(iso: string): string {
+  return `${iso.slice(0, 13)}:00:00.000Z`;
+}
+
+async function storeTenantEvents(tx: TransactionSql, tenantId: string, events: NormalizedEvent[], summary: StoreSummary) {
+  await setTenant(tx, tenantId);
+  await tx`insert into tenant_sequences (tenant_id) values (${tenantId}) on conflict do nothing`;
+  const [sequence] = await tx<{ last_seq: number; last_chain_hash: string }[]>`
+    select last_seq, last_chain_hash from tenant_sequences where tenant_id = ${tenantId} for update`;
+  if (!sequence) throw new Error(`tenant ${tenantId} has no sequence row`);
+
+  // Under the tenant lock nobody else can insert this tenant's ids, so a plain lookup is race-free.
+  const ids = events.map((event) => event.id);
+  const existing = await tx<{ id: string; payload_hash: string }[]>`
+    select id, payload_hash from event_ids where tenant_id = ${tenantId} and id = any(${ids}::uuid[])`;
+  const storedHashes = new Map(existing.map((row) => [row.id, row.payload_hash]));
+
+  const fresh: NormalizedEvent[] = [];
+  const conflicts: NormalizedEvent[] = [];
+  for (const event of events) {
+    const storedHash = storedHashes.get(event.id);
+    if (storedHash === undefined) {
+      fresh.push(event);
+      storedHashes.set(event.id, event.payload_hash);
+    } else if (storedHash !== event.payload_hash) {
+      conflicts.push(event);
+    } else {
+      summary.duplicates++;
+    }
+  }
+  if (conflicts.length > 0) {
+    summary.conflicts += conflicts.length;
+    await tx`
+      insert into event_conflicts (tenant_id, id, payload_hash, received_at)
+      select ${tenantId}, x.id, x.payload_hash, x.received_at
+      from json_to_recordset(${JSON.stringify(conflicts)}::text::json) as x(id uuid, payload_hash text, received_at timestamptz)
+      on conflict do nothing`;
+  }
+  if (fresh.length === 0) return;
+
+  let seq = sequence.last_seq;
+  let chainHash = sequence.last_chain_hash;
+  const rows = fresh.map((event) => {
+    seq += 1;
+    const { payload_hash: _payloadHash, ...fields } = event;
+    const stored: Omit<StoredEvent, "hash"> = { ...fields, seq };
+    const hash = computeEventHash(stored);
+    chainHash = computeChainHash(chainHash, hash);
+    return { ...stored, hash, chain_hash: chainHash, payload_hash: event.payload_hash };
+  });
+
+  const payload = JSON.stringify(rows);
+  await tx`
+    insert into events (tenant_id, seq, id, occurred_at, received_at, action_type, action, resource_type,
+      resource_id, user_id, session_id, ip_address, user_agent, severity, outcome, before_state, after_state,
+      metadata, redacted, hash, chain_hash)
+    select tenant_id, seq, id, occurred_at, received_at, action_type, action, resource_type,
+      resource_id, user_id, session_id, ip_address, user_agent, severity, outcome, before_state, after_state,
+      metadata, redacted, hash, chain_hash
+    from json_to_recordset(${payload}::text::json) as x(tenant_id uuid, seq bigint, id uuid, occurred_at timestamptz,
+      received_at timestamptz, action_type text, action text, resource_type text, resource_id text, user_id text,
+      session_id text, ip_address text, user_agent text, severity text, outcome text, before_state jsonb,
+      after_state jsonb, metadata jsonb, redacted text[], hash text, chain_hash text)`;
+  await tx`
+    insert into event_ids (tenant_id, id, seq, occurred_at, payload_hash)
+    select tenant_id, id, seq, occurred_at, payload_hash
+    from json_to_recordset(${payload}::text::json) as x(tenant_id uuid, id uuid, seq bigint, occurred_at timestamptz, payload_hash text)`;
+
+  const rollup = new Map<string, { bucket: string; action_type: string; severity: string; outcome: string; resource_type: string; n: number }>();
+  for (const row of rows) {
+    const bucket = hourBucket(row.occurred_at);
+    const key = `${bucket}\u0001${row.action_type}\u0001${row.severity}\u0001${row.outcome}\u0001${row.resource_type}`;
+    const entry = rollup.get(key);
+    if (entry) entry.n++;
+    else rollup.set(key, { bucket, action_type: row.action_type, severity: row.severity, outcome: row.outcome, resource_type: row.resource_type, n: 1 });
+  }
+  await tx`
+    insert into event_rollups_hourly (tenant_id, bucket, action_type, severity, outcome, resource_type, event_count)
+    select ${tenantId}, bucket, action_type, severity, outcome, resource_type, n
+    from json_to_recordset(${JSON.stringify([...rollup.values()])}::text::json)
+      as x(bucket timestamptz, action_type text, severity text, outcome text, resource_type text, n bigint)
+    on conflict (tenant_id, bucket, action_type, severity, outcome, resource_type)
+    do update set event_count = event_rollups_hourly.event_count + excluded.event_count`;
+
+  const fromSeq = sequence.last_seq + 1;
+  await tx`update tenant_sequences set last_seq = ${seq}, last_chain_hash = ${chainHash} where tenant_id = ${tenantId}`;
+  // Delivered at commit and only if it commits; small on purpose (NOTIFY payloads cap at 8000 bytes).
+  await tx`select pg_notify(${EVENTS_NOTIFY_CHANNEL}, ${`${tenantId}:${fromSeq}:${seq}`})`;
+  summary.stored += rows.length;
+  summary.tenants.push({ tenantId, fromSeq, toSeq: seq });
+}
+
+/**
+ * Stores every event of the given messages in one transaction and resolves after COMMIT. Only
+ * then may the caller delete the messages from the queue.
+ */
+export async function storeEvents(db: Database, events: NormalizedEvent[]): Promise<StoreSummary> {
+  await ensurePartitions(db, events);
+  const byTenant = new Map<string, NormalizedEvent[]>();
+  for (const event of events) {
+    const list = byTenant.get(event.tenant_id) ?? [];
+    list.push(event);
+    byTenant.set(event.tenant_id, list);
+  }
+  // Tenants are locked in one global order so two workers can never deadlock on each other.
+  const tenantIds = [...byTenant.keys()].sort();
+  const summary: StoreSummary = { stored: 0, duplicates: 0, conflicts: 0, tenants: [] };
+  await db.withoutTenant(async (tx) => {
+    for (const tenantId of tenantIds) await storeTenantEvents(tx, tenantId, byTenant.get(tenantId)!, summary);
+  });
+  return summary;
+}

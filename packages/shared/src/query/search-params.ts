@@ -1,0 +1,72 @@
+// The filter vocabulary of GET /api/v1/logs (and export, stats, stream): one zod schema that
+// validates query strings, documents them in OpenAPI and types the query modules.
+import { z } from "zod";
+import { VigilError, fieldErrorsFromIssues } from "../errors/vigil-error.ts";
+import { ACTION_TYPES, OUTCOMES, rfc3339, SEVERITIES } from "../events/event-schema.ts";
+
+export const SORTS = ["-occurred_at", "occurred_at", "-seq", "seq", "-received_at"] as const;
+export type Sort = (typeof SORTS)[number];
+
+/** Parameters that may be given more than once (`severity=ERROR&severity=CRITICAL`). */
+const REPEATABLE = new Set(["severity", "action_type"]);
+
+const text = (max: number) => z.string().min(1, "must not be empty").max(max, `must be at most ${max} characters`);
+
+export const eventFilterSchema = z.strictObject({
+  user_id: text(256).optional(),
+  session_id: text(256).optional(),
+  action_type: z.array(z.enum(ACTION_TYPES, `must be one of ${ACTION_TYPES.join(", ")}`)).optional(),
+  action: text(128).optional(),
+  resource_type: text(128).optional(),
+  resource_id: text(256).optional(),
+  severity: z.array(z.enum(SEVERITIES, `must be one of ${SEVERITIES.join(", ")}`)).optional(),
+  outcome: z.enum(OUTCOMES, `must be one of ${OUTCOMES.join(", ")}`).optional(),
+  from: rfc3339.optional(),
+  to: rfc3339.optional(),
+  q: z.string().min(1, "must not be empty").max(256, "must be at most 256 characters").optional(),
+});
+
+export type EventFilter = z.infer<typeof eventFilterSchema>;
+
+export const searchParamsSchema = eventFilterSchema
+  .extend({
+    sort: z.enum(SORTS, `must be one of ${SORTS.join(", ")}`).default("-occurred_at"),
+    limit: z.coerce
+      .number("must be a whole number from 1 to 1000")
+      .int("must be a whole number from 1 to 1000")
+      .min(1, "must be a whole number from 1 to 1000")
+      .max(1000, "must be a whole number from 1 to 1000")
+      .default(100),
+    cursor: z.string().min(1).max(1024).optional(),
+  })
+  .refine((value) => !value.from || !value.to || Date.parse(value.from) <= Date.parse(value.to), {
+    message: "must not be after `to`",
+    path: ["from"],
+  });
+
+export type SearchParams = z.infer<typeof searchParamsSchema>;
+
+/** Query string → object with repeatable keys as arrays; a repeated single-valued key is an error. */
+export function searchParamsToObject(params: URLSearchParams, extraRepeatable: string[] = []): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  const repeatable = new Set([...REPEATABLE, ...extraRepeatable]);
+  for (const key of new Set(params.keys())) {
+    const values = params.getAll(key);
+    if (repeatable.has(key)) out[key] = values.flatMap((value) => value.split(",")).filter((value) => value !== "");
+    else if (values.length > 1) throw new VigilError("INVALID_PARAMETER", `parameter \`${key}\` may be given only once`, [{ path: key, message: "given more than once" }]);
+    else out[key] = values[0];
+  }
+  return out;
+}
+
+/** Validates a query string against `schema`, throwing a 400 that names each bad parameter. */
+export function parseQuery<Schema extends z.ZodType>(schema: Schema, params: URLSearchParams, extraRepeatable: string[] = []): z.infer<Schema> {
+  const parsed = schema.safeParse(searchParamsToObject(params, extraRepeatable));
+  if (!parsed.success) {
+    const errors = fieldErrorsFromIssues(parsed.error.issues).map((error) =>
+      error.message === "unknown field" ? { ...error, message: "unknown parameter" } : error,
+    );
+    throw new VigilError("INVALID_PARAMETER", `invalid query parameter \`${errors[0]?.path}\`: ${errors[0]?.message}`, errors);
+  }
+  return parsed.data;
+}

@@ -1,0 +1,5 @@
+export * from "./database.ts";
+export * from "./pipeline.ts";
+export * from "./ports.ts";
+export * from "./services.ts";
+export * from "./http-client.ts";

@@ -1,0 +1,70 @@
+// Starts the real api / worker / streamer processes for cross-process tests, exactly as the dev
+// stack does (node + tsx on the service's main.ts), with configuration passed as environment.
+import { type ChildProcess, spawn } from "node:child_process";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
+const TSX_LOADER = path.join(REPO_ROOT, "node_modules/tsx/dist/esm/index.mjs");
+
+export type ServiceName = "api" | "worker" | "streamer";
+
+export interface RunningService {
+  name: ServiceName;
+  process: ChildProcess;
+  pid: number;
+  /** Base URL of the service's HTTP port (health port for the worker). */
+  url: string;
+  output: () => string;
+  /** SIGTERM and wait for exit (graceful). */
+  stop: () => Promise<number | null>;
+  /** SIGKILL and wait for exit (crash). */
+  kill: () => Promise<void>;
+  exited: Promise<number | null>;
+}
+
+export async function startService(name: ServiceName, env: Record<string, string>, port: number): Promise<RunningService> {
+  const child = spawn(process.execPath, ["--import", TSX_LOADER, path.join(REPO_ROOT, "services", name, "src/main.ts")], {
+    cwd: REPO_ROOT,
+    env: { PATH: process.env.PATH ?? "", NODE_ENV: "test", LOG_LEVEL: "info", HOST: "127.0.0.1", AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let output = "";
+  const keep = (chunk: Buffer) => {
+    output += chunk.toString();
+    if (output.length > 2_000_000) output = output.slice(-1_000_000);
+  };
+  child.stdout?.on("data", keep);
+  child.stderr?.on("data", keep);
+  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`${name} exited during start (code ${child.exitCode}):\n${output}`);
+    try {
+      const response = await fetch(`${url}/healthz`);
+      if (response.ok) break;
+    } catch {}
+    if (Date.now() > deadline) {
+      child.kill("SIGKILL");
+      throw new Error(`${name} did not become healthy:\n${output}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return {
+    name,
+    process: child,
+    pid: child.pid!,
+    url,
+    output: () => output,
+    exited,
+    stop: async () => {
+      if (child.exitCode === null) child.kill("SIGTERM");
+      return exited;
+    },
+    kill: async () => {
+      if (child.exitCode === null) child.kill("SIGKILL");
+      await exited;
+    },
+  };
+}

@@ -1,0 +1,36 @@
+// The api's HTTP surface: middleware order is request context → auth (on /api) → routes; every
+// error, thrown anywhere, leaves through one problem+json mapper.
+import { OpenAPIHono } from "@hono/zod-openapi";
+import { cors } from "hono/cors";
+import { VigilError } from "@vigil/shared/errors/vigil-error";
+import type { ApiDependencies, AppEnv } from "./http/app-env.ts";
+import { requirePrincipal } from "./http/authenticate.ts";
+import { problemResponse, requestContext } from "./http/request-context.ts";
+import { registerDocsRoutes } from "./routes/docs-routes.ts";
+import { registerEventRoutes } from "./routes/event-routes.ts";
+import { registerHealthRoutes } from "./routes/health-routes.ts";
+
+/** Paths under /api/v1 that need no credential. */
+const PUBLIC_API_PATHS = new Set(["/api/v1/auth/token", "/api/v1/auth/revoke"]);
+
+export type RouteRegistrar = (app: OpenAPIHono<AppEnv>, deps: ApiDependencies) => void;
+
+export function createApp(deps: ApiDependencies, extraRoutes: RouteRegistrar[] = []) {
+  // strict: false — every path also answers with a trailing slash, as the seed API's clients use it.
+  const app = new OpenAPIHono<AppEnv>({ strict: false });
+  app.use("*", requestContext(deps));
+  if (deps.config.CORS_ORIGINS.length > 0) {
+    app.use("/api/*", cors({ origin: deps.config.CORS_ORIGINS, allowHeaders: ["Authorization", "X-API-Key", "Content-Type", "X-Request-Id"], exposeHeaders: ["X-Request-Id", "Retry-After"] }));
+  }
+  const authenticate = requirePrincipal(deps);
+  app.use("/api/*", async (c, next) => (PUBLIC_API_PATHS.has(c.req.path.replace(/\/$/, "")) ? next() : authenticate(c, next)));
+
+  registerHealthRoutes(app, deps);
+  for (const register of extraRoutes) register(app, deps);
+  registerEventRoutes(app, deps);
+  registerDocsRoutes(app);
+
+  app.notFound((c) => problemResponse(c, new VigilError("NOT_FOUND", `no route for ${c.req.method} ${c.req.path}`), deps));
+  app.onError((error, c) => problemResponse(c, error, deps));
+  return app;
+}

@@ -1,0 +1,28 @@
+// What every handler can reach: the process-wide dependencies and per-request variables.
+import type { TokenVerifier } from "@vigil/shared/auth/authenticate";
+import type { Principal } from "@vigil/shared/auth/principal";
+import type { VigilConfig } from "@vigil/shared/config/config";
+import type { Database } from "@vigil/shared/db/database";
+import type { KeyMatcher } from "@vigil/shared/events/redaction";
+import type { Logger } from "@vigil/shared/logging/logger";
+import type { Metrics } from "@vigil/shared/metrics/metrics";
+import type { EventQueue } from "@vigil/shared/queue/event-queue";
+
+export interface ApiDependencies {
+  config: VigilConfig;
+  db: Database;
+  queue: EventQueue;
+  logger: Logger;
+  metrics: Metrics;
+  tokens: TokenVerifier;
+  isSensitiveKey: KeyMatcher;
+}
+
+export interface AppEnv {
+  Variables: {
+    requestId: string;
+    principal: Principal;
+    /** Tenant the request acted on, for the wide log line. */
+    tenantId?: string;
+  };
+}

@@ -1,0 +1,43 @@
+// Reads a JSON request body with its size limit enforced while reading (a client cannot make the
+// api buffer more than the limit), and turns each way it can be wrong into the right 4xx.
+import type { Context } from "hono";
+import { VigilError } from "@vigil/shared/errors/vigil-error";
+
+export async function readJsonBody(c: Context, maxBytes: number): Promise<unknown> {
+  const type = c.req.header("content-type") ?? "";
+  if (!/^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i.test(type)) {
+    throw new VigilError("UNSUPPORTED_MEDIA_TYPE", "send the body as application/json", [{ path: "Content-Type", message: "must be application/json" }]);
+  }
+  const declared = Number(c.req.header("content-length") ?? "0");
+  if (declared > maxBytes) throw tooLarge(maxBytes);
+  const stream = c.req.raw.body;
+  if (!stream) throw new VigilError("MALFORMED_JSON", "the request body is empty", [{ path: "(body)", message: "is empty" }]);
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  const reader = stream.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > maxBytes) {
+      await reader.cancel().catch(() => undefined);
+      throw tooLarge(maxBytes);
+    }
+    chunks.push(value);
+  }
+  const text = Buffer.concat(chunks).toString("utf8");
+  if (text.trim() === "") throw new VigilError("MALFORMED_JSON", "the request body is empty", [{ path: "(body)", message: "is empty" }]);
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    // The parser's message names the position, never echoes the body (which may hold secrets).
+    const position = /position (\d+)/.exec(String((error as Error).message))?.[1];
+    throw new VigilError("MALFORMED_JSON", `the body is not valid JSON${position ? ` (at byte ${position})` : ""}`, [
+      { path: "(body)", message: "is not valid JSON" },
+    ]);
+  }
+}
+
+function tooLarge(maxBytes: number) {
+  return new VigilError("PAYLOAD_TOO_LARGE", `the body must be at most ${maxBytes} bytes`, [{ path: "(body)", message: `larger than ${maxBytes} bytes` }]);
+}

@@ -1,0 +1,44 @@
+// services/api entry point: configuration, dependencies, HTTP server, graceful shutdown.
+import { serve } from "@hono/node-server";
+import { NO_TOKENS } from "@vigil/shared/auth/authenticate";
+import { loadConfigOrExit } from "@vigil/shared/config/config";
+import { Database } from "@vigil/shared/db/database";
+import { sensitiveKeyMatcher } from "@vigil/shared/events/redaction";
+import { createLogger } from "@vigil/shared/logging/logger";
+import { createMetrics } from "@vigil/shared/metrics/metrics";
+import { EventQueue } from "@vigil/shared/queue/event-queue";
+import { createApp } from "./app.ts";
+
+const config = loadConfigOrExit();
+const logger = createLogger("api", config.LOG_LEVEL);
+const db = new Database({ url: config.DATABASE_URL, poolSize: config.DATABASE_POOL_SIZE, applicationName: "vigil-api" });
+const queue = new EventQueue({ queueUrl: config.SQS_QUEUE_URL, dlqUrl: config.SQS_DLQ_URL, region: config.AWS_REGION, endpoint: config.SQS_ENDPOINT });
+const deps = {
+  config,
+  db,
+  queue,
+  logger,
+  metrics: createMetrics("api"),
+  tokens: NO_TOKENS,
+  isSensitiveKey: sensitiveKeyMatcher(config.VIGIL_REDACT_KEYS),
+};
+const app = createApp(deps);
+
+const server = serve({ fetch: app.fetch, hostname: config.HOST, port: config.API_PORT }, (info) => {
+  logger.info({ url: `http://${config.HOST}:${info.port}` }, "api listening");
+});
+
+let stopping = false;
+async function shutdown(signal: string) {
+  if (stopping) return;
+  stopping = true;
+  logger.info({ signal }, "api shutting down: no new requests, finishing in-flight ones");
+  const forced = setTimeout(() => process.exit(1), 15_000);
+  forced.unref();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  await db.close();
+  queue.close();
+  process.exit(0);
+}
+process.on("SIGTERM", () => void shutdown("SIGTERM"));
+process.on("SIGINT", () => void shutdown("SIGINT"));

@@ -1,0 +1,56 @@
+// services/worker entry point: drains the event queue into PostgreSQL, serves health and metrics,
+// and shuts down gracefully (stop receiving, finish the batch in hand, exit).
+import { createServer } from "node:http";
+import { loadConfigOrExit } from "@vigil/shared/config/config";
+import { Database } from "@vigil/shared/db/database";
+import { QueueDrainer } from "@vigil/shared/ingest/drain-queue";
+import { createLogger } from "@vigil/shared/logging/logger";
+import { createMetrics } from "@vigil/shared/metrics/metrics";
+import { EventQueue } from "@vigil/shared/queue/event-queue";
+
+const config = loadConfigOrExit();
+const logger = createLogger("worker", config.LOG_LEVEL);
+const metrics = createMetrics("worker");
+// Two connections per poller: one for the batch transaction, one for partition upkeep.
+const db = new Database({ url: config.DATABASE_URL, poolSize: Math.max(config.WORKER_POLLERS * 2, 2), applicationName: "vigil-worker" });
+const queue = new EventQueue({ queueUrl: config.SQS_QUEUE_URL, dlqUrl: config.SQS_DLQ_URL, region: config.AWS_REGION, endpoint: config.SQS_ENDPOINT });
+
+const drainer = new QueueDrainer(db, queue, logger, metrics, {
+  pollers: config.WORKER_POLLERS,
+  visibilityTimeoutSeconds: config.WORKER_VISIBILITY_TIMEOUT_SECONDS,
+  waitTimeSeconds: config.WORKER_WAIT_TIME_SECONDS,
+});
+drainer.start();
+
+const health = createServer(async (req, res) => {
+  if (req.url === "/healthz") return void res.writeHead(200, { "Content-Type": "application/json" }).end('{"status":"ok"}');
+  if (req.url === "/readyz") {
+    const [database, sqs] = await Promise.allSettled([db.ping(), queue.depth()]);
+    if (sqs.status === "fulfilled") metrics.queueDepth.set({ queue: "events" }, sqs.value.visible);
+    const ready = database.status === "fulfilled" && sqs.status === "fulfilled";
+    return void res.writeHead(ready ? 200 : 503, { "Content-Type": "application/json" }).end(JSON.stringify({ status: ready ? "ready" : "unavailable" }));
+  }
+  if (req.url === "/metrics") {
+    const depth = await queue.depth().catch(() => null);
+    if (depth) metrics.queueDepth.set({ queue: "events" }, depth.visible);
+    return void res.writeHead(200, { "Content-Type": metrics.registry.contentType }).end(await metrics.registry.metrics());
+  }
+  res.writeHead(404).end();
+});
+health.listen(config.WORKER_METRICS_PORT, config.HOST, () => logger.info({ port: config.WORKER_METRICS_PORT, pollers: config.WORKER_POLLERS }, "worker started"));
+
+let stopping = false;
+async function shutdown(signal: string) {
+  if (stopping) return;
+  stopping = true;
+  logger.info({ signal }, "worker shutting down: finishing the batch in hand");
+  const forced = setTimeout(() => process.exit(1), 30_000);
+  forced.unref();
+  await drainer.stop();
+  health.close();
+  await db.close();
+  queue.close();
+  process.exit(0);
+}
+process.on("SIGTERM", () => void shutdown("SIGTERM"));
+process.on("SIGINT", () => void shutdown("SIGINT"));
