@@ -1,6 +1,7 @@
 // services/api entry point: configuration, dependencies, HTTP server, graceful shutdown.
 import { serve } from "@hono/node-server";
-import { NO_TOKENS } from "@vigil/shared/auth/authenticate";
+import { ensureSigningKey, SigningKeyRing } from "@vigil/shared/auth/signing-keys";
+import { createTokenVerifier } from "@vigil/shared/auth/token-verifier";
 import { loadConfigOrExit } from "@vigil/shared/config/config";
 import { Database } from "@vigil/shared/db/database";
 import { sensitiveKeyMatcher } from "@vigil/shared/events/redaction";
@@ -13,13 +14,17 @@ const config = loadConfigOrExit();
 const logger = createLogger("api", config.LOG_LEVEL);
 const db = new Database({ url: config.DATABASE_URL, poolSize: config.DATABASE_POOL_SIZE, applicationName: "vigil-api" });
 const queue = new EventQueue({ queueUrl: config.SQS_QUEUE_URL, dlqUrl: config.SQS_DLQ_URL, region: config.AWS_REGION, endpoint: config.SQS_ENDPOINT });
+// Signing keys live in the database so every replica signs and verifies with the same ones.
+await ensureSigningKey(db.sql, config.VIGIL_SIGNING_KEY_SECRET);
+const keys = new SigningKeyRing(db.sql, { accessTokenTtlSeconds: config.VIGIL_ACCESS_TOKEN_TTL_SECONDS, secret: config.VIGIL_SIGNING_KEY_SECRET });
 const deps = {
   config,
   db,
   queue,
   logger,
   metrics: createMetrics("api"),
-  tokens: NO_TOKENS,
+  keys,
+  tokens: createTokenVerifier({ config, db, keys }),
   isSensitiveKey: sensitiveKeyMatcher(config.VIGIL_REDACT_KEYS),
 };
 const app = createApp(deps);

@@ -58,6 +58,16 @@ export const configSchema = z.object({
   VIGIL_EXTERNAL_JWT_AUDIENCE: z.string().optional(),
   VIGIL_EXTERNAL_TENANT_CLAIM: z.string().default("tenant_id"),
   VIGIL_EXTERNAL_ROLE_CLAIM: z.string().default("role"),
+  /** Algorithms accepted from VIGIL_EXTERNAL_JWKS_URL (pinned; the HS256 secret always means HS256). */
+  VIGIL_EXTERNAL_JWT_ALGORITHMS: csv("RS256").pipe(z.array(z.enum(["RS256", "RS384", "RS512", "PS256", "ES256", "ES384", "EdDSA"])).min(1)),
+  /** When set, signing keys' private halves are stored AES-256-GCM encrypted with a key derived from it. */
+  VIGIL_SIGNING_KEY_SECRET: z.string().min(16).optional(),
+  /** Failed logins allowed per account and per client IP within one window before 429. */
+  VIGIL_LOGIN_MAX_FAILURES_PER_ACCOUNT: z.coerce.number().int().min(1).default(10),
+  VIGIL_LOGIN_MAX_FAILURES_PER_IP: z.coerce.number().int().min(1).default(50),
+  VIGIL_LOGIN_FAILURE_WINDOW_SECONDS: z.coerce.number().int().min(1).default(900),
+  /** Take the client IP from the left of X-Forwarded-For (only behind a proxy that sets it). */
+  VIGIL_TRUST_PROXY: booleanFlag(false),
   CORS_ORIGINS: csv(""),
   STREAM_ALLOWED_ORIGINS: csv(""),
 
@@ -110,6 +120,11 @@ export function loadConfig(source?: Record<string, string | undefined>): VigilCo
 
 /** For service entry points: load or print the named problem and exit non-zero. */
 export function loadConfigOrExit(): VigilConfig {
+  // Tokens from an outside identity provider are accepted only with their issuer and audience pinned.
+  if (parsed.data.VIGIL_EXTERNAL_JWKS_URL || parsed.data.VIGIL_EXTERNAL_JWT_HS256_SECRET) {
+    const missing = (["VIGIL_EXTERNAL_JWT_ISSUER", "VIGIL_EXTERNAL_JWT_AUDIENCE"] as const).filter((name) => !parsed.data[name]);
+    if (missing.length) throw new ConfigError(missing.map((name) => `${name}: is required when external tokens are accepted`));
+  }
   try {
     return loadConfig();
   } catch (error) {

@@ -1,5 +1,6 @@
 // What every handler can reach: the process-wide dependencies and per-request variables.
 import type { TokenVerifier } from "@vigil/shared/auth/authenticate";
+import type { SigningKeyRing } from "@vigil/shared/auth/signing-keys";
 import type { Principal } from "@vigil/shared/auth/principal";
 import type { VigilConfig } from "@vigil/shared/config/config";
 import type { Database } from "@vigil/shared/db/database";
@@ -15,6 +16,8 @@ export interface ApiDependencies {
   logger: Logger;
   metrics: Metrics;
   tokens: TokenVerifier;
+  /** Vigil's own token signing keys (issuing, JWKS). */
+  keys: SigningKeyRing;
   isSensitiveKey: KeyMatcher;
 }
 

@@ -1,7 +1,9 @@
 // Every migration, in order. Names are ISO timestamp + slug; Kysely applies them sorted by name.
 import type { Migration } from "kysely";
 import * as initialSchema from "./20261121T2230_initial_schema.ts";
+import * as usersTokensSigningKeys from "./20261121T2231_users_tokens_signing_keys.ts";
 
 export const migrations: Record<string, Migration> = {
   "20261121T2230_initial_schema": initialSchema,
+  "20261121T2231_users_tokens_signing_keys": usersTokensSigningKeys,
 };
