@@ -1,19 +1,26 @@
 // Redaction runs in the API before anything is queued: a secret sent to Vigil must never reach the
-// queue, the database, a log line or an error body. A key is sensitive when, lower-cased with `-`
-// read as `_`, it equals a listed name or has one as a `_`-separated prefix or suffix
-// (`db_password`, `password_hash`, `x-api-key`).
+// queue, the database, a log line or an error body. A key is sensitive when, split into lower-case
+// words (at `-`, `_`, `.`, spaces and camelCase humps), it contains a listed name as a run of whole
+// words: `password`, `db_password`, `password_hash`, `x-api-key`, `clientSecret`, `new_password_2`.
 
 export const REDACTED_VALUE = "[REDACTED]";
 
 export type KeyMatcher = (key: string) => boolean;
 
+/** `X-Api-Key`, `x_api_key`, `xApiKey` → `x_api_key`; JSON clients use every one of these spellings. */
+function keyWords(key: string): string {
+  return key
+    .replace(/([a-z0-9])([A-Z])/g, "$1_$2")
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, "_")
+    .replace(/^_+|_+$/g, "");
+}
+
 export function sensitiveKeyMatcher(names: readonly string[]): KeyMatcher {
-  const normalized = names.map((name) => name.toLowerCase().replaceAll("-", "_"));
-  const exact = new Set(normalized);
+  const needles = names.map((name) => `_${keyWords(name)}_`).filter((needle) => needle !== "__");
   return (key) => {
-    const candidate = key.toLowerCase().replaceAll("-", "_");
-    if (exact.has(candidate)) return true;
-    return normalized.some((name) => candidate.endsWith(`_${name}`) || candidate.startsWith(`${name}_`));
+    const haystack = `_${keyWords(key)}_`;
+    return needles.some((needle) => haystack.includes(needle));
   };
 }
 
@@ -34,12 +41,15 @@ export function redactSecrets(
     const result: Record<string, unknown> = {};
     for (const [key, child] of Object.entries(value)) {
       const childPath = `${path}.${key}`;
-      if (isSensitive(key) && child !== null) {
-        result[key] = REDACTED_VALUE;
-        redactedPaths.push(childPath);
-      } else {
-        result[key] = redactSecrets(child, isSensitive, childPath, redactedPaths);
-      }
+      const sensitive = isSensitive(key) && child !== null;
+      if (sensitive) redactedPaths.push(childPath);
+      // defineProperty, not assignment: a JSON key named `__proto__` must stay data, not become a prototype.
+      Object.defineProperty(result, key, {
+        value: sensitive ? REDACTED_VALUE : redactSecrets(child, isSensitive, childPath, redactedPaths),
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
     }
     return result;
   }
