@@ -5,7 +5,14 @@
 // Tenant scope: `withTenant` opens a transaction and sets `vigil.tenant_id` with SET LOCAL
 // semantics (set_config(..., true)). Row-level security policies read it, so a query that forgets
 // its WHERE clause still sees only that tenant, and a pooled connection carries nothing over.
-import { DummyDriver, Kysely, PostgresAdapter, PostgresIntrospector, PostgresQueryCompiler, type Compilable } from "kysely";
+import {
+  DummyDriver,
+  Kysely,
+  PostgresAdapter,
+  PostgresIntrospector,
+  PostgresQueryCompiler,
+  type Compilable,
+} from "kysely";
 import postgres from "postgres";
 import type { DatabaseSchema } from "./schema.ts";
 
@@ -42,7 +49,12 @@ export function createSql(options: DatabaseOptions): Sql {
     onnotice: options.onNotice ?? (() => {}),
     types: {
       // int8 (seq, counts) as number: exact up to 2^53, which per-tenant sequences never reach.
-      bigint: { to: 20, from: [20], parse: (value: string) => Number(value), serialize: (value: number) => String(value) },
+      bigint: {
+        to: 20,
+        from: [20],
+        parse: (value: string) => Number(value),
+        serialize: (value: number) => String(value),
+      },
     },
   });
 }
@@ -67,6 +79,31 @@ export class Database {
     return this.sql.begin(fn) as Promise<T>;
   }
 
+  /**
+   * Streams a query's rows in batches from a server-side cursor inside a read-only, tenant-scoped
+   * transaction on a reserved connection. Stopping the iteration early (a client that went away)
+   * closes the cursor, rolls back and returns the connection to the pool.
+   */
+  async *cursorWithTenant<Row>(
+    tenantId: string,
+    query: Compilable<Row>,
+    batchSize: number,
+  ): AsyncGenerator<Row[]> {
+    const connection = await this.sql.reserve();
+    let open = false;
+    try {
+      await connection.unsafe("begin read only");
+      open = true;
+      await setTenant(connection, tenantId);
+      for await (const batch of runCursor(connection, query, batchSize)) yield batch;
+      await connection.unsafe("commit");
+      open = false;
+    } finally {
+      if (open) await connection.unsafe("rollback").catch(() => undefined);
+      connection.release();
+    }
+  }
+
   async ping(): Promise<void> {
     await this.sql`select 1`;
   }
@@ -83,16 +120,34 @@ export async function setTenant(tx: Queryable, tenantId: string): Promise<void> 
 /** Executes a Kysely-built query through postgres.js and returns its rows. */
 export async function run<Row>(tx: Queryable, query: Compilable<Row>): Promise<Row[]> {
   const compiled = query.compile();
-  return (await tx.unsafe(compiled.sql, compiled.parameters as postgres.ParameterOrJSON<never>[])) as unknown as Row[];
+  return (await tx.unsafe(
+    compiled.sql,
+    compiled.parameters as postgres.ParameterOrJSON<never>[],
+  )) as unknown as Row[];
 }
 
 /** Like `run`, but streams rows in batches from a server-side cursor (constant memory). */
-export function runCursor<Row>(tx: Queryable, query: Compilable<Row>, batchSize: number): AsyncIterable<Row[]> {
+export function runCursor<Row>(
+  tx: Queryable,
+  query: Compilable<Row>,
+  batchSize: number,
+): AsyncIterable<Row[]> {
   const compiled = query.compile();
-  return tx.unsafe(compiled.sql, compiled.parameters as postgres.ParameterOrJSON<never>[]).cursor(batchSize) as unknown as AsyncIterable<Row[]>;
+  return tx
+    .unsafe(compiled.sql, compiled.parameters as postgres.ParameterOrJSON<never>[])
+    .cursor(batchSize) as unknown as AsyncIterable<Row[]>;
 }
 
-const UNAVAILABLE_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "CONNECT_TIMEOUT", "CONNECTION_CLOSED", "CONNECTION_ENDED", "CONNECTION_DESTROYED"]);
+const UNAVAILABLE_CODES = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ETIMEDOUT",
+  "EPIPE",
+  "CONNECT_TIMEOUT",
+  "CONNECTION_CLOSED",
+  "CONNECTION_ENDED",
+  "CONNECTION_DESTROYED",
+]);
 
 /** True for errors that mean "the database is not reachable right now" (retry later, 503). */
 export function isDatabaseUnavailable(error: unknown): boolean {

@@ -11,7 +11,10 @@ export function getEventQuery(scope: TenantScope, id: string) {
   return queryBuilder
     .selectFrom("event_ids as i")
     .innerJoin("events as e", (join) =>
-      join.onRef("e.tenant_id", "=", "i.tenant_id").onRef("e.occurred_at", "=", "i.occurred_at").onRef("e.seq", "=", "i.seq"),
+      join
+        .onRef("e.tenant_id", "=", "i.tenant_id")
+        .onRef("e.occurred_at", "=", "i.occurred_at")
+        .onRef("e.seq", "=", "i.seq"),
     )
     .select(EVENT_COLUMNS.map((column) => `e.${column}` as const))
     .where("i.tenant_id", "=", scope.tenantId)
@@ -25,10 +28,16 @@ export async function getEvent(db: Database, scope: TenantScope, id: string): Pr
 }
 
 /** Stored payload hashes of the given ids, for the API's idempotency check before enqueueing. */
-export async function findStoredPayloadHashes(db: Database, scope: TenantScope, ids: string[]): Promise<Map<string, string>> {
+export async function findStoredPayloadHashes(
+  db: Database,
+  scope: TenantScope,
+  ids: string[],
+): Promise<Map<string, string>> {
   if (ids.length === 0) return new Map();
-  const rows = await db.withTenant(scope.tenantId, (tx) =>
-    tx<{ id: string; payload_hash: string }[]>`
+  const rows = await db.withTenant(
+    scope.tenantId,
+    (tx) =>
+      tx<{ id: string; payload_hash: string }[]>`
       select id, payload_hash from event_ids where tenant_id = ${scope.tenantId} and id = any(${ids}::uuid[])`,
   );
   return new Map(rows.map((row) => [row.id, row.payload_hash]));

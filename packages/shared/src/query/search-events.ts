@@ -1,17 +1,25 @@
 // Search: every filter of GET /api/v1/logs, a sort from a fixed list, and keyset pagination by
 // (sort key, seq) so page N costs the same as page 1. Written once; the api, export and CLI use it.
+//
+// Full text: `q` is websearch_to_tsquery('simple', q) against the generated `search_vector`
+// (action, resource type and id, user, and every string/number/boolean in metadata and states).
+// The 'simple' configuration does no stemming and the same parser splits both sides, so an
+// identifier such as "inv-1", "invoice.approve" or a UUID becomes the same lexemes (a phrase) in
+// the query as in the row, and matches exactly; websearch syntax never raises on user input.
 import { type ExpressionBuilder, type SelectQueryBuilder, sql } from "kysely";
 import { type Database, queryBuilder, run } from "../db/database.ts";
+import type { EventSearchBackend, EventSearchQuery } from "./event-search-backend.ts";
 import type { DatabaseSchema } from "../db/schema.ts";
 import type { StoredEvent } from "../events/event-schema.ts";
-import { decodeCursor, encodeCursor, queryFingerprint } from "./cursor.ts";
+import { type CursorPosition, decodeCursor, encodeCursor, queryFingerprint } from "./cursor.ts";
 import { EVENT_COLUMNS, type EventRow, toStoredEvent } from "./event-rows.ts";
 import type { EventFilter, SearchParams, Sort } from "./search-params.ts";
 import type { TenantScope } from "./tenant-scope.ts";
+import { resolveTimeWindow } from "./time-window.ts";
 
 type EventsExpression = ExpressionBuilder<DatabaseSchema, "events">;
 
-const SORT_COLUMN: Record<Sort, "occurred_at" | "seq" | "received_at"> = {
+export const SORT_COLUMN: Record<Sort, "occurred_at" | "seq" | "received_at"> = {
   "-occurred_at": "occurred_at",
   occurred_at: "occurred_at",
   "-seq": "seq",
@@ -54,29 +62,70 @@ function fingerprintOf(params: SearchParams): string {
   return queryFingerprint(rest);
 }
 
-export function searchEventsQuery(scope: TenantScope, params: SearchParams) {
-  const column = SORT_COLUMN[params.sort];
-  const descending = params.sort.startsWith("-");
-  let query = applyEventFilter(baseEventsQuery(), scope, params).select([...EVENT_COLUMNS]);
-  if (params.cursor) {
-    const position = decodeCursor(params.cursor, scope.tenantId, fingerprintOf(params));
+/** The PostgreSQL query for one page: filters, keyset condition, order, `limit + 1` rows. */
+export function searchEventsQuery(scope: TenantScope, query: EventSearchQuery) {
+  const column = SORT_COLUMN[query.sort];
+  const descending = query.sort.startsWith("-");
+  let select = applyEventFilter(baseEventsQuery(), scope, query.filter).select([...EVENT_COLUMNS]);
+  if (query.after) {
     const op = descending ? "<" : ">";
+    const position = query.after;
     if (column === "seq") {
-      query = query.where("seq", op, position.seq);
+      select = select.where("seq", op, position.seq);
     } else {
       const key = new Date(String(position.key));
-      query = query.where((eb: EventsExpression) => eb(eb.refTuple(column, "seq"), op, eb.tuple(key, position.seq)));
+      select = select.where((eb: EventsExpression) =>
+        eb(eb.refTuple(column, "seq"), op, eb.tuple(key, position.seq)),
+      );
     }
   }
   const direction = descending ? "desc" : "asc";
-  if (column !== "seq") query = query.orderBy(column, direction);
-  // Fetch one extra row to learn whether another page exists without a count query.
-  return query.orderBy("seq", direction).limit(params.limit + 1);
+  if (column !== "seq") select = select.orderBy(column, direction);
+  // One extra row tells whether another page exists without a count query.
+  return select.orderBy("seq", direction).limit(query.limit + 1);
 }
 
-export async function searchEvents(db: Database, scope: TenantScope, params: SearchParams): Promise<SearchPage> {
-  const rows = (await db.withTenant(scope.tenantId, (tx) => run(tx, searchEventsQuery(scope, params)))) as unknown as EventRow[];
-  const page = rows.slice(0, params.limit).map(toStoredEvent);
+/** The default backend: PostgreSQL itself, under the tenant's RLS scope. */
+export function postgresSearchBackend(db: Database): EventSearchBackend {
+  return {
+    name: "postgres",
+    findEvents: async (scope, query) => {
+      const rows = await db.withTenant(scope.tenantId, (tx) => run(tx, searchEventsQuery(scope, query)));
+      return (rows as unknown as EventRow[]).map(toStoredEvent);
+    },
+  };
+}
+
+/**
+ * Validated parameters → the backend's page request. A cursor is checked against the tenant and
+ * the filter fingerprint first, and its pinned window start replaces the default one.
+ */
+export function resolveSearchQuery(
+  scope: TenantScope,
+  params: SearchParams,
+  now: Date = new Date(),
+): EventSearchQuery {
+  const { cursor, limit, sort, ...filter } = params;
+  let after: CursorPosition | null = null;
+  let from: string;
+  if (cursor) {
+    after = decodeCursor(cursor, scope.tenantId, fingerprintOf(params));
+    from = after.windowFrom ?? resolveTimeWindow(filter, now).from;
+  } else {
+    from = resolveTimeWindow(filter, now).from;
+  }
+  return { filter: { ...filter, from }, sort, limit, after };
+}
+
+export async function searchEvents(
+  db: Database,
+  scope: TenantScope,
+  params: SearchParams,
+  backend: EventSearchBackend = postgresSearchBackend(db),
+): Promise<SearchPage> {
+  const query = resolveSearchQuery(scope, params);
+  const rows = await backend.findEvents(scope, query);
+  const page = rows.slice(0, params.limit);
   const last = page.at(-1);
   let next_cursor: string | null = null;
   if (rows.length > params.limit && last) {
@@ -84,6 +133,7 @@ export async function searchEvents(db: Database, scope: TenantScope, params: Sea
     next_cursor = encodeCursor(scope.tenantId, fingerprintOf(params), {
       key: column === "seq" ? last.seq : last[column],
       seq: last.seq,
+      windowFrom: query.filter.from,
     });
   }
   return { data: page, next_cursor };

@@ -10,7 +10,19 @@ export type Sort = (typeof SORTS)[number];
 /** Parameters that may be given more than once (`severity=ERROR&severity=CRITICAL`). */
 const REPEATABLE = new Set(["severity", "action_type"]);
 
-const text = (max: number) => z.string().min(1, "must not be empty").max(max, `must be at most ${max} characters`);
+const text = (max: number) =>
+  z.string().min(1, "must not be empty").max(max, `must be at most ${max} characters`);
+
+/**
+ * `q` is read with PostgreSQL's websearch syntax (words, "quoted phrases", OR, -negation), which
+ * never fails to parse; input it would silently reinterpret is refused instead, naming `q`.
+ */
+const fullTextQuery = z
+  .string()
+  .min(1, "must not be empty")
+  .max(256, "must be at most 256 characters")
+  .refine((value) => (value.match(/"/g)?.length ?? 0) % 2 === 0, "has an unbalanced double quote")
+  .refine((value) => /[\p{L}\p{N}]/u.test(value), "must contain at least one word or number");
 
 export const eventFilterSchema = z.strictObject({
   user_id: text(256).optional(),
@@ -23,7 +35,7 @@ export const eventFilterSchema = z.strictObject({
   outcome: z.enum(OUTCOMES, `must be one of ${OUTCOMES.join(", ")}`).optional(),
   from: rfc3339.optional(),
   to: rfc3339.optional(),
-  q: z.string().min(1, "must not be empty").max(256, "must be at most 256 characters").optional(),
+  q: fullTextQuery.optional(),
 });
 
 export type EventFilter = z.infer<typeof eventFilterSchema>;
@@ -47,26 +59,41 @@ export const searchParamsSchema = eventFilterSchema
 export type SearchParams = z.infer<typeof searchParamsSchema>;
 
 /** Query string → object with repeatable keys as arrays; a repeated single-valued key is an error. */
-export function searchParamsToObject(params: URLSearchParams, extraRepeatable: string[] = []): Record<string, unknown> {
+export function searchParamsToObject(
+  params: URLSearchParams,
+  extraRepeatable: string[] = [],
+): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   const repeatable = new Set([...REPEATABLE, ...extraRepeatable]);
   for (const key of new Set(params.keys())) {
     const values = params.getAll(key);
-    if (repeatable.has(key)) out[key] = values.flatMap((value) => value.split(",")).filter((value) => value !== "");
-    else if (values.length > 1) throw new VigilError("INVALID_PARAMETER", `parameter \`${key}\` may be given only once`, [{ path: key, message: "given more than once" }]);
+    if (repeatable.has(key))
+      out[key] = values.flatMap((value) => value.split(",")).filter((value) => value !== "");
+    else if (values.length > 1)
+      throw new VigilError("INVALID_PARAMETER", `parameter \`${key}\` may be given only once`, [
+        { path: key, message: "given more than once" },
+      ]);
     else out[key] = values[0];
   }
   return out;
 }
 
 /** Validates a query string against `schema`, throwing a 400 that names each bad parameter. */
-export function parseQuery<Schema extends z.ZodType>(schema: Schema, params: URLSearchParams, extraRepeatable: string[] = []): z.infer<Schema> {
+export function parseQuery<Schema extends z.ZodType>(
+  schema: Schema,
+  params: URLSearchParams,
+  extraRepeatable: string[] = [],
+): z.infer<Schema> {
   const parsed = schema.safeParse(searchParamsToObject(params, extraRepeatable));
   if (!parsed.success) {
     const errors = fieldErrorsFromIssues(parsed.error.issues).map((error) =>
       error.message === "unknown field" ? { ...error, message: "unknown parameter" } : error,
     );
-    throw new VigilError("INVALID_PARAMETER", `invalid query parameter \`${errors[0]?.path}\`: ${errors[0]?.message}`, errors);
+    throw new VigilError(
+      "INVALID_PARAMETER",
+      `invalid query parameter \`${errors[0]?.path}\`: ${errors[0]?.message}`,
+      errors,
+    );
   }
   return parsed.data;
 }

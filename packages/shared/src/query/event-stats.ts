@@ -1,0 +1,199 @@
+// Stats for a time window, answered from the hourly rollups the worker maintains in the same
+// transaction as the events, so the cost grows with the number of hours, not of events. Windows
+// need not be hour-aligned: the whole hours inside come from the rollups, the partial hours at the
+// two edges (at most two hours of rows) from the events table, so the numbers are exact.
+// Top users has no rollup (user ids are unbounded); it reads the events table over at most the
+// last TOP_USERS_MAX_DAYS of the window.
+import { type RawBuilder, sql } from "kysely";
+import { z } from "zod";
+import { type Database, queryBuilder, run } from "../db/database.ts";
+import { VigilError } from "../errors/vigil-error.ts";
+import { ACTION_TYPES, OUTCOMES, rfc3339, SEVERITIES } from "../events/event-schema.ts";
+import type { TenantScope } from "./tenant-scope.ts";
+import { resolveTimeWindow } from "./time-window.ts";
+
+const HOUR_MS = 3_600_000;
+const DAY_MS = 24 * HOUR_MS;
+
+export const STATS_BUCKETS = ["hour", "day"] as const;
+export type StatsBucket = (typeof STATS_BUCKETS)[number];
+
+/** Hourly series are capped so one response stays small; longer windows use bucket=day. */
+export const MAX_HOUR_BUCKET_DAYS = 31;
+export const TOP_USERS_MAX_DAYS = 31;
+export const TOP_LIMIT = 10;
+
+export const statsParamsSchema = z
+  .strictObject({
+    from: rfc3339.optional(),
+    to: rfc3339.optional(),
+    bucket: z.enum(STATS_BUCKETS, `must be one of ${STATS_BUCKETS.join(", ")}`).default("day"),
+  })
+  .refine((value) => !value.from || !value.to || Date.parse(value.from) <= Date.parse(value.to), {
+    message: "must not be after `to`",
+    path: ["from"],
+  });
+
+export type StatsParams = z.infer<typeof statsParamsSchema>;
+
+export interface EventStats {
+  from: string;
+  to: string;
+  bucket: StatsBucket;
+  total: number;
+  by_action_type: Record<string, number>;
+  by_severity: Record<string, number>;
+  by_outcome: Record<string, number>;
+  top_resource_types: Array<{ resource_type: string; count: number }>;
+  top_users: Array<{ user_id: string; count: number }>;
+  /** Start of the window top_users was counted over (later than `from` for windows over 31 days). */
+  top_users_from: string;
+  timeseries: Array<{ bucket: string; count: number }>;
+}
+
+export interface StatsWindow {
+  from: Date;
+  to: Date;
+  /** Whole hours inside [from, to): counted from the rollups. */
+  hoursFrom: Date;
+  hoursTo: Date;
+  bucket: StatsBucket;
+}
+
+export function resolveStatsWindow(params: StatsParams, now: Date = new Date()): StatsWindow {
+  const window = resolveTimeWindow(params, now);
+  const from = new Date(window.from);
+  const to = window.to ? new Date(window.to) : now;
+  if (params.bucket === "hour" && to.getTime() - from.getTime() > MAX_HOUR_BUCKET_DAYS * DAY_MS) {
+    throw new VigilError(
+      "INVALID_PARAMETER",
+      `bucket=hour covers at most ${MAX_HOUR_BUCKET_DAYS} days; use bucket=day or a shorter window`,
+      [{ path: "bucket", message: `hour buckets allow a window of at most ${MAX_HOUR_BUCKET_DAYS} days` }],
+    );
+  }
+  let hoursFrom = new Date(Math.ceil(from.getTime() / HOUR_MS) * HOUR_MS);
+  let hoursTo = new Date(Math.floor(to.getTime() / HOUR_MS) * HOUR_MS);
+  // A window inside one hour (or straddling one boundary only) has no whole hour: all raw rows.
+  if (hoursFrom.getTime() >= hoursTo.getTime()) hoursFrom = hoursTo = from;
+  return { from, to, hoursFrom, hoursTo, bucket: params.bucket };
+}
+
+interface Compiled<Row> {
+  compile: () => ReturnType<RawBuilder<Row>["compile"]>;
+}
+
+function compilable<Row>(raw: RawBuilder<Row>): Compiled<Row> {
+  return { compile: () => raw.compile(queryBuilder) };
+}
+
+interface StatsRow {
+  dimension: "action_type" | "severity" | "outcome" | "resource_type" | "bucket";
+  value: string;
+  count: number;
+}
+
+/**
+ * One query: rollup rows for the whole hours plus raw rows of the edge hours, summed per
+ * dimension with GROUPING SETS (one small result, whatever the number of events).
+ */
+export function statsQuery(scope: TenantScope, window: StatsWindow): Compiled<StatsRow> {
+  const bucketUnit = window.bucket === "hour" ? sql.lit("hour") : sql.lit("day");
+  return compilable(sql<StatsRow>`
+    with counts as (
+      select bucket as at, action_type, severity, outcome, resource_type, event_count as n
+      from event_rollups_hourly
+      where tenant_id = ${scope.tenantId} and bucket >= ${window.hoursFrom} and bucket < ${window.hoursTo}
+      union all
+      select occurred_at as at, action_type, severity, outcome, resource_type, 1 as n
+      from events
+      where tenant_id = ${scope.tenantId}
+        and ((occurred_at >= ${window.from} and occurred_at < ${window.hoursFrom})
+          or (occurred_at >= ${window.hoursTo} and occurred_at < ${window.to}))
+    )
+    select
+      case
+        when grouping(action_type) = 0 then 'action_type'
+        when grouping(severity) = 0 then 'severity'
+        when grouping(outcome) = 0 then 'outcome'
+        when grouping(resource_type) = 0 then 'resource_type'
+        else 'bucket'
+      end as dimension,
+      coalesce(action_type, severity, outcome, resource_type,
+        to_char(date_trunc(${bucketUnit}, at, 'UTC') at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.000"Z"')) as value,
+      sum(n)::bigint as count
+    from counts
+    group by grouping sets ((action_type), (severity), (outcome), (resource_type), (date_trunc(${bucketUnit}, at, 'UTC')))`);
+}
+
+export function topUsersQuery(scope: TenantScope, from: Date, to: Date) {
+  return queryBuilder
+    .selectFrom("events")
+    .select(["user_id", (eb) => eb.fn.countAll<number>().as("count")])
+    .where("tenant_id", "=", scope.tenantId)
+    .where("occurred_at", ">=", from)
+    .where("occurred_at", "<", to)
+    .where("user_id", "is not", null)
+    .groupBy("user_id")
+    .orderBy("count", "desc")
+    .orderBy("user_id", "asc")
+    .limit(TOP_LIMIT);
+}
+
+function bucketStarts(window: StatsWindow): string[] {
+  const step = window.bucket === "hour" ? HOUR_MS : DAY_MS;
+  const first = Math.floor(window.from.getTime() / step) * step;
+  const starts: string[] = [];
+  for (let at = first; at < window.to.getTime(); at += step) starts.push(new Date(at).toISOString());
+  return starts;
+}
+
+function zeroes(keys: readonly string[]): Record<string, number> {
+  return Object.fromEntries(keys.map((key) => [key, 0]));
+}
+
+export async function eventStats(
+  db: Database,
+  scope: TenantScope,
+  params: StatsParams,
+  now: Date = new Date(),
+): Promise<EventStats> {
+  const window = resolveStatsWindow(params, now);
+  const topUsersFrom = new Date(
+    Math.max(window.from.getTime(), window.to.getTime() - TOP_USERS_MAX_DAYS * DAY_MS),
+  );
+  const [rows, users] = await db.withTenant(scope.tenantId, async (tx) => [
+    await run(tx, statsQuery(scope, window)),
+    await run(tx, topUsersQuery(scope, topUsersFrom, window.to)),
+  ]);
+  const stats: EventStats = {
+    from: window.from.toISOString(),
+    to: window.to.toISOString(),
+    bucket: window.bucket,
+    total: 0,
+    by_action_type: zeroes(ACTION_TYPES),
+    by_severity: zeroes(SEVERITIES),
+    by_outcome: zeroes(OUTCOMES),
+    top_resource_types: [],
+    top_users: users.map((user) => ({ user_id: user.user_id!, count: Number(user.count) })),
+    top_users_from: topUsersFrom.toISOString(),
+    timeseries: [],
+  };
+  const series = new Map(bucketStarts(window).map((bucket) => [bucket, 0]));
+  const resourceTypes: Array<{ resource_type: string; count: number }> = [];
+  for (const row of rows as StatsRow[]) {
+    const count = Number(row.count);
+    if (row.dimension === "action_type") {
+      stats.by_action_type[row.value] = count;
+      stats.total += count;
+    } else if (row.dimension === "severity") stats.by_severity[row.value] = count;
+    else if (row.dimension === "outcome") stats.by_outcome[row.value] = count;
+    else if (row.dimension === "resource_type") resourceTypes.push({ resource_type: row.value, count });
+    else series.set(row.value, (series.get(row.value) ?? 0) + count);
+  }
+  resourceTypes.sort((a, b) => b.count - a.count || a.resource_type.localeCompare(b.resource_type));
+  stats.top_resource_types = resourceTypes.slice(0, TOP_LIMIT);
+  stats.timeseries = [...series]
+    .map(([bucket, count]) => ({ bucket, count }))
+    .sort((a, b) => a.bucket.localeCompare(b.bucket));
+  return stats;
+}
