@@ -1,13 +1,48 @@
-// services/streamer entry point (placeholder until the live stream lands): health only.
-import { createServer } from "node:http";
+// services/streamer entry point: configuration, dependencies, the LISTEN hub, the HTTP/WebSocket
+// server, and a graceful restart that tells every client to reconnect with `since`.
+import { NO_TOKENS } from "@vigil/shared/auth/authenticate";
 import { loadConfigOrExit } from "@vigil/shared/config/config";
+import { Database } from "@vigil/shared/db/database";
 import { createLogger } from "@vigil/shared/logging/logger";
+import { createMetrics } from "@vigil/shared/metrics/metrics";
+import { StreamHub } from "@vigil/shared/stream/stream-hub";
+import { createStreamServer } from "./stream-server.ts";
 
 const config = loadConfigOrExit();
 const logger = createLogger("streamer", config.LOG_LEVEL);
-const server = createServer((req, res) => {
-  if (req.url === "/healthz") return void res.writeHead(200, { "Content-Type": "application/json" }).end('{"status":"ok"}');
-  res.writeHead(404).end();
+const metrics = createMetrics("streamer");
+const db = new Database({
+  url: config.DATABASE_URL,
+  poolSize: config.DATABASE_POOL_SIZE,
+  applicationName: "vigil-streamer",
 });
-server.listen(config.STREAMER_PORT, config.HOST, () => logger.info({ port: config.STREAMER_PORT }, "streamer listening"));
-for (const signal of ["SIGTERM", "SIGINT"] as const) process.on(signal, () => server.close(() => process.exit(0)));
+const hub = new StreamHub(db, logger, metrics, {
+  maxBufferedBytes: config.STREAM_MAX_BUFFERED_BYTES,
+  maxConnections: config.STREAM_MAX_CONNECTIONS,
+  maxConnectionsPerTenant: config.STREAM_MAX_CONNECTIONS_PER_TENANT,
+});
+// WIRING POINT (JWTs): replace NO_TOKENS with createTokenVerifier({ config, db }) from @vigil/shared/auth/token-verifier.
+const tokens = NO_TOKENS;
+
+await hub.start();
+const stream = createStreamServer({ config, db, hub, tokens, logger, metrics });
+stream.server.listen(config.STREAMER_PORT, config.HOST, () =>
+  logger.info({ port: config.STREAMER_PORT }, "streamer listening"),
+);
+
+let stopping = false;
+async function shutdown(signal: string) {
+  if (stopping) return;
+  stopping = true;
+  logger.info(
+    { signal, connections: hub.connectionCount },
+    "streamer shutting down: clients are told to reconnect",
+  );
+  const forced = setTimeout(() => process.exit(1), 10_000);
+  forced.unref();
+  await stream.shutdown(3_000);
+  await db.close();
+  process.exit(0);
+}
+process.on("SIGTERM", () => void shutdown("SIGTERM"));
+process.on("SIGINT", () => void shutdown("SIGINT"));

@@ -1,0 +1,115 @@
+// One tenant's live feed inside one streamer process: whatever its number of subscribers, new rows
+// are read ONCE (seq > deliveredSeq, in seq order) and handed to every live subscriber. Because a
+// tenant's seqs commit in order and without gaps, each read returns a contiguous run, and
+// `deliveredSeq` is exactly "everything up to here has been offered to every live subscriber".
+import type { Database } from "../db/database.ts";
+import type { StoredEvent } from "../events/event-schema.ts";
+import type { Logger } from "../logging/logger.ts";
+import { tenantScope } from "../query/tenant-scope.ts";
+import { type FeedEvent, latestSeq, readEventsAfter } from "./read-events-after.ts";
+import { encodeEventMessage } from "./stream-protocol.ts";
+import type { StreamSubscription } from "./stream-subscription.ts";
+
+export interface FeedBatchItem {
+  event: StoredEvent;
+  storedAt: number;
+  /** The encoded message, built on first use and shared by all subscribers. */
+  frame(): Buffer;
+}
+
+export interface FeedBatch {
+  events: FeedBatchItem[];
+  lastSeq: number;
+}
+
+export interface FeedEnvironment {
+  db: Database;
+  logger: Logger;
+  batchSize: number;
+  onDelivered(batch: FeedBatch, sent: number): void;
+}
+
+const RETRY_DELAY_MS = 1000;
+
+function toBatchItem({ event, storedAt }: FeedEvent): FeedBatchItem {
+  let encoded: Buffer | undefined;
+  const frame = () => {
+    if (!encoded) encoded = encodeEventMessage(event);
+    return encoded;
+  };
+  return { event, storedAt, frame };
+}
+
+export class TenantFeed {
+  /** Highest seq read and offered to every live subscriber; valid once `ready` resolved. */
+  deliveredSeq = 0;
+  readonly members = new Set<StreamSubscription>();
+  readonly ready: Promise<void>;
+  private initialized = false;
+  private reading = false;
+  private readAgain = false;
+  private stopped = false;
+  private retryTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    readonly tenantId: string,
+    private readonly env: FeedEnvironment,
+  ) {
+    // Starts at the last committed seq: anything committed later is announced by a NOTIFY that the
+    // process-wide LISTEN (established before any feed exists) will deliver.
+    this.ready = latestSeq(env.db, tenantScope(tenantId)).then((seq) => {
+      this.deliveredSeq = seq;
+      this.initialized = true;
+      this.catchUp();
+    });
+  }
+
+  /** New rows may exist (a NOTIFY, a LISTEN reconnect, the safety poll): read until caught up. */
+  catchUp(): void {
+    if (this.stopped || !this.initialized) return;
+    if (this.reading) {
+      this.readAgain = true;
+      return;
+    }
+    this.reading = true;
+    void this.readUntilCaughtUp().finally(() => {
+      this.reading = false;
+    });
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.retryTimer);
+  }
+
+  private async readUntilCaughtUp(): Promise<void> {
+    const scope = tenantScope(this.tenantId);
+    try {
+      do {
+        this.readAgain = false;
+        for (;;) {
+          const rows = await readEventsAfter(this.env.db, scope, {
+            after: this.deliveredSeq,
+            limit: this.env.batchSize,
+          });
+          if (this.stopped || rows.length === 0) break;
+          this.fanOut({ events: rows.map(toBatchItem), lastSeq: rows.at(-1)!.event.seq });
+          if (rows.length < this.env.batchSize) break;
+        }
+      } while (this.readAgain && !this.stopped);
+    } catch (error) {
+      // Keep the position and try again: subscribers see a delay, never a gap.
+      this.env.logger.warn({ err: error, tenant_id: this.tenantId }, "stream feed read failed; retrying");
+      clearTimeout(this.retryTimer);
+      this.retryTimer = setTimeout(() => this.catchUp(), RETRY_DELAY_MS);
+    }
+  }
+
+  /** Synchronous on purpose: advancing `deliveredSeq` and delivering happen in one step. */
+  private fanOut(batch: FeedBatch): void {
+    let sent = 0;
+    for (const subscription of this.members) sent += subscription.deliver(batch);
+    this.deliveredSeq = batch.lastSeq;
+    this.env.onDelivered(batch, sent);
+  }
+}
