@@ -21,6 +21,7 @@ export const ERROR_CODES = {
   INTERNAL: { status: 500, title: "Internal error" },
   QUEUE_UNAVAILABLE: { status: 503, title: "Queue unavailable" },
   DATABASE_UNAVAILABLE: { status: 503, title: "Database unavailable" },
+  SEARCH_UNAVAILABLE: { status: 503, title: "Search index unavailable" },
   TIMEOUT: { status: 504, title: "Timed out" },
 } as const;
 

@@ -26,6 +26,13 @@ export function createMetrics(service: string) {
       buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 60],
       registers: [registry],
     }),
+    searchIndexed: new Counter({ name: "vigil_search_index_documents_total", help: "Events written to the OpenSearch index", registers: [registry] }),
+    searchIndexFailures: new Counter({
+      name: "vigil_search_index_failures_total",
+      help: "Events not written to the OpenSearch index (reconcile with `vigil opensearch reindex`)",
+      labelNames: ["reason"],
+      registers: [registry],
+    }),
     queueDepth: new Gauge({ name: "vigil_queue_depth", help: "Approximate visible messages", labelNames: ["queue"], registers: [registry] }),
     queueAge: new Gauge({ name: "vigil_queue_oldest_age_seconds", help: "Age of the oldest message last received", registers: [registry] }),
     streamConnections: new Gauge({ name: "vigil_stream_connections", help: "Open WebSocket connections", registers: [registry] }),
