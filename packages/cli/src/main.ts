@@ -9,6 +9,8 @@ import { migrateToLatest } from "@vigil/shared/db/migrate";
 import { verifyTenantLog } from "@vigil/shared/integrity/verify-tenant-log";
 import { EventQueue } from "@vigil/shared/queue/event-queue";
 import { tenantScope } from "@vigil/shared/query/tenant-scope";
+import { openSearchTarget } from "@vigil/shared/search/opensearch/opensearch-client";
+import { reindexTenant } from "@vigil/shared/search/opensearch/reindex-tenant";
 import { createTenant } from "@vigil/shared/tenants/tenants";
 
 const USAGE = `usage: pnpm vigil <command> [options]
@@ -18,6 +20,7 @@ const USAGE = `usage: pnpm vigil <command> [options]
   key create --tenant ID [--scopes ingest,read] [--name N]   issue an API key (shown once)
   dlq replay [--limit N]                    move dead-lettered messages back to the event queue
   verify --tenant ID                        recompute hashes and the chain of a tenant's log
+  opensearch reindex --tenant ID [--from T] [--to T]   rebuild a tenant's search index from PostgreSQL
 `;
 
 async function main(argv: string[]): Promise<number> {
@@ -30,6 +33,8 @@ async function main(argv: string[]): Promise<number> {
       tenant: { type: "string" },
       scopes: { type: "string" },
       limit: { type: "string" },
+      from: { type: "string" },
+      to: { type: "string" },
     },
     allowPositionals: true,
   });
@@ -38,13 +43,19 @@ async function main(argv: string[]): Promise<number> {
   if (command === "migrate") {
     const url = config.DATABASE_ADMIN_URL ?? config.DATABASE_URL;
     const result = await migrateToLatest(url);
-    const applied = result.results?.filter((item) => item.status === "Success").map((item) => item.migrationName) ?? [];
+    const applied =
+      result.results?.filter((item) => item.status === "Success").map((item) => item.migrationName) ?? [];
     console.log(applied.length ? `applied: ${applied.join(", ")}` : "database is up to date");
     return 0;
   }
 
   if (command === "dlq" && sub === "replay") {
-    const queue = new EventQueue({ queueUrl: config.SQS_QUEUE_URL, dlqUrl: config.SQS_DLQ_URL, region: config.AWS_REGION, endpoint: config.SQS_ENDPOINT });
+    const queue = new EventQueue({
+      queueUrl: config.SQS_QUEUE_URL,
+      dlqUrl: config.SQS_DLQ_URL,
+      region: config.AWS_REGION,
+      endpoint: config.SQS_ENDPOINT,
+    });
     const moved = await queue.replayDeadLetters(values.limit ? Number(values.limit) : undefined);
     queue.close();
     console.log(`replayed ${moved} message(s) from the dead-letter queue`);
@@ -55,9 +66,19 @@ async function main(argv: string[]): Promise<number> {
   try {
     if (command === "tenant" && sub === "create") {
       if (!values.name) throw new UsageError("--name is required");
-      const tenant = await createTenant(db.sql, { name: values.name, retention_days: values["retention-days"] ? Number(values["retention-days"]) : undefined });
-      const { key } = await createApiKey(db.sql, { tenantId: tenant.id, name: "default", scopes: ["ingest", "read"], createdBy: "cli" });
-      console.log(JSON.stringify({ tenant, api_key: key, note: "the key is shown once; store it now" }, null, 2));
+      const tenant = await createTenant(db.sql, {
+        name: values.name,
+        retention_days: values["retention-days"] ? Number(values["retention-days"]) : undefined,
+      });
+      const { key } = await createApiKey(db.sql, {
+        tenantId: tenant.id,
+        name: "default",
+        scopes: ["ingest", "read"],
+        createdBy: "cli",
+      });
+      console.log(
+        JSON.stringify({ tenant, api_key: key, note: "the key is shown once; store it now" }, null, 2),
+      );
       return 0;
     }
     if (command === "key" && sub === "create") {
@@ -65,9 +86,43 @@ async function main(argv: string[]): Promise<number> {
       const scopes = (values.scopes ?? "ingest,read").split(",").map((scope) => scope.trim());
       const unknown = scopes.filter((scope) => !(API_KEY_SCOPES as readonly string[]).includes(scope));
       if (unknown.length) throw new UsageError(`unknown scope(s): ${unknown.join(", ")}`);
-      const { key, record } = await createApiKey(db.sql, { tenantId: values.tenant, name: values.name ?? "cli", scopes: scopes as ApiKeyScope[], createdBy: "cli" });
-      console.log(JSON.stringify({ key: record, api_key: key, note: "the key is shown once; store it now" }, null, 2));
+      const { key, record } = await createApiKey(db.sql, {
+        tenantId: values.tenant,
+        name: values.name ?? "cli",
+        scopes: scopes as ApiKeyScope[],
+        createdBy: "cli",
+      });
+      console.log(
+        JSON.stringify({ key: record, api_key: key, note: "the key is shown once; store it now" }, null, 2),
+      );
       return 0;
+    }
+    if (command === "opensearch" && sub === "reindex") {
+      if (!values.tenant) throw new UsageError("--tenant is required");
+      if (!config.OPENSEARCH_URL) throw new UsageError("OPENSEARCH_URL is not set");
+      for (const [name, value] of [
+        ["--from", values.from],
+        ["--to", values.to],
+      ] as const) {
+        if (value !== undefined && Number.isNaN(Date.parse(value)))
+          throw new UsageError(`${name} must be an RFC 3339 date-time`);
+      }
+      const target = openSearchTarget(config.OPENSEARCH_URL, config.OPENSEARCH_INDEX_PREFIX);
+      const report = await reindexTenant(
+        db,
+        target,
+        tenantScope(values.tenant),
+        { from: values.from, to: values.to },
+        {
+          onPage: (progress) =>
+            process.stderr.write(
+              `reindexed ${progress.indexed}/${progress.read} (seq ${progress.last_seq})\n`,
+            ),
+        },
+      );
+      await target.client.close();
+      console.log(JSON.stringify(report, null, 2));
+      return report.failed === 0 ? 0 : 3;
     }
     if (command === "verify") {
       const tenant = values.tenant ?? sub;
@@ -76,7 +131,9 @@ async function main(argv: string[]): Promise<number> {
       console.log(JSON.stringify(report, null, 2));
       return report.ok ? 0 : 3;
     }
-    throw new UsageError(command ? `unknown command: ${[command, sub].filter(Boolean).join(" ")}` : "no command given");
+    throw new UsageError(
+      command ? `unknown command: ${[command, sub].filter(Boolean).join(" ")}` : "no command given",
+    );
   } finally {
     await db.close();
   }

@@ -7,6 +7,8 @@ import { QueueDrainer } from "@vigil/shared/ingest/drain-queue";
 import { createLogger } from "@vigil/shared/logging/logger";
 import { createMetrics } from "@vigil/shared/metrics/metrics";
 import { EventQueue } from "@vigil/shared/queue/event-queue";
+import { openSearchTarget } from "@vigil/shared/search/opensearch/opensearch-client";
+import { SearchIndexFeed } from "@vigil/shared/search/opensearch/search-index-feed";
 
 const config = loadConfigOrExit();
 const logger = createLogger("worker", config.LOG_LEVEL);
@@ -15,10 +17,17 @@ const metrics = createMetrics("worker");
 const db = new Database({ url: config.DATABASE_URL, poolSize: Math.max(config.WORKER_POLLERS * 2, 2), applicationName: "vigil-worker" });
 const queue = new EventQueue({ queueUrl: config.SQS_QUEUE_URL, dlqUrl: config.SQS_DLQ_URL, region: config.AWS_REGION, endpoint: config.SQS_ENDPOINT });
 
+// Optional search index: fed after each commit, never on the commit path (see search-index-feed.ts).
+const searchFeed = config.OPENSEARCH_URL
+  ? new SearchIndexFeed(db, openSearchTarget(config.OPENSEARCH_URL, config.OPENSEARCH_INDEX_PREFIX), logger.child({ subsystem: "search-index" }), metrics)
+  : null;
+void searchFeed?.ensureReady().catch((error) => logger.warn({ err: { name: error?.name, message: error?.message } }, "search index not ready yet; retrying with the next batch"));
+
 const drainer = new QueueDrainer(db, queue, logger, metrics, {
   pollers: config.WORKER_POLLERS,
   visibilityTimeoutSeconds: config.WORKER_VISIBILITY_TIMEOUT_SECONDS,
   waitTimeSeconds: config.WORKER_WAIT_TIME_SECONDS,
+  afterCommit: searchFeed?.afterCommit,
 });
 drainer.start();
 
@@ -47,6 +56,7 @@ async function shutdown(signal: string) {
   const forced = setTimeout(() => process.exit(1), 30_000);
   forced.unref();
   await drainer.stop();
+  await searchFeed?.drain();
   health.close();
   await db.close();
   queue.close();

@@ -44,6 +44,8 @@ export const configSchema = z.object({
 
   OPENSEARCH_URL: z.url().optional(),
   OPENSEARCH_INDEX_PREFIX: z.string().regex(/^[a-z0-9-]+$/).default("vigil-events"),
+  /** Which store answers GET /api/v1/logs; `opensearch` needs OPENSEARCH_URL. The worker indexes whenever OPENSEARCH_URL is set. */
+  SEARCH_BACKEND: z.enum(["postgres", "opensearch"]).default("postgres"),
 
   VIGIL_REDACT_KEYS: csv(DEFAULT_REDACT_KEYS),
   VIGIL_ADMIN_EMAIL: z.email().default("admin@localhost"),
@@ -115,16 +117,19 @@ export function loadConfig(source?: Record<string, string | undefined>): VigilCo
       parsed.error.issues.map((issue) => `${issue.path.join(".") || "(root)"}: ${issue.message}`),
     );
   }
-  return parsed.data;
-}
-
-/** For service entry points: load or print the named problem and exit non-zero. */
-export function loadConfigOrExit(): VigilConfig {
   // Tokens from an outside identity provider are accepted only with their issuer and audience pinned.
   if (parsed.data.VIGIL_EXTERNAL_JWKS_URL || parsed.data.VIGIL_EXTERNAL_JWT_HS256_SECRET) {
     const missing = (["VIGIL_EXTERNAL_JWT_ISSUER", "VIGIL_EXTERNAL_JWT_AUDIENCE"] as const).filter((name) => !parsed.data[name]);
     if (missing.length) throw new ConfigError(missing.map((name) => `${name}: is required when external tokens are accepted`));
   }
+  if (parsed.data.SEARCH_BACKEND === "opensearch" && !parsed.data.OPENSEARCH_URL) {
+    throw new ConfigError(["SEARCH_BACKEND: `opensearch` requires OPENSEARCH_URL"]);
+  }
+  return parsed.data;
+}
+
+/** For service entry points: load or print the named problem and exit non-zero. */
+export function loadConfigOrExit(): VigilConfig {
   try {
     return loadConfig();
   } catch (error) {
