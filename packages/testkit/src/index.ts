@@ -3,3 +3,4 @@ export * from "./pipeline.ts";
 export * from "./ports.ts";
 export * from "./services.ts";
 export * from "./http-client.ts";
+export * from "./events.ts";

@@ -23,8 +23,17 @@ export interface TestPipeline {
   close: () => Promise<void>;
 }
 
-export async function createTestPipeline(options: { maxReceiveCount?: number; visibilityTimeoutSeconds?: number; sqsEndpoint?: string } = {}): Promise<TestPipeline> {
-  const database = await createTestDatabase(inject("pgPort"), inject("pgPassword"));
+export interface TestPipelineOptions {
+  maxReceiveCount?: number;
+  visibilityTimeoutSeconds?: number;
+  /** Another SQS endpoint (a test that stops its own emulator). */
+  sqsEndpoint?: string;
+  /** Another PostgreSQL cluster (a test that restarts its own database); needs a migrated template. */
+  postgres?: { port: number; password: string };
+}
+
+export async function createTestPipeline(options: TestPipelineOptions = {}): Promise<TestPipeline> {
+  const database = await createTestDatabase(options.postgres?.port ?? inject("pgPort"), options.postgres?.password ?? inject("pgPassword"));
   const sqsEndpoint = options.sqsEndpoint ?? inject("sqsEndpoint");
   const queues = await createEventQueues(sqsEndpoint, `vigil-${randomBytes(5).toString("hex")}`, {
     maxReceiveCount: options.maxReceiveCount ?? 5,

@@ -28,6 +28,7 @@ const drainer = new QueueDrainer(db, queue, logger, metrics, {
   visibilityTimeoutSeconds: config.WORKER_VISIBILITY_TIMEOUT_SECONDS,
   waitTimeSeconds: config.WORKER_WAIT_TIME_SECONDS,
   afterCommit: searchFeed?.afterCommit,
+  killAfterCommitEvery: config.VIGIL_FAULT_KILL_AFTER_COMMIT_EVERY,
 });
 drainer.start();
 

@@ -80,7 +80,7 @@ export const configSchema = z.object({
 
   INGEST_WAIT_TIMEOUT_MS: z.coerce.number().int().min(100).max(10_000).default(10_000),
   WORKER_POLLERS: z.coerce.number().int().min(1).max(64).default(4),
-  WORKER_VISIBILITY_TIMEOUT_SECONDS: z.coerce.number().int().min(5).max(43_200).default(60),
+  WORKER_VISIBILITY_TIMEOUT_SECONDS: z.coerce.number().int().min(1).max(43_200).default(60),
   WORKER_WAIT_TIME_SECONDS: z.coerce.number().int().min(0).max(20).default(2),
   RETENTION_SWEEP_INTERVAL_SECONDS: z.coerce.number().int().min(1).default(3600),
   STREAM_MAX_BUFFERED_BYTES: z.coerce.number().int().min(1024).default(1024 * 1024),
@@ -88,6 +88,11 @@ export const configSchema = z.object({
   STREAM_MAX_CONNECTIONS_PER_TENANT: z.coerce.number().int().min(1).default(1000),
   STREAM_PING_INTERVAL_MS: z.coerce.number().int().min(100).default(30_000),
   METRICS_ENABLED: booleanFlag(true),
+  /**
+   * Fault injection for the crash tests: the worker SIGKILLs itself after every Nth committed batch,
+   * before deleting its messages (the window idempotency must cover). 0 = off; never set in production.
+   */
+  VIGIL_FAULT_KILL_AFTER_COMMIT_EVERY: z.coerce.number().int().min(0).default(0),
 });
 
 export type VigilConfig = z.infer<typeof configSchema>;

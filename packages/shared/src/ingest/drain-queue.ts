@@ -17,6 +17,8 @@ export interface DrainOptions {
   pollers: number;
   visibilityTimeoutSeconds: number;
   waitTimeSeconds: number;
+  /** Fault injection (tests only): SIGKILL this process after every Nth commit, before the delete. */
+  killAfterCommitEvery?: number;
   /** Called after each committed batch (the OpenSearch indexer hooks in here). */
   afterCommit?: (events: NormalizedEvent[], summary: StoreSummary) => Promise<void>;
 }
@@ -30,6 +32,7 @@ export class QueueDrainer {
   private readonly abort = new AbortController();
   private running: Promise<void>[] = [];
   private backoffMs = 0;
+  private commits = 0;
 
   constructor(
     private readonly db: Database,
@@ -118,6 +121,11 @@ export class QueueDrainer {
       clearInterval(keepAlive);
     }
     this.backoffMs = 0;
+    this.commits++;
+    if (this.options.killAfterCommitEvery && this.commits % this.options.killAfterCommitEvery === 0) {
+      this.logger.warn({ commits: this.commits }, "fault injection: killing the worker between commit and delete");
+      process.kill(process.pid, "SIGKILL");
+    }
     try {
       await this.queue.deleteMessages(batch.map((item) => item.message.ReceiptHandle ?? ""));
     } catch (error) {
