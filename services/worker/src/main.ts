@@ -6,7 +6,9 @@ import { Database } from "@vigil/shared/db/database";
 import { QueueDrainer } from "@vigil/shared/ingest/drain-queue";
 import { createLogger } from "@vigil/shared/logging/logger";
 import { createMetrics } from "@vigil/shared/metrics/metrics";
+import { sensitiveKeyMatcher } from "@vigil/shared/events/redaction";
 import { EventQueue } from "@vigil/shared/queue/event-queue";
+import { startRetentionSweeper } from "@vigil/shared/retention/retention-sweep";
 import { openSearchTarget } from "@vigil/shared/search/opensearch/opensearch-client";
 import { SearchIndexFeed } from "@vigil/shared/search/opensearch/search-index-feed";
 
@@ -31,6 +33,12 @@ const drainer = new QueueDrainer(db, queue, logger, metrics, {
   killAfterCommitEvery: config.VIGIL_FAULT_KILL_AFTER_COMMIT_EVERY,
 });
 drainer.start();
+
+// Retention: each tenant's events older than its retention_days, recorded in its own log.
+const retention = startRetentionSweeper(
+  { db, recorder: { queue, isSensitiveKey: sensitiveKeyMatcher(config.VIGIL_REDACT_KEYS) }, logger: logger.child({ subsystem: "retention" }) },
+  config.RETENTION_SWEEP_INTERVAL_SECONDS,
+);
 
 const health = createServer(async (req, res) => {
   if (req.url === "/healthz") return void res.writeHead(200, { "Content-Type": "application/json" }).end('{"status":"ok"}');
@@ -57,6 +65,7 @@ async function shutdown(signal: string) {
   const forced = setTimeout(() => process.exit(1), 30_000);
   forced.unref();
   await drainer.stop();
+  await retention.stop();
   await searchFeed?.drain();
   health.close();
   await db.close();

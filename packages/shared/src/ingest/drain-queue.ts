@@ -111,7 +111,7 @@ export class QueueDrainer {
     } catch (error) {
       this.metrics.batchFailures.inc();
       if (isDatabaseUnavailable(error)) {
-        this.backoffMs = Math.min(Math.max(this.backoffMs * 2, 250), 30_000);
+        this.backoffMs = Math.min(Math.max(this.backoffMs * 2, 250), 5_000);
         this.logger.warn({ err: error, backoff_ms: this.backoffMs, messages: batch.length }, "database unavailable; messages stay on the queue");
       } else {
         this.logger.error({ err: error, messages: batch.map((item) => item.message.MessageId) }, "batch failed; messages stay on the queue");
