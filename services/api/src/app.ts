@@ -5,10 +5,14 @@ import { cors } from "hono/cors";
 import { VigilError } from "@vigil/shared/errors/vigil-error";
 import type { ApiDependencies, AppEnv } from "./http/app-env.ts";
 import { requirePrincipal } from "./http/authenticate.ts";
+import { rateLimit } from "./http/rate-limit.ts";
 import { problemResponse, requestContext } from "./http/request-context.ts";
+import { registerAuthRoutes } from "./routes/auth-routes.ts";
+import { registerTenantRoutes } from "./routes/tenant-routes.ts";
 import { registerDocsRoutes } from "./routes/docs-routes.ts";
 import { registerEventRoutes } from "./routes/event-routes.ts";
 import { registerHealthRoutes } from "./routes/health-routes.ts";
+import { registerQueryRoutes } from "./routes/query-routes.ts";
 
 /** Paths under /api/v1 that need no credential. */
 const PUBLIC_API_PATHS = new Set(["/api/v1/auth/token", "/api/v1/auth/revoke"]);
@@ -20,17 +24,33 @@ export function createApp(deps: ApiDependencies, extraRoutes: RouteRegistrar[] =
   const app = new OpenAPIHono<AppEnv>({ strict: false });
   app.use("*", requestContext(deps));
   if (deps.config.CORS_ORIGINS.length > 0) {
-    app.use("/api/*", cors({ origin: deps.config.CORS_ORIGINS, allowHeaders: ["Authorization", "X-API-Key", "Content-Type", "X-Request-Id"], exposeHeaders: ["X-Request-Id", "Retry-After"] }));
+    app.use(
+      "/api/*",
+      cors({
+        origin: deps.config.CORS_ORIGINS,
+        allowHeaders: ["Authorization", "X-API-Key", "Content-Type", "X-Request-Id"],
+        exposeHeaders: ["X-Request-Id", "Retry-After"],
+      }),
+    );
   }
   const authenticate = requirePrincipal(deps);
-  app.use("/api/*", async (c, next) => (PUBLIC_API_PATHS.has(c.req.path.replace(/\/$/, "")) ? next() : authenticate(c, next)));
+  app.use("/api/*", async (c, next) =>
+    PUBLIC_API_PATHS.has(c.req.path.replace(/\/$/, "")) ? next() : authenticate(c, next),
+  );
+  app.use("/api/*", rateLimit(deps));
 
   registerHealthRoutes(app, deps);
+  registerAuthRoutes(app, deps);
+  registerTenantRoutes(app, deps);
   for (const register of extraRoutes) register(app, deps);
+  // Before the event routes: /logs/export, /logs/stats and /logs/cleanup are fixed paths.
+  registerQueryRoutes(app, deps);
   registerEventRoutes(app, deps);
   registerDocsRoutes(app);
 
-  app.notFound((c) => problemResponse(c, new VigilError("NOT_FOUND", `no route for ${c.req.method} ${c.req.path}`), deps));
+  app.notFound((c) =>
+    problemResponse(c, new VigilError("NOT_FOUND", `no route for ${c.req.method} ${c.req.path}`), deps),
+  );
   app.onError((error, c) => problemResponse(c, error, deps));
   return app;
 }

@@ -16,14 +16,35 @@ const config = loadConfigOrExit();
 const logger = createLogger("worker", config.LOG_LEVEL);
 const metrics = createMetrics("worker");
 // Two connections per poller: one for the batch transaction, one for partition upkeep.
-const db = new Database({ url: config.DATABASE_URL, poolSize: Math.max(config.WORKER_POLLERS * 2, 2), applicationName: "vigil-worker" });
-const queue = new EventQueue({ queueUrl: config.SQS_QUEUE_URL, dlqUrl: config.SQS_DLQ_URL, region: config.AWS_REGION, endpoint: config.SQS_ENDPOINT });
+const db = new Database({
+  url: config.DATABASE_URL,
+  poolSize: Math.max(config.WORKER_POLLERS * 2, 2),
+  applicationName: "vigil-worker",
+});
+const queue = new EventQueue({
+  queueUrl: config.SQS_QUEUE_URL,
+  dlqUrl: config.SQS_DLQ_URL,
+  region: config.AWS_REGION,
+  endpoint: config.SQS_ENDPOINT,
+});
 
 // Optional search index: fed after each commit, never on the commit path (see search-index-feed.ts).
 const searchFeed = config.OPENSEARCH_URL
-  ? new SearchIndexFeed(db, openSearchTarget(config.OPENSEARCH_URL, config.OPENSEARCH_INDEX_PREFIX), logger.child({ subsystem: "search-index" }), metrics)
+  ? new SearchIndexFeed(
+      db,
+      openSearchTarget(config.OPENSEARCH_URL, config.OPENSEARCH_INDEX_PREFIX),
+      logger.child({ subsystem: "search-index" }),
+      metrics,
+    )
   : null;
-void searchFeed?.ensureReady().catch((error) => logger.warn({ err: { name: error?.name, message: error?.message } }, "search index not ready yet; retrying with the next batch"));
+void searchFeed
+  ?.ensureReady()
+  .catch((error) =>
+    logger.warn(
+      { err: { name: error?.name, message: error?.message } },
+      "search index not ready yet; retrying with the next batch",
+    ),
+  );
 
 const drainer = new QueueDrainer(db, queue, logger, metrics, {
   pollers: config.WORKER_POLLERS,
@@ -36,26 +57,37 @@ drainer.start();
 
 // Retention: each tenant's events older than its retention_days, recorded in its own log.
 const retention = startRetentionSweeper(
-  { db, recorder: { queue, isSensitiveKey: sensitiveKeyMatcher(config.VIGIL_REDACT_KEYS) }, logger: logger.child({ subsystem: "retention" }) },
+  {
+    db,
+    recorder: { queue, isSensitiveKey: sensitiveKeyMatcher(config.VIGIL_REDACT_KEYS) },
+    logger: logger.child({ subsystem: "retention" }),
+  },
   config.RETENTION_SWEEP_INTERVAL_SECONDS,
 );
 
 const health = createServer(async (req, res) => {
-  if (req.url === "/healthz") return void res.writeHead(200, { "Content-Type": "application/json" }).end('{"status":"ok"}');
+  if (req.url === "/healthz")
+    return void res.writeHead(200, { "Content-Type": "application/json" }).end('{"status":"ok"}');
   if (req.url === "/readyz") {
     const [database, sqs] = await Promise.allSettled([db.ping(), queue.depth()]);
     if (sqs.status === "fulfilled") metrics.queueDepth.set({ queue: "events" }, sqs.value.visible);
     const ready = database.status === "fulfilled" && sqs.status === "fulfilled";
-    return void res.writeHead(ready ? 200 : 503, { "Content-Type": "application/json" }).end(JSON.stringify({ status: ready ? "ready" : "unavailable" }));
+    return void res
+      .writeHead(ready ? 200 : 503, { "Content-Type": "application/json" })
+      .end(JSON.stringify({ status: ready ? "ready" : "unavailable" }));
   }
   if (req.url === "/metrics") {
     const depth = await queue.depth().catch(() => null);
     if (depth) metrics.queueDepth.set({ queue: "events" }, depth.visible);
-    return void res.writeHead(200, { "Content-Type": metrics.registry.contentType }).end(await metrics.registry.metrics());
+    return void res
+      .writeHead(200, { "Content-Type": metrics.registry.contentType })
+      .end(await metrics.registry.metrics());
   }
   res.writeHead(404).end();
 });
-health.listen(config.WORKER_METRICS_PORT, config.HOST, () => logger.info({ port: config.WORKER_METRICS_PORT, pollers: config.WORKER_POLLERS }, "worker started"));
+health.listen(config.WORKER_METRICS_PORT, config.HOST, () =>
+  logger.info({ port: config.WORKER_METRICS_PORT, pollers: config.WORKER_POLLERS }, "worker started"),
+);
 
 let stopping = false;
 async function shutdown(signal: string) {

@@ -38,6 +38,15 @@ export async function readJsonBody(c: Context, maxBytes: number): Promise<unknow
   }
 }
 
+/**
+ * The rest of the body is left unread, so the connection cannot carry another request: `Connection:
+ * close` tells the client to open a new one instead of reusing a socket the server is about to drop.
+ */
 function tooLarge(maxBytes: number) {
-  return new VigilError("PAYLOAD_TOO_LARGE", `the body must be at most ${maxBytes} bytes`, [{ path: "(body)", message: `larger than ${maxBytes} bytes` }]);
+  return new VigilError(
+    "PAYLOAD_TOO_LARGE",
+    `the body must be at most ${maxBytes} bytes`,
+    [{ path: "(body)", message: `larger than ${maxBytes} bytes` }],
+    { Connection: "close" },
+  );
 }

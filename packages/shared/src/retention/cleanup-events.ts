@@ -1,0 +1,180 @@
+// Removing a tenant's events older than a cutoff (DELETE /api/v1/logs/cleanup and the retention
+// sweep). Rows go in bounded batches, each its own short transaction, so ingest is never locked
+// out; each batch removes the matching event_ids rows and decrements the hourly rollups in the
+// same statement, so stats stay equal to what remains. The verifier anchors the chain at the
+// first remaining row, so removing the oldest rows keeps a tenant's log verifiable.
+import { type RawBuilder, sql } from "kysely";
+import { z } from "zod";
+import type { AuditRecorder } from "../audit/record-audit-event.ts";
+import { recordAuditEvent } from "../audit/record-audit-event.ts";
+import { type Database, queryBuilder, run } from "../db/database.ts";
+import { VigilError } from "../errors/vigil-error.ts";
+import { rfc3339 } from "../events/event-schema.ts";
+import type { TenantScope } from "../query/tenant-scope.ts";
+
+const HOUR_MS = 3_600_000;
+export const CLEANUP_BATCH_SIZE = 5000;
+
+export const cleanupParamsSchema = z.strictObject({
+  before: rfc3339,
+  dry_run: z
+    .enum(["true", "false"], "must be true or false")
+    .default("false")
+    .transform((value) => value === "true"),
+});
+
+export type CleanupParams = z.infer<typeof cleanupParamsSchema>;
+
+interface Compiled<Row> {
+  compile: () => ReturnType<RawBuilder<Row>["compile"]>;
+}
+
+function compilable<Row>(raw: RawBuilder<Row>): Compiled<Row> {
+  return { compile: () => raw.compile(queryBuilder) };
+}
+
+/**
+ * One batch: the oldest `batchSize` rows before `before` (primary-key order), their event_ids rows,
+ * and their counts off the rollups, in one statement. Returns how many events went.
+ */
+export function deleteEventsBatchQuery(
+  scope: TenantScope,
+  before: Date,
+  batchSize: number,
+): Compiled<{ deleted: number }> {
+  return compilable(sql<{ deleted: number }>`
+    with doomed as (
+      select tenant_id, occurred_at, seq from events
+      where tenant_id = ${scope.tenantId} and occurred_at < ${before}
+      order by occurred_at, seq
+      limit ${batchSize}
+    ), gone as (
+      delete from events e using doomed d
+      where e.tenant_id = d.tenant_id and e.occurred_at = d.occurred_at and e.seq = d.seq
+      returning e.id, e.occurred_at, e.action_type, e.severity, e.outcome, e.resource_type
+    ), gone_ids as (
+      delete from event_ids i using gone g where i.tenant_id = ${scope.tenantId} and i.id = g.id
+      returning 1
+    ), per_bucket as (
+      select date_trunc('hour', occurred_at, 'UTC') as bucket, action_type, severity, outcome, resource_type, count(*) as n
+      from gone group by 1, 2, 3, 4, 5
+    ), rolled as (
+      update event_rollups_hourly r set event_count = r.event_count - p.n
+      from per_bucket p
+      where r.tenant_id = ${scope.tenantId} and r.bucket = p.bucket and r.action_type = p.action_type
+        and r.severity = p.severity and r.outcome = p.outcome and r.resource_type = p.resource_type
+      returning 1
+    )
+    select (select count(*) from gone)::bigint as deleted, (select count(*) from gone_ids) as ids, (select count(*) from rolled) as buckets`);
+}
+
+/** Rollup rows that count nothing any more (their hours were emptied). */
+export function pruneEmptyRollupsQuery(scope: TenantScope, before: Date) {
+  return queryBuilder
+    .deleteFrom("event_rollups_hourly")
+    .where("tenant_id", "=", scope.tenantId)
+    .where("bucket", "<", new Date(Math.ceil(before.getTime() / HOUR_MS) * HOUR_MS))
+    .where("event_count", "<=", 0);
+}
+
+/**
+ * How many events lie before `before`, without touching them: whole hours from the rollups, the
+ * partial last hour from the events table, so the cost does not grow with the tenant's history.
+ */
+export function countEventsBeforeQuery(scope: TenantScope, before: Date): Compiled<{ count: number }> {
+  const wholeHoursEnd = new Date(Math.floor(before.getTime() / HOUR_MS) * HOUR_MS);
+  return compilable(sql<{ count: number }>`
+    select
+      coalesce((select sum(event_count) from event_rollups_hourly where tenant_id = ${scope.tenantId} and bucket < ${wholeHoursEnd}), 0)
+      + (select count(*) from events where tenant_id = ${scope.tenantId} and occurred_at >= ${wholeHoursEnd} and occurred_at < ${before})
+      as count`);
+}
+
+const DEADLOCK = "40P01";
+
+/** Deletes every event of `scope` before `before`, batch by batch; resolves with the number removed. */
+export async function deleteEventsBefore(
+  db: Database,
+  scope: TenantScope,
+  before: Date,
+  options: { batchSize?: number } = {},
+): Promise<number> {
+  const batchSize = options.batchSize ?? CLEANUP_BATCH_SIZE;
+  let total = 0;
+  for (let attempt = 0; ; ) {
+    let deleted: number;
+    try {
+      const [row] = await db.withTenant(scope.tenantId, (tx) =>
+        run(tx, deleteEventsBatchQuery(scope, before, batchSize)),
+      );
+      deleted = Number(row?.deleted ?? 0);
+    } catch (error) {
+      // A batch can deadlock with the worker on a rollup row (a back-dated event in an old hour);
+      // it rolled back whole, so trying again is safe.
+      if ((error as { code?: string }).code === DEADLOCK && attempt++ < 5) continue;
+      throw error;
+    }
+    total += deleted;
+    if (deleted < batchSize) break;
+    // Let other work on this process (and its pool) in between batches.
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  await db.withTenant(scope.tenantId, (tx) => run(tx, pruneEmptyRollupsQuery(scope, before)));
+  return total;
+}
+
+export async function countEventsBefore(db: Database, scope: TenantScope, before: Date): Promise<number> {
+  const [row] = await db.withTenant(scope.tenantId, (tx) => run(tx, countEventsBeforeQuery(scope, before)));
+  return Number(row?.count ?? 0);
+}
+
+export interface CleanupResult {
+  deleted: number;
+  dry_run: boolean;
+  before: string;
+}
+
+export interface CleanupContext {
+  db: Database;
+  recorder: AuditRecorder;
+  /** Who asked, as recorded in the tenant's log (`user:…`, `key:…`, `system:retention`). */
+  actor: string;
+  now?: Date;
+}
+
+/**
+ * DELETE /api/v1/logs/cleanup: a dry run counts; a real run deletes and then records the cleanup
+ * (who, cutoff, rows removed) as an event in the tenant's own log. The record is written after
+ * the delete so it carries the true count; it is an ordinary event dated now, so the cleanup
+ * itself is never removed by it.
+ */
+export async function cleanupEvents(
+  context: CleanupContext,
+  scope: TenantScope,
+  params: CleanupParams,
+): Promise<CleanupResult> {
+  const now = context.now ?? new Date();
+  const before = new Date(params.before);
+  if (before.getTime() > now.getTime()) {
+    throw new VigilError("INVALID_PARAMETER", "`before` must not be in the future", [
+      { path: "before", message: "must not be in the future" },
+    ]);
+  }
+  if (params.dry_run) {
+    return {
+      deleted: await countEventsBefore(context.db, scope, before),
+      dry_run: true,
+      before: before.toISOString(),
+    };
+  }
+  const deleted = await deleteEventsBefore(context.db, scope, before);
+  await recordAuditEvent(context.recorder, scope.tenantId, {
+    action_type: "DELETE",
+    action: "vigil.events.cleanup",
+    resource_type: "vigil.audit_log",
+    resource_id: scope.tenantId,
+    user_id: context.actor,
+    metadata: { before: before.toISOString(), deleted },
+  });
+  return { deleted, dry_run: false, before: before.toISOString() };
+}

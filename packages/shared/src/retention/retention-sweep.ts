@@ -1,0 +1,119 @@
+// The worker's retention job: every RETENTION_SWEEP_INTERVAL_SECONDS, remove each tenant's events
+// older than its retention_days. Whole monthly partitions go first, by DROP, when every tenant's
+// policy allows it (vigil_drop_expired_event_partitions, which runs with the owner's rights);
+// what is left is deleted row by row in bounded batches. Each tenant that lost rows gets one
+// event in its own log saying how many and why. One replica sweeps at a time (advisory lock).
+import type { AuditRecorder } from "../audit/record-audit-event.ts";
+import { recordAuditEvent } from "../audit/record-audit-event.ts";
+import type { Database } from "../db/database.ts";
+import type { Logger } from "../logging/logger.ts";
+import { tenantScope } from "../query/tenant-scope.ts";
+import { deleteEventsBefore } from "./cleanup-events.ts";
+
+const DAY_MS = 86_400_000;
+/** Advisory lock key shared by every worker replica ("vigil retention"). */
+const SWEEP_LOCK_KEY = 0x76_69_67_72;
+export const RETENTION_ACTOR = "system:retention";
+
+export interface RetentionReport {
+  partitionsDropped: string[];
+  tenants: Array<{ tenantId: string; before: string; deleted: number }>;
+  /** False when another replica held the sweep lock. */
+  ran: boolean;
+}
+
+export interface RetentionContext {
+  db: Database;
+  recorder: AuditRecorder;
+  logger?: Logger;
+  now?: () => Date;
+}
+
+export async function sweepRetention(context: RetentionContext): Promise<RetentionReport> {
+  const { db } = context;
+  const report: RetentionReport = { partitionsDropped: [], tenants: [], ran: false };
+  const lock = await db.sql.reserve();
+  try {
+    const [held] = await lock<
+      { acquired: boolean }[]
+    >`select pg_try_advisory_lock(${SWEEP_LOCK_KEY}) as acquired`;
+    if (!held?.acquired) return report;
+    report.ran = true;
+    try {
+      const removedByTenant = new Map<string, number>();
+      try {
+        const dropped = await db.sql<{ partition_name: string; tenant_id: string; removed: number }[]>`
+          select partition_name, tenant_id, removed from vigil_drop_expired_event_partitions()`;
+        for (const row of dropped) {
+          if (!report.partitionsDropped.includes(row.partition_name))
+            report.partitionsDropped.push(row.partition_name);
+          removedByTenant.set(row.tenant_id, (removedByTenant.get(row.tenant_id) ?? 0) + Number(row.removed));
+        }
+      } catch (error) {
+        // Usually lock_timeout behind a long reader; the batched deletes below still apply retention.
+        context.logger?.warn(
+          { err: error },
+          "retention: dropping expired partitions failed; deleting rows instead",
+        );
+      }
+      const now = context.now?.() ?? new Date();
+      const tenants = await db.sql<
+        { id: string; retention_days: number }[]
+      >`select id, retention_days from tenants order by id`;
+      for (const tenant of tenants) {
+        const before = new Date(now.getTime() - tenant.retention_days * DAY_MS);
+        const deleted =
+          (removedByTenant.get(tenant.id) ?? 0) +
+          (await deleteEventsBefore(db, tenantScope(tenant.id), before));
+        if (deleted === 0) continue;
+        report.tenants.push({ tenantId: tenant.id, before: before.toISOString(), deleted });
+        await recordAuditEvent(context.recorder, tenant.id, {
+          action_type: "DELETE",
+          action: "vigil.events.retention",
+          resource_type: "vigil.audit_log",
+          resource_id: tenant.id,
+          user_id: RETENTION_ACTOR,
+          metadata: { before: before.toISOString(), deleted, retention_days: tenant.retention_days },
+        });
+      }
+    } finally {
+      await lock`select pg_advisory_unlock(${SWEEP_LOCK_KEY})`;
+    }
+  } finally {
+    lock.release();
+  }
+  context.logger?.info(
+    {
+      partitions_dropped: report.partitionsDropped,
+      tenants: report.tenants.length,
+      deleted: report.tenants.reduce((sum, t) => sum + t.deleted, 0),
+    },
+    "retention sweep",
+  );
+  return report;
+}
+
+/** Runs `sweepRetention` now and then every `intervalSeconds`; `stop()` waits for a sweep in progress. */
+export function startRetentionSweeper(
+  context: RetentionContext,
+  intervalSeconds: number,
+): { stop: () => Promise<void> } {
+  let timer: NodeJS.Timeout | null = null;
+  let running: Promise<unknown> = Promise.resolve();
+  let stopped = false;
+  const tick = () => {
+    running = sweepRetention(context)
+      .catch((error) => context.logger?.error({ err: error }, "retention sweep failed"))
+      .finally(() => {
+        if (!stopped) timer = setTimeout(tick, intervalSeconds * 1000);
+      });
+  };
+  timer = setTimeout(tick, Math.min(intervalSeconds, 5) * 1000);
+  return {
+    stop: async () => {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+      await running;
+    },
+  };
+}
