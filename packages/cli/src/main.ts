@@ -3,6 +3,7 @@
 // embedded mode, from .vigil/dev.env written by `pnpm start`).
 import { parseArgs } from "node:util";
 import { createApiKey, type ApiKeyScope, API_KEY_SCOPES } from "@vigil/shared/auth/api-keys";
+import { rotateSigningKey } from "@vigil/shared/auth/signing-keys";
 import { ConfigError, loadConfig } from "@vigil/shared/config/config";
 import { Database } from "@vigil/shared/db/database";
 import { migrateToLatest } from "@vigil/shared/db/migrate";
@@ -12,6 +13,7 @@ import { tenantScope } from "@vigil/shared/query/tenant-scope";
 import { openSearchTarget } from "@vigil/shared/search/opensearch/opensearch-client";
 import { reindexTenant } from "@vigil/shared/search/opensearch/reindex-tenant";
 import { createTenant } from "@vigil/shared/tenants/tenants";
+import { bootstrapPlatform } from "@vigil/shared/users/bootstrap-platform";
 
 const USAGE = `usage: pnpm vigil <command> [options]
 
@@ -20,6 +22,8 @@ const USAGE = `usage: pnpm vigil <command> [options]
   key create --tenant ID [--scopes ingest,read] [--name N]   issue an API key (shown once)
   dlq replay [--limit N]                    move dead-lettered messages back to the event queue
   verify --tenant ID                        recompute hashes and the chain of a tenant's log
+  admin bootstrap                           create the platform admin (VIGIL_ADMIN_EMAIL/PASSWORD) if none exists
+  keys rotate                               add a new token signing key; old ones verify until their tokens expire
   opensearch reindex --tenant ID [--from T] [--to T]   rebuild a tenant's search index from PostgreSQL
 `;
 
@@ -123,6 +127,20 @@ async function main(argv: string[]): Promise<number> {
       await target.client.close();
       console.log(JSON.stringify(report, null, 2));
       return report.failed === 0 ? 0 : 3;
+    }
+    if (command === "admin" && sub === "bootstrap") {
+      const result = await bootstrapPlatform(db.sql, {
+        adminEmail: config.VIGIL_ADMIN_EMAIL,
+        adminPassword: config.VIGIL_ADMIN_PASSWORD,
+        signingKeySecret: config.VIGIL_SIGNING_KEY_SECRET,
+      });
+      for (const line of result.lines) console.log(line);
+      return 0;
+    }
+    if (command === "keys" && sub === "rotate") {
+      const kid = await rotateSigningKey(db.sql, config.VIGIL_SIGNING_KEY_SECRET);
+      console.log(JSON.stringify({ signing_key: kid, note: "new tokens are signed with this key within 30 s on every replica; older keys keep verifying until their tokens expire" }, null, 2));
+      return 0;
     }
     if (command === "verify") {
       const tenant = values.tenant ?? sub;

@@ -1,8 +1,21 @@
-// First-start bootstrap of the platform: the platform admin from VIGIL_ADMIN_EMAIL and
-// VIGIL_ADMIN_PASSWORD (when unset, a password is generated and printed once). Returns the lines
-// the launcher prints. Until user accounts exist this only reports how to create tenants.
+// First-start bootstrap of the embedded stack: the same shared bootstrap production runs with
+// `pnpm vigil admin bootstrap` (system tenant, signing key, platform admin from VIGIL_ADMIN_EMAIL
+// and VIGIL_ADMIN_PASSWORD; a generated password is printed once). Returns the lines to print.
+import postgres from "postgres";
 import type { DevStackConfig } from "@vigil/shared/config/config";
+import { bootstrapPlatform as bootstrapShared } from "@vigil/shared/users/bootstrap-platform";
 
-export async function bootstrapPlatform(_appUrl: string, _config: DevStackConfig): Promise<{ lines: string[] }> {
-  return { lines: [] };
+export async function bootstrapPlatform(
+  appUrl: string,
+  config: DevStackConfig,
+): Promise<{ lines: string[] }> {
+  const sql = postgres(appUrl, { max: 1, onnotice: () => {} });
+  try {
+    return await bootstrapShared(sql, {
+      adminEmail: config.VIGIL_ADMIN_EMAIL,
+      adminPassword: config.VIGIL_ADMIN_PASSWORD,
+    });
+  } finally {
+    await sql.end();
+  }
 }

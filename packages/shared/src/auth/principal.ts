@@ -16,14 +16,15 @@ export type Permission =
   | "events:write"
   | "events:read"
   | "events:cleanup"
+  | "tenant:retention"
   | "tenant:keys"
   | "tenant:users"
   | "tenants:manage";
 
 /** The spec's role table (§4), cell for cell. */
 const ROLE_PERMISSIONS: Record<Role, ReadonlySet<Permission>> = {
-  admin: new Set<Permission>(["events:write", "events:read", "events:cleanup", "tenant:keys", "tenant:users", "tenants:manage"]),
-  tenant_admin: new Set<Permission>(["events:write", "events:read", "events:cleanup", "tenant:keys", "tenant:users"]),
+  admin: new Set<Permission>(["events:write", "events:read", "events:cleanup", "tenant:retention", "tenant:keys", "tenant:users", "tenants:manage"]),
+  tenant_admin: new Set<Permission>(["events:write", "events:read", "events:cleanup", "tenant:retention", "tenant:keys", "tenant:users"]),
   auditor: new Set<Permission>(["events:read"]),
 };
 

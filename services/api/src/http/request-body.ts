@@ -1,17 +1,61 @@
 // Reads a JSON request body with its size limit enforced while reading (a client cannot make the
 // api buffer more than the limit), and turns each way it can be wrong into the right 4xx.
-import type { Context } from "hono";
+
 import { VigilError } from "@vigil/shared/errors/vigil-error";
+import type { Context } from "hono";
 
 export async function readJsonBody(c: Context, maxBytes: number): Promise<unknown> {
   const type = c.req.header("content-type") ?? "";
   if (!/^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i.test(type)) {
-    throw new VigilError("UNSUPPORTED_MEDIA_TYPE", "send the body as application/json", [{ path: "Content-Type", message: "must be application/json" }]);
+    throw new VigilError("UNSUPPORTED_MEDIA_TYPE", "send the body as application/json", [
+      { path: "Content-Type", message: "must be application/json" },
+    ]);
   }
+  const text = await readBodyText(c, maxBytes);
+  if (text.trim() === "")
+    throw new VigilError("MALFORMED_JSON", "the request body is empty", [
+      { path: "(body)", message: "is empty" },
+    ]);
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    // The parser's message names the position, never echoes the body (which may hold secrets).
+    const position = /position (\d+)/.exec(String((error as Error).message))?.[1];
+    throw new VigilError(
+      "MALFORMED_JSON",
+      `the body is not valid JSON${position ? ` (at byte ${position})` : ""}`,
+      [{ path: "(body)", message: "is not valid JSON" }],
+    );
+  }
+}
+
+/**
+ * For OAuth-style endpoints: a JSON object or an application/x-www-form-urlencoded body (each field
+ * once), with the same limit enforced while reading.
+ */
+export async function readJsonOrFormBody(c: Context, maxBytes: number): Promise<unknown> {
+  const type = c.req.header("content-type") ?? "";
+  if (!/^application\/x-www-form-urlencoded\s*(?:;|$)/i.test(type)) return readJsonBody(c, maxBytes);
+  const fields: Record<string, string> = {};
+  for (const [name, value] of new URLSearchParams(await readBodyText(c, maxBytes))) {
+    if (name in fields)
+      throw new VigilError("BAD_REQUEST", `field \`${name}\` is repeated`, [
+        { path: name, message: "must be sent once" },
+      ]);
+    fields[name] = value;
+  }
+  return fields;
+}
+
+/** The raw body as text, refusing (413) as soon as more than `maxBytes` have arrived. */
+async function readBodyText(c: Context, maxBytes: number): Promise<string> {
   const declared = Number(c.req.header("content-length") ?? "0");
   if (declared > maxBytes) throw tooLarge(maxBytes);
   const stream = c.req.raw.body;
-  if (!stream) throw new VigilError("MALFORMED_JSON", "the request body is empty", [{ path: "(body)", message: "is empty" }]);
+  if (!stream)
+    throw new VigilError("MALFORMED_JSON", "the request body is empty", [
+      { path: "(body)", message: "is empty" },
+    ]);
   const chunks: Uint8Array[] = [];
   let total = 0;
   const reader = stream.getReader();
@@ -25,17 +69,7 @@ export async function readJsonBody(c: Context, maxBytes: number): Promise<unknow
     }
     chunks.push(value);
   }
-  const text = Buffer.concat(chunks).toString("utf8");
-  if (text.trim() === "") throw new VigilError("MALFORMED_JSON", "the request body is empty", [{ path: "(body)", message: "is empty" }]);
-  try {
-    return JSON.parse(text);
-  } catch (error) {
-    // The parser's message names the position, never echoes the body (which may hold secrets).
-    const position = /position (\d+)/.exec(String((error as Error).message))?.[1];
-    throw new VigilError("MALFORMED_JSON", `the body is not valid JSON${position ? ` (at byte ${position})` : ""}`, [
-      { path: "(body)", message: "is not valid JSON" },
-    ]);
-  }
+  return Buffer.concat(chunks).toString("utf8");
 }
 
 /**

@@ -1,0 +1,223 @@
+// Login, refresh and revocation (spec §4). Refresh tokens are opaque (`vgr_` + 256 random bits),
+// stored as SHA-256, single-use: each use spends the token and issues the next one in the same
+// family. Presenting a spent token means it leaked, so the whole family is revoked.
+import { createHash, randomBytes, randomUUID } from "node:crypto";
+import { z } from "zod";
+import type { RequestOrigin } from "../audit/admin-audit.ts";
+import { recordAdminAction } from "../audit/admin-audit.ts";
+import type { AuditRecorder } from "../audit/record-audit-event.ts";
+import type { VigilConfig } from "../config/config.ts";
+import type { Database, Queryable } from "../db/database.ts";
+import { VigilError } from "../errors/vigil-error.ts";
+import { decoyPasswordHash, verifyPassword } from "../users/passwords.ts";
+import { findUserByEmail, findUserById, normalizeEmail, type UserRow } from "../users/user-records.ts";
+import { issueAccessToken } from "./access-tokens.ts";
+import { clearLoginFailures, loginRetryAfterSeconds, recordLoginFailure } from "./login-throttle.ts";
+import type { SigningKeyRing } from "./signing-keys.ts";
+
+const REFRESH_TOKEN_PREFIX = "vgr_";
+
+// OAuth clients may send client_id and scope; they are accepted and ignored.
+const oauthExtras = { client_id: z.string().max(256).optional(), scope: z.string().max(1024).optional() };
+export const tokenRequestSchema = z.discriminatedUnion(
+  "grant_type",
+  [
+    z.strictObject({
+      grant_type: z.literal("password"),
+      username: z.string().min(1, "must not be empty").max(320, "must be at most 320 characters"),
+      password: z.string().min(1, "must not be empty").max(1024, "must be at most 1024 characters"),
+      ...oauthExtras,
+    }),
+    z.strictObject({
+      grant_type: z.literal("refresh_token"),
+      refresh_token: z.string().min(1, "must not be empty").max(512, "must be at most 512 characters"),
+      ...oauthExtras,
+    }),
+  ],
+  { error: "must be password or refresh_token" },
+);
+export type TokenRequest = z.infer<typeof tokenRequestSchema>;
+
+export const revokeRequestSchema = z.strictObject({
+  token: z.string().min(1, "must not be empty").max(512, "must be at most 512 characters"),
+  token_type_hint: z
+    .enum(["refresh_token", "access_token"], "must be refresh_token or access_token")
+    .optional(),
+  client_id: z.string().max(256).optional(),
+});
+export type RevokeRequest = z.infer<typeof revokeRequestSchema>;
+
+export interface TokenResponse {
+  access_token: string;
+  refresh_token: string;
+  token_type: "Bearer";
+  expires_in: number;
+}
+
+export interface SessionDependencies {
+  db: Database;
+  keys: SigningKeyRing;
+  audit: AuditRecorder;
+  config: Pick<
+    VigilConfig,
+    | "VIGIL_JWT_ISSUER"
+    | "VIGIL_JWT_AUDIENCE"
+    | "VIGIL_ACCESS_TOKEN_TTL_SECONDS"
+    | "VIGIL_REFRESH_TOKEN_TTL_SECONDS"
+    | "VIGIL_LOGIN_MAX_FAILURES_PER_ACCOUNT"
+    | "VIGIL_LOGIN_MAX_FAILURES_PER_IP"
+    | "VIGIL_LOGIN_FAILURE_WINDOW_SECONDS"
+  >;
+}
+
+function hashRefreshToken(token: string): string {
+  return createHash("sha256").update(token).digest("hex");
+}
+
+const invalidGrant = () => new VigilError("INVALID_CREDENTIAL", "invalid username or password");
+const invalidRefresh = () => new VigilError("INVALID_CREDENTIAL", "the refresh token is not valid");
+
+async function issueTokens(
+  deps: SessionDependencies,
+  sql: Queryable,
+  user: UserRow,
+  familyId: string,
+): Promise<TokenResponse> {
+  const refreshToken = REFRESH_TOKEN_PREFIX + randomBytes(32).toString("base64url");
+  await sql`
+    insert into refresh_tokens (id, family_id, user_id, token_hash, expires_at)
+    values (${randomUUID()}, ${familyId}, ${user.id}, ${hashRefreshToken(refreshToken)}, now() + make_interval(secs => ${deps.config.VIGIL_REFRESH_TOKEN_TTL_SECONDS}))`;
+  const access = await issueAccessToken(deps.keys, deps.config, user);
+  return {
+    access_token: access.token,
+    refresh_token: refreshToken,
+    token_type: "Bearer",
+    expires_in: access.expiresIn,
+  };
+}
+
+export async function exchangeToken(
+  deps: SessionDependencies,
+  origin: RequestOrigin,
+  request: TokenRequest,
+): Promise<TokenResponse> {
+  return request.grant_type === "password"
+    ? loginWithPassword(deps, origin, request.username, request.password)
+    : refreshSession(deps, origin, request.refresh_token);
+}
+
+/** Password grant: throttled per account and per IP; every success and failure is audited. */
+export async function loginWithPassword(
+  deps: SessionDependencies,
+  origin: RequestOrigin,
+  username: string,
+  password: string,
+): Promise<TokenResponse> {
+  const email = normalizeEmail(username);
+  const accountKey = `account:${email}`;
+  const ipKey = origin.ip ? `ip:${origin.ip}` : null;
+  const window = deps.config.VIGIL_LOGIN_FAILURE_WINDOW_SECONDS;
+  const rules = [{ key: accountKey, limit: deps.config.VIGIL_LOGIN_MAX_FAILURES_PER_ACCOUNT }];
+  if (ipKey) rules.push({ key: ipKey, limit: deps.config.VIGIL_LOGIN_MAX_FAILURES_PER_IP });
+  const audit = (outcome: "success" | "failure", user: UserRow | null, reason?: string) =>
+    recordAdminAction(deps.audit, origin, user ? `user:${user.id}` : `login:${email}`, {
+      actionType: "VIEW",
+      action: outcome === "success" ? "auth.login" : "auth.login_failed",
+      resourceType: "session",
+      resourceId: user?.id ?? email,
+      outcome,
+      tenantId: user?.tenant_id,
+      detail: { email, ...(reason ? { reason } : {}) },
+    });
+
+  const retryAfter = await loginRetryAfterSeconds(deps.db.sql, rules, window);
+  if (retryAfter > 0) {
+    await audit("failure", null, "throttled");
+    throw new VigilError("RATE_LIMITED", "too many failed logins; try again later", undefined, {
+      "Retry-After": String(retryAfter),
+    });
+  }
+  const user = await findUserByEmail(deps.db.sql, email);
+  // The hash is checked even for unknown accounts, so timing does not reveal which emails exist.
+  const passwordOk = await verifyPassword(password, user?.password_hash ?? (await decoyPasswordHash()));
+  if (!user || !passwordOk || user.status !== "active") {
+    await recordLoginFailure(
+      deps.db.sql,
+      rules.map((rule) => rule.key),
+      window,
+    );
+    await audit(
+      "failure",
+      null,
+      !user ? "unknown_account" : !passwordOk ? "wrong_password" : "account_disabled",
+    );
+    throw invalidGrant();
+  }
+  await clearLoginFailures(deps.db.sql, accountKey);
+  return deps.db.sql.begin(async (tx) => {
+    const tokens = await issueTokens(deps, tx, user, randomUUID());
+    await audit("success", user);
+    return tokens;
+  }) as Promise<TokenResponse>;
+}
+
+/** Refresh grant: spends the token atomically, so of concurrent uses exactly one wins. */
+export async function refreshSession(
+  deps: SessionDependencies,
+  origin: RequestOrigin,
+  refreshToken: string,
+): Promise<TokenResponse> {
+  const tokenHash = hashRefreshToken(refreshToken);
+  const outcome = await deps.db.sql.begin(async (tx) => {
+    const spent = await tx<{ family_id: string; user_id: string }[]>`
+      update refresh_tokens set used_at = now()
+      where token_hash = ${tokenHash} and used_at is null and revoked_at is null and expires_at > now()
+      returning family_id, user_id`;
+    const row = spent[0];
+    if (!row) return null;
+    const user = await findUserById(tx, row.user_id);
+    // Rolling back leaves the token unspent, so a disabled account does not look like token reuse.
+    if (!user || user.status !== "active") throw invalidRefresh();
+    return issueTokens(deps, tx, user, row.family_id);
+  });
+  if (outcome) return outcome as TokenResponse;
+
+  // Not spendable: if it is a spent (or concurrently spent) token of a live family, that is reuse.
+  const reused = await deps.db.sql<{ family_id: string; user_id: string }[]>`
+    update refresh_tokens set revoked_at = now()
+    where family_id = (select family_id from refresh_tokens where token_hash = ${tokenHash} and used_at is not null)
+      and revoked_at is null
+    returning family_id, user_id`;
+  if (reused.length > 0) {
+    await recordAdminAction(deps.audit, origin, `user:${reused[0]!.user_id}`, {
+      actionType: "UPDATE",
+      action: "auth.refresh_reuse",
+      resourceType: "session",
+      resourceId: reused[0]!.family_id,
+      outcome: "failure",
+      detail: { revoked_tokens: reused.length },
+    });
+  }
+  throw invalidRefresh();
+}
+
+/** RFC 7009: revokes the refresh token's whole family; unknown tokens are not an error. */
+export async function revokeRefreshToken(
+  deps: SessionDependencies,
+  origin: RequestOrigin,
+  token: string,
+): Promise<void> {
+  const revoked = await deps.db.sql<{ family_id: string; user_id: string }[]>`
+    update refresh_tokens set revoked_at = now()
+    where family_id = (select family_id from refresh_tokens where token_hash = ${hashRefreshToken(token)})
+      and revoked_at is null
+    returning family_id, user_id`;
+  if (revoked.length > 0) {
+    await recordAdminAction(deps.audit, origin, `user:${revoked[0]!.user_id}`, {
+      actionType: "DELETE",
+      action: "auth.revoke",
+      resourceType: "session",
+      resourceId: revoked[0]!.family_id,
+    });
+  }
+}
