@@ -395,6 +395,23 @@ describe("field rules", () => {
     await expectRejected({ after_state: { "k\u0000": 1 } }, "after_state", /U\+0000/);
   });
 
+  test.each([
+    "resource_id",
+    "user_id",
+    "user_agent",
+  ])("an unpaired surrogate in %s is refused, a paired one is fine", async (field) => {
+    await expectRejected({ [field]: "a\ud800b" }, field, /unpaired surrogates/);
+    await expectRejected({ [field]: "a\udc00" }, field, /unpaired surrogates/);
+    await expectRejected({ [field]: "\ude00\ud83d" }, field, /unpaired surrogates/);
+    expect((await prepareOne({ ...VALID, [field]: "a\ud83d\ude00" }))[field]).toBe("a😀");
+  });
+
+  test("an unpaired surrogate in a state key or value is refused (jsonb cannot store it)", async () => {
+    await expectRejected({ metadata: { note: ["ok", "\ud800"] } }, "metadata", /unpaired surrogates/);
+    await expectRejected({ before_state: { "\udfff": 1 } }, "before_state", /unpaired surrogates/);
+    expect((await prepareOne({ ...VALID, metadata: { "😀": "😀" } })).metadata).toEqual({ "😀": "😀" });
+  });
+
   test("every problem of an item is reported at once", async () => {
     const errors = await fieldErrors({ action_type: "NOPE", ip_address: "x", severity: "LOUD", colour: 1 });
     expect(errors.map((error) => error.path).sort()).toEqual([

@@ -210,6 +210,20 @@ describe("schema violations name the field", () => {
     await expectNothingEnqueued();
   });
 
+  test("text PostgreSQL cannot store (U+0000, an unpaired surrogate) is refused before the queue", async () => {
+    const nul = await postRaw(
+      logsUrl(),
+      '{"action_type":"CREATE","resource_type":"invoice","resource_id":"a\\u0000b"}',
+    );
+    expectProblem(nul, 422, "VALIDATION_FAILED", "resource_id");
+    const surrogate = await postRaw(
+      logsUrl(),
+      '{"action_type":"CREATE","resource_type":"invoice","resource_id":"1","metadata":{"note":"\\ud800"}}',
+    );
+    expectProblem(surrogate, 422, "VALIDATION_FAILED", "metadata");
+    await expectNothingEnqueued();
+  });
+
   test("a missing required field", async () => {
     expectProblem(
       await post(logsUrl(), { action_type: "CREATE", resource_type: "invoice" }),

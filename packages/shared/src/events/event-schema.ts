@@ -26,31 +26,37 @@ export function jsonDepth(value: unknown): number {
   return deepest + 1;
 }
 
-/** PostgreSQL text and jsonb cannot hold U+0000; catching it here keeps it from poisoning the queue. */
-function containsNul(value: unknown): boolean {
-  if (typeof value === "string") return value.includes("\u0000");
+/**
+ * Text PostgreSQL cannot store as sent: U+0000 (refused by text and jsonb) and unpaired UTF-16
+ * surrogates (refused by jsonb, silently turned into U+FFFD in text, which would break the hash).
+ * Catching them here keeps them from poisoning the queue.
+ */
+const UNPAIRED_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+const UNSTORABLE_MESSAGE = "must not contain U+0000 or unpaired surrogates";
+
+const isStorable = (value: string) => !value.includes("\u0000") && !UNPAIRED_SURROGATE.test(value);
+
+function containsUnstorableText(value: unknown): boolean {
+  if (typeof value === "string") return !isStorable(value);
   if (value === null || typeof value !== "object") return false;
-  if (Array.isArray(value)) return value.some(containsNul);
-  return Object.entries(value).some(([key, child]) => key.includes("\u0000") || containsNul(child));
+  if (Array.isArray(value)) return value.some(containsUnstorableText);
+  return Object.entries(value).some(([key, child]) => !isStorable(key) || containsUnstorableText(child));
 }
 
-const noNul = (value: string) => !value.includes("\u0000");
-
 const optionalText = (max: number) =>
-  z
-    .string()
-    .max(max, `must be at most ${max} characters`)
-    .refine(noNul, "must not contain U+0000")
-    .nullish();
+  z.string().max(max, `must be at most ${max} characters`).refine(isStorable, UNSTORABLE_MESSAGE).nullish();
 
 const requiredText = (max: number) =>
   z
     .string()
     .min(1, "must not be empty")
     .max(max, `must be at most ${max} characters`)
-    .refine(noNul, "must not contain U+0000");
+    .refine(isStorable, UNSTORABLE_MESSAGE);
 
-export const rfc3339 = z.iso.datetime({ offset: true, message: "must be an RFC 3339 date-time with a time zone" });
+export const rfc3339 = z.iso.datetime({
+  offset: true,
+  message: "must be an RFC 3339 date-time with a time zone",
+});
 
 const jsonObject = z
   .record(z.string(), z.unknown())
@@ -59,12 +65,15 @@ const jsonObject = z
       ctx.addIssue({ code: "custom", message: `nesting depth must be at most ${EVENT_LIMITS.maxJsonDepth}` });
       return;
     }
-    if (containsNul(value)) {
-      ctx.addIssue({ code: "custom", message: "must not contain U+0000" });
+    if (containsUnstorableText(value)) {
+      ctx.addIssue({ code: "custom", message: UNSTORABLE_MESSAGE });
       return;
     }
     if (Buffer.byteLength(JSON.stringify(value)) > EVENT_LIMITS.maxStateBytes) {
-      ctx.addIssue({ code: "custom", message: `must be at most ${EVENT_LIMITS.maxStateBytes} bytes serialized` });
+      ctx.addIssue({
+        code: "custom",
+        message: `must be at most ${EVENT_LIMITS.maxStateBytes} bytes serialized`,
+      });
     }
   })
   .nullish();
