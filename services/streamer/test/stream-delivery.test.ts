@@ -121,3 +121,61 @@ test("three subscribers with different filters each get exactly their tenant's m
   );
   for (const client of clients) client.close();
 });
+
+test("subscribing with since in the middle of a burst: backfill and live meet with no gap and no duplicate", async () => {
+  const streamer = await pipeline.start("streamer");
+  const { tenant, key } = await pipeline.createTenantWithKey();
+  const burst = postEvents(api.url, key, 4000, { parallel: 1 });
+  // Join while events are still being stored: the backfill reads rows that keep arriving live.
+  while ((await storedCount(pipeline.database.admin, tenant.id)) < 1000)
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  const client = await openStream(streamer.url, { token: key, query: { since: 500 } });
+  await burst;
+  await waitForStored(pipeline.database.admin, tenant.id, 4000);
+  expect(await storedCount(pipeline.database.admin, tenant.id)).toBe(4000);
+  await client.waitFor(() => client.seqs.length >= 3500);
+  await new Promise((resolve) => setTimeout(resolve, 300));
+
+  expect(client.seqs).toEqual(range(501, 4000));
+  // `ready` marks the seam: what came before it was backfill, what came after, live.
+  expect(client.ready).not.toBeNull();
+  expect(client.ready!.seq).toBeGreaterThanOrEqual(1000);
+  expect(client.ready!.afterEvents).toBe(client.ready!.seq - 500);
+  client.close();
+});
+
+test("a SIGKILLed streamer loses nothing: reconnecting to a new one with the last seq seen continues exactly", async () => {
+  const first = await pipeline.start("streamer");
+  const { tenant, key } = await pipeline.createTenantWithKey();
+  const before = await openStream(first.url, { token: key, query: { since: 0 } });
+  const burst = postEvents(api.url, key, 4000, { parallel: 1 });
+  await before.waitFor(() => before.seqs.length >= 800);
+  await first.kill();
+  const { code } = await before.closed;
+  expect(code).toBe(1006); // no close frame: the process died
+
+  const second = await pipeline.start("streamer");
+  const after = await openStream(second.url, { token: key, query: { since: before.seqs.at(-1)! } });
+  await burst;
+  await waitForStored(pipeline.database.admin, tenant.id, 4000);
+  await after.waitFor(() => before.seqs.length + after.seqs.length >= 4000);
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  expect([...before.seqs, ...after.seqs]).toEqual(range(1, 4000));
+
+  // Graceful restart: an error message naming the reason, then the "reconnect" close code.
+  const stopping = second.stop();
+  const closed = await after.closed;
+  expect(closed.code).toBe(STREAM_CLOSE_CODES.serviceRestart);
+  expect(after.errors).toEqual([{ code: "SERVICE_RESTART", message: expect.stringContaining("since") }]);
+  expect(await stopping).toBe(0);
+
+  const third = await pipeline.start("streamer");
+  const resumed: StreamClient = await openStream(third.url, {
+    token: key,
+    query: { since: after.seqs.at(-1)! },
+  });
+  await postEvents(api.url, key, 10, { start: 4000 });
+  await resumed.waitFor(() => resumed.seqs.length >= 10);
+  expect([...before.seqs, ...after.seqs, ...resumed.seqs]).toEqual(range(1, 4010));
+  resumed.close();
+});

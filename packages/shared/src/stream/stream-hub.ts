@@ -61,6 +61,10 @@ export class StreamHub {
         // Also runs after postgres.js re-LISTENs on a new connection: notifications sent while the
         // old one was down are lost, so every feed re-reads from its own position.
         this.listening = true;
+        this.logger.info(
+          { channel: EVENTS_NOTIFY_CHANNEL, feeds: this.feeds.size },
+          "stream listener connected",
+        );
         for (const feed of this.feeds.values()) feed.catchUp();
       },
     );
