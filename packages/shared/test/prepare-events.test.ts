@@ -399,7 +399,7 @@ describe("field rules", () => {
     "resource_id",
     "user_id",
     "user_agent",
-  ])("an unpaired surrogate in %s is refused, a paired one is fine", async (field) => {
+  ] as const)("an unpaired surrogate in %s is refused, a paired one is fine", async (field) => {
     await expectRejected({ [field]: "a\ud800b" }, field, /unpaired surrogates/);
     await expectRejected({ [field]: "a\udc00" }, field, /unpaired surrogates/);
     await expectRejected({ [field]: "\ude00\ud83d" }, field, /unpaired surrogates/);
