@@ -83,7 +83,7 @@ describe("20,000 events for 3 tenants, bulk and single posts, two competing work
     }
     // Nothing left behind on the queue.
     expect(await pipeline.queue.depth()).toEqual({ visible: 0, inFlight: 0 });
-  });
+  }, 180_000);
 
   test("the verifier detects an edited field, a deleted row and a dropped newest row", async () => {
     const { tenant, key } = await pipeline.createTenantWithKey();
