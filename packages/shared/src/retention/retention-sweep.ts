@@ -1,6 +1,6 @@
 // The worker's retention job: every RETENTION_SWEEP_INTERVAL_SECONDS, remove each tenant's events
-// older than its retention_days. Whole monthly partitions go first, by DROP, when every tenant's
-// policy allows it (vigil_drop_expired_event_partitions, which runs with the owner's rights);
+// older than its retention_days. Whole monthly partitions go first, by TRUNCATE or DROP, when every
+// tenant's policy allows it (vigil_drop_expired_event_partitions, which runs with the owner's rights);
 // what is left is deleted row by row in bounded batches. Each tenant that lost rows gets one
 // event in its own log saying how many and why. One replica sweeps at a time (advisory lock).
 import type { AuditRecorder } from "../audit/record-audit-event.ts";
@@ -16,7 +16,10 @@ const SWEEP_LOCK_KEY = 0x76_69_67_72;
 export const RETENTION_ACTOR = "system:retention";
 
 export interface RetentionReport {
+  /** Months beyond every tenant's retention: the partition is gone. */
   partitionsDropped: string[];
+  /** Months whose rows all expired, but which a tenant may still back-fill: kept, emptied. */
+  partitionsTruncated: string[];
   tenants: Array<{ tenantId: string; before: string; deleted: number }>;
   /** False when another replica held the sweep lock. */
   ran: boolean;
@@ -31,7 +34,7 @@ export interface RetentionContext {
 
 export async function sweepRetention(context: RetentionContext): Promise<RetentionReport> {
   const { db } = context;
-  const report: RetentionReport = { partitionsDropped: [], tenants: [], ran: false };
+  const report: RetentionReport = { partitionsDropped: [], partitionsTruncated: [], tenants: [], ran: false };
   const lock = await db.sql.reserve();
   try {
     const [held] = await lock<
@@ -42,12 +45,18 @@ export async function sweepRetention(context: RetentionContext): Promise<Retenti
     try {
       const removedByTenant = new Map<string, number>();
       try {
-        const dropped = await db.sql<{ partition_name: string; tenant_id: string; removed: number }[]>`
-          select partition_name, tenant_id, removed from vigil_drop_expired_event_partitions()`;
-        for (const row of dropped) {
-          if (!report.partitionsDropped.includes(row.partition_name))
-            report.partitionsDropped.push(row.partition_name);
-          removedByTenant.set(row.tenant_id, (removedByTenant.get(row.tenant_id) ?? 0) + Number(row.removed));
+        const emptied = await db.sql<
+          { partition_name: string; dropped: boolean; tenant_id: string | null; removed: number }[]
+        >`
+          select partition_name, dropped, tenant_id, removed from vigil_drop_expired_event_partitions()`;
+        for (const row of emptied) {
+          const list = row.dropped ? report.partitionsDropped : report.partitionsTruncated;
+          if (!list.includes(row.partition_name)) list.push(row.partition_name);
+          if (row.tenant_id)
+            removedByTenant.set(
+              row.tenant_id,
+              (removedByTenant.get(row.tenant_id) ?? 0) + Number(row.removed),
+            );
         }
       } catch (error) {
         // Usually lock_timeout behind a long reader; the batched deletes below still apply retention.
@@ -85,6 +94,7 @@ export async function sweepRetention(context: RetentionContext): Promise<Retenti
   context.logger?.info(
     {
       partitions_dropped: report.partitionsDropped,
+      partitions_truncated: report.partitionsTruncated,
       tenants: report.tenants.length,
       deleted: report.tenants.reduce((sum, t) => sum + t.deleted, 0),
     },
