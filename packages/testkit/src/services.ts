@@ -5,7 +5,8 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
-const TSX_LOADER = path.join(REPO_ROOT, "node_modules/tsx/dist/esm/index.mjs");
+/** Node loader that runs the TypeScript sources directly (services, benchmark helper processes). */
+export const TSX_LOADER = path.join(REPO_ROOT, "node_modules/tsx/dist/esm/index.mjs");
 
 export type ServiceName = "api" | "worker" | "streamer";
 

@@ -3,6 +3,7 @@
 import { randomUUID } from "node:crypto";
 import {
   ChangeMessageVisibilityCommand,
+  PurgeQueueCommand,
   DeleteMessageBatchCommand,
   GetQueueAttributesCommand,
   type Message,
@@ -173,6 +174,11 @@ export class EventQueue {
       moved += messages.length;
     }
     return moved;
+  }
+
+  /** Drops every message of the queue (benchmarks reset between phases; never used on the ingest path). */
+  async purge(queueUrl = this.queueUrl): Promise<void> {
+    await this.client.send(new PurgeQueueCommand({ QueueUrl: queueUrl }));
   }
 
   close(): void {

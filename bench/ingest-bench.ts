@@ -1,0 +1,277 @@
+// Ingest: Vigil next to its limits, in the same run, alternating so both see the same table size.
+//   - end to end: bulk POSTs of 1,000 → api → SQS → worker → PostgreSQL, timed until every row is
+//     committed; limit: the same stored rows written straight into `events` (multi-row INSERT with
+//     as many connections as the worker has pollers, and COPY).
+//   - single-event POSTs/s with N clients against the api (worker stopped, so the api alone is
+//     measured), next to a Hono handler that answers 202 without work (the HTTP floor).
+//   - store latency, accept (received_at, stamped by the api) → committed and visible (the NOTIFY
+//     the worker's transaction sends at commit), at half the measured end-to-end rate.
+import type { Tenant } from "@vigil/shared/tenants/tenants";
+import type { BenchStack } from "./bench-stack.ts";
+import { startHttpFloor } from "./http-floor-server.ts";
+import { generateLoad } from "./load-generator.ts";
+import {
+  type Figure,
+  figure,
+  formatFigure,
+  formatNumber,
+  percentile,
+  sleep,
+  type TargetCheck,
+  waitUntil,
+} from "./measure.ts";
+import { buildStoredRows, copyRows, type EventRow, insertRows } from "./stored-rows.ts";
+
+export interface IngestOptions {
+  /** Events per end-to-end run (and per baseline run). */
+  events: number;
+  runs: number;
+  /** Concurrent clients for the single-event test. */
+  clients: number;
+  /** Seconds per single-event and latency measurement. */
+  seconds: number;
+  tenants: number;
+  /** Worker pollers (the direct INSERT uses as many connections). */
+  writers: number;
+}
+
+export interface SectionResult {
+  figures: Record<string, Figure>;
+  targets: TargetCheck[];
+  notes: string[];
+}
+
+const BULK_SIZE = 1000;
+
+export async function benchIngest(
+  stack: BenchStack,
+  options: IngestOptions,
+  log: (line: string) => void,
+): Promise<SectionResult> {
+  const notes: string[] = [];
+  const workerEnv = { WORKER_POLLERS: String(options.writers) };
+  const api = stack.services.api ?? (await stack.start("api"));
+  if (!stack.services.worker) await stack.start("worker", workerEnv);
+
+  const senders: Array<{ tenant: Tenant; key: string }> = [];
+  for (let index = 0; index < options.tenants; index++)
+    senders.push(
+      await stack.pipeline.createTenantWithKey(["ingest", "read"], { name: `ingest-bench-${index}` }),
+    );
+  const tenantIds = senders.map((sender) => sender.tenant.id);
+  const keys = senders.map((sender) => sender.key);
+  const storedCount = async () => {
+    const [row] = await stack.admin<
+      { n: number }[]
+    >`select coalesce(sum(last_seq), 0)::bigint as n from tenant_sequences where tenant_id = any(${tenantIds}::uuid[])`;
+    return row!.n;
+  };
+
+  const endToEnd: number[] = [];
+  const directInsert: number[] = [];
+  const directCopy: number[] = [];
+  const singlePosts: number[] = [];
+  const httpFloor: number[] = [];
+  const latencyP50: number[] = [];
+  const latencyP99: number[] = [];
+  let baselineSeq = 0;
+  const baselineTenant = "00000000-0000-7000-8000-00000000b001";
+
+  for (let run = 1; run <= options.runs; run++) {
+    // End to end: every bulk request accepted, then every row committed.
+    const before = await storedCount();
+    const started = performance.now();
+    const load = await generateLoad({
+      url: `${api.url}/api/v1/logs/bulk`,
+      keys,
+      body: { bulkSize: BULK_SIZE },
+      connections: Math.max(options.tenants, 4),
+      amount: Math.ceil(options.events / BULK_SIZE),
+      timeoutSeconds: 600,
+    });
+    const expected = before + load.ok * BULK_SIZE;
+    if (load.non2xx || load.errors)
+      notes.push(
+        `run ${run}: ${load.non2xx} non-2xx / ${load.errors} failed bulk requests (only accepted events are counted)`,
+      );
+    const drained = await waitUntil(async () => (await storedCount()) >= expected, 600_000, 25);
+    const seconds = (performance.now() - started) / 1000;
+    if (!drained)
+      throw new Error(
+        `end-to-end run ${run}: only ${(await storedCount()) - before} of ${expected - before} events were stored in time`,
+      );
+    endToEnd.push((expected - before) / seconds);
+    log(
+      `ingest run ${run}: end to end ${formatNumber((expected - before) / seconds)} events/s (api accepted at ${formatNumber(load.requestsPerSecond * BULK_SIZE)} events/s)`,
+    );
+
+    // The limit: the same rows, straight into the same table and indexes.
+    const rows = await buildStoredRows(baselineTenant, baselineSeq + 1, options.events, run * options.events);
+    const copyRowsSet = await buildStoredRows(
+      baselineTenant,
+      baselineSeq + options.events + 1,
+      options.events,
+      run * options.events,
+    );
+    baselineSeq += 2 * options.events;
+    directInsert.push(await timedWrites(stack, rows, options.writers, insertRows));
+    directCopy.push(await timedWrites(stack, copyRowsSet, options.writers, copyRows));
+    log(
+      `ingest run ${run}: direct INSERT ${formatNumber(directInsert.at(-1)!)} rows/s, COPY ${formatNumber(directCopy.at(-1)!)} rows/s`,
+    );
+
+    // Single-event POSTs: the api alone (worker stopped, queue purged afterwards), then the floor.
+    await stack.stopService("worker");
+    const single = await generateLoad({
+      url: `${api.url}/api/v1/logs`,
+      keys,
+      body: "single",
+      connections: options.clients,
+      durationSeconds: options.seconds,
+      timeoutSeconds: options.seconds + 60,
+    });
+    singlePosts.push(single.requestsPerSecond);
+    if (single.non2xx || single.errors)
+      notes.push(`run ${run}: ${single.non2xx} non-2xx / ${single.errors} failed single POSTs`);
+    await stack.pipeline.queue.purge();
+    await stack.start("worker", workerEnv);
+    const floor = await startHttpFloor();
+    try {
+      const floorLoad = await generateLoad({
+        url: `${floor.url}/api/v1/logs`,
+        body: "single",
+        connections: options.clients,
+        durationSeconds: options.seconds,
+        timeoutSeconds: options.seconds + 60,
+      });
+      httpFloor.push(floorLoad.requestsPerSecond);
+    } finally {
+      await floor.stop();
+    }
+    log(
+      `ingest run ${run}: single POST ${formatNumber(single.requestsPerSecond)} req/s (p99 ${single.latencyP99Ms} ms), HTTP floor ${formatNumber(httpFloor.at(-1)!)} req/s`,
+    );
+
+    // Store latency at half the end-to-end rate, in bulks of 100 spread over the clients.
+    const rate = endToEnd.at(-1)! / 2;
+    const latencies = await storeLatencies(stack, api.url, keys, tenantIds, rate, options.seconds);
+    latencyP50.push(percentile(latencies, 50));
+    latencyP99.push(percentile(latencies, 99));
+    log(
+      `ingest run ${run}: store latency at ${formatNumber(rate)} events/s: p50 ${latencyP50.at(-1)} ms, p99 ${latencyP99.at(-1)} ms (${latencies.length} events)`,
+    );
+  }
+
+  const figures = {
+    endToEnd: figure(endToEnd, "events/s"),
+    directInsert: figure(directInsert, "rows/s"),
+    directCopy: figure(directCopy, "rows/s"),
+    singlePosts: figure(singlePosts, "req/s"),
+    httpFloor: figure(httpFloor, "req/s"),
+    storeLatencyP50: figure(latencyP50, "ms"),
+    storeLatencyP99: figure(latencyP99, "ms"),
+  };
+  const bulkRatio = figures.endToEnd.median / figures.directInsert.median;
+  const singleRatio = figures.singlePosts.median / figures.httpFloor.median;
+  const targets: TargetCheck[] = [
+    {
+      section: "ingest",
+      target: "end-to-end bulk ingest ≥ 0.7 × direct multi-row INSERT",
+      measured: `${formatFigure(figures.endToEnd)} vs ${formatFigure(figures.directInsert)} = ${bulkRatio.toFixed(2)}×`,
+      pass: bulkRatio >= 0.7,
+    },
+    {
+      section: "ingest",
+      target: "single-event POST ≥ 0.5 × HTTP floor",
+      measured: `${formatFigure(figures.singlePosts)} vs ${formatFigure(figures.httpFloor)} = ${singleRatio.toFixed(2)}×`,
+      pass: singleRatio >= 0.5,
+    },
+    {
+      section: "ingest",
+      target: "store latency p99 ≤ 1 s at half the max rate",
+      measured: `p99 ${formatFigure(figures.storeLatencyP99)}, p50 ${formatFigure(figures.storeLatencyP50)}`,
+      pass: figures.storeLatencyP99.median <= 1000,
+    },
+  ];
+  return { figures, targets, notes };
+}
+
+/** Writes `rows` with `writers` concurrent connections in chunks of 1,000; returns rows/s. */
+async function timedWrites(
+  stack: BenchStack,
+  rows: EventRow[],
+  writers: number,
+  write: (sql: BenchStack["admin"], rows: EventRow[]) => Promise<void>,
+): Promise<number> {
+  const { default: postgres } = await import("postgres");
+  const sql = postgres(stack.adminUrl, { max: writers, onnotice: () => {} });
+  try {
+    await sql`select 1`;
+    const chunks: EventRow[][] = [];
+    for (let start = 0; start < rows.length; start += BULK_SIZE)
+      chunks.push(rows.slice(start, start + BULK_SIZE));
+    const started = performance.now();
+    await Promise.all(
+      Array.from({ length: writers }, async () => {
+        for (let chunk = chunks.shift(); chunk; chunk = chunks.shift()) await write(sql, chunk);
+      }),
+    );
+    return rows.length / ((performance.now() - started) / 1000);
+  } finally {
+    await sql.end();
+  }
+}
+
+/**
+ * Paced bulk load at `eventsPerSecond`; for every stored event, the time from its received_at to
+ * the arrival of the commit's NOTIFY (which covers its seq range) in milliseconds.
+ */
+async function storeLatencies(
+  stack: BenchStack,
+  apiUrl: string,
+  keys: string[],
+  tenantIds: string[],
+  eventsPerSecond: number,
+  seconds: number,
+): Promise<number[]> {
+  const bulkSize = 100;
+  const commits: Array<{ tenantId: string; fromSeq: number; toSeq: number; at: number }> = [];
+  const watched = new Set(tenantIds);
+  const listener = await stack.admin.listen("vigil_events", (payload) => {
+    const at = Date.now();
+    const [tenantId, fromSeq, toSeq] = payload.split(":");
+    if (watched.has(tenantId!))
+      commits.push({ tenantId: tenantId!, fromSeq: Number(fromSeq), toSeq: Number(toSeq), at });
+  });
+  try {
+    const [{ n: before } = { n: 0 }] = await stack.admin<
+      { n: number }[]
+    >`select coalesce(sum(last_seq), 0)::bigint as n from tenant_sequences where tenant_id = any(${tenantIds}::uuid[])`;
+    const load = await generateLoad({
+      url: `${apiUrl}/api/v1/logs/bulk`,
+      keys,
+      body: { bulkSize },
+      connections: 8,
+      overallRate: Math.max(1, Math.round(eventsPerSecond / bulkSize)),
+      durationSeconds: seconds,
+      timeoutSeconds: seconds + 60,
+    });
+    const expected = before + load.ok * bulkSize;
+    await waitUntil(async () => {
+      const [row] = await stack.admin<
+        { n: number }[]
+      >`select coalesce(sum(last_seq), 0)::bigint as n from tenant_sequences where tenant_id = any(${tenantIds}::uuid[])`;
+      return row!.n >= expected;
+    }, 120_000);
+    await sleep(200); // the last NOTIFY
+    const latencies: number[] = [];
+    for (const commit of commits) {
+      const rows = await stack.admin<{ received_at: Date }[]>`
+        select received_at from events where tenant_id = ${commit.tenantId} and seq between ${commit.fromSeq} and ${commit.toSeq}`;
+      for (const row of rows) latencies.push(commit.at - row.received_at.getTime());
+    }
+    return latencies;
+  } finally {
+    await listener.unlisten();
+  }
+}
