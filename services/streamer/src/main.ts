@@ -1,6 +1,6 @@
 // services/streamer entry point: configuration, dependencies, the LISTEN hub, the HTTP/WebSocket
 // server, and a graceful restart that tells every client to reconnect with `since`.
-import { NO_TOKENS } from "@vigil/shared/auth/authenticate";
+import { createTokenVerifier } from "@vigil/shared/auth/token-verifier";
 import { loadConfigOrExit } from "@vigil/shared/config/config";
 import { Database } from "@vigil/shared/db/database";
 import { createLogger } from "@vigil/shared/logging/logger";
@@ -21,8 +21,8 @@ const hub = new StreamHub(db, logger, metrics, {
   maxConnections: config.STREAM_MAX_CONNECTIONS,
   maxConnectionsPerTenant: config.STREAM_MAX_CONNECTIONS_PER_TENANT,
 });
-// WIRING POINT (JWTs): replace NO_TOKENS with createTokenVerifier({ config, db }) from @vigil/shared/auth/token-verifier.
-const tokens = NO_TOKENS;
+// Verifies Vigil's own JWTs against the shared key table (and an external IdP when configured).
+const tokens = createTokenVerifier({ config, db });
 
 await hub.start();
 const stream = createStreamServer({ config, db, hub, tokens, logger, metrics });

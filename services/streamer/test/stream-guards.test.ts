@@ -4,6 +4,8 @@
 import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { createTestPipeline, requestJson, type RunningService, type TestPipeline } from "@vigil/testkit";
+import { issueAccessToken } from "@vigil/shared/auth/access-tokens";
+import { SigningKeyRing } from "@vigil/shared/auth/signing-keys";
 import { STREAM_CLOSE_CODES } from "@vigil/shared/stream/stream-protocol";
 import { openStream, type StreamClientOptions, StreamRefused } from "./stream-client.ts";
 import { postEvents, waitForStored } from "./stream-fixtures.ts";
@@ -106,6 +108,44 @@ test("bad credentials, scopes, tenants, filters and positions are refused before
   expect(plain.status).toBe(400);
   expect(plain.headers.get("content-type")).toContain("application/problem+json");
   expect((await fetch(`${streamer.url}/healthz`)).status).toBe(200);
+});
+
+test("JWTs: a platform admin streams the tenant it names, must name one, and an expired token is refused", async () => {
+  const { tenant, key } = await pipeline.createTenantWithKey();
+  await postEvents(api.url, key, 5);
+  await waitForStored(pipeline.database.admin, tenant.id, 5);
+  const login = await requestJson(`${api.url}/api/v1/auth/token`, {
+    body: { grant_type: "password", username: "admin@localhost", password: "admin-password-for-tests" },
+  });
+  expect(login.status).toBe(200);
+  const adminToken: string = login.body.access_token;
+
+  const client = await openStream(streamer.url, {
+    token: adminToken,
+    query: { tenant_id: tenant.id, since: 2 },
+  });
+  await client.waitFor(() => client.ready !== null);
+  expect(client.seqs).toEqual([3, 4, 5]);
+  expect(client.events.every((event) => event.tenant_id === tenant.id)).toBe(true);
+  client.close();
+
+  const unnamed = await refusal(streamer.url, { token: adminToken });
+  expect([unnamed.status, unnamed.body.code, unnamed.body.errors?.[0]?.path]).toEqual([
+    400,
+    "INVALID_PARAMETER",
+    "tenant_id",
+  ]);
+
+  // Signed with the real key for the same admin, but two minutes past its expiry.
+  const adminId = JSON.parse(Buffer.from(adminToken.split(".")[1]!, "base64url").toString()).sub as string;
+  const keys = new SigningKeyRing(pipeline.database.admin, { accessTokenTtlSeconds: 900 });
+  const { token: expired } = await issueAccessToken(
+    keys,
+    { VIGIL_JWT_ISSUER: "vigil", VIGIL_JWT_AUDIENCE: "vigil-api", VIGIL_ACCESS_TOKEN_TTL_SECONDS: -120 },
+    { id: adminId, tenant_id: null, role: "admin" },
+  );
+  const refused = await refusal(streamer.url, { token: expired, query: { tenant_id: tenant.id } });
+  expect([refused.status, refused.body.code]).toEqual([401, "INVALID_CREDENTIAL"]);
 });
 
 test("origin allow-list and connection limits are enforced before the upgrade", async () => {
