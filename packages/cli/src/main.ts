@@ -5,6 +5,7 @@ import { parseArgs } from "node:util";
 import { createApiKey, type ApiKeyScope, API_KEY_SCOPES } from "@vigil/shared/auth/api-keys";
 import { rotateSigningKey } from "@vigil/shared/auth/signing-keys";
 import { ConfigError, loadConfig } from "@vigil/shared/config/config";
+import { configReferenceMarkdown } from "@vigil/shared/config/config-docs";
 import { Database } from "@vigil/shared/db/database";
 import { migrateToLatest } from "@vigil/shared/db/migrate";
 import { verifyTenantLog } from "@vigil/shared/integrity/verify-tenant-log";
@@ -25,6 +26,7 @@ const USAGE = `usage: pnpm vigil <command> [options]
   admin bootstrap                           create the platform admin (VIGIL_ADMIN_EMAIL/PASSWORD) if none exists
   keys rotate                               add a new token signing key; old ones verify until their tokens expire
   opensearch reindex --tenant ID [--from T] [--to T]   rebuild a tenant's search index from PostgreSQL
+  config docs                               print the configuration reference (markdown)
 `;
 
 async function main(argv: string[]): Promise<number> {
@@ -42,6 +44,10 @@ async function main(argv: string[]): Promise<number> {
     },
     allowPositionals: true,
   });
+  if (command === "config" && sub === "docs") {
+    console.log(configReferenceMarkdown());
+    return 0;
+  }
   const config = loadConfig();
 
   if (command === "migrate") {

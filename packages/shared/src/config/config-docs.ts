@@ -1,0 +1,80 @@
+// The configuration reference, generated from the schema in config.ts: one description per
+// variable (the type below makes a variable without a description a compile error), defaults read
+// from the schema itself. `pnpm vigil config docs` prints it; a test keeps the README in sync.
+import { configSchema, loadConfig } from "./config.ts";
+
+type Variable = keyof typeof configSchema.shape;
+
+const REQUIRED_FOR_DOCS = { DATABASE_URL: "postgres://required", SQS_QUEUE_URL: "http://required" } as const;
+
+export const CONFIG_DESCRIPTIONS: Record<Variable, string> = {
+  NODE_ENV: "`development`, `test` or `production`",
+  LOG_LEVEL: "pino log level (`silent` turns logging off)",
+  HOST: "address every service binds (`0.0.0.0` in containers)",
+  API_PORT: "api HTTP port",
+  STREAMER_PORT: "streamer HTTP/WebSocket port",
+  WORKER_METRICS_PORT: "worker port for `/healthz`, `/readyz`, `/metrics`",
+  DATABASE_URL: "PostgreSQL URL of the services' login role (a member of `vigil_app`, not the table owner)",
+  DATABASE_ADMIN_URL: "owner URL, used only by `vigil migrate` and bootstrap",
+  DATABASE_POOL_SIZE: "connections per api/streamer process (the worker sizes its pool from its pollers)",
+  AWS_REGION: "SQS region",
+  SQS_ENDPOINT: "SQS endpoint override (LocalStack, fauxqs); unset on AWS",
+  SQS_QUEUE_URL: "the event queue",
+  SQS_DLQ_URL: "its dead-letter queue (for `vigil dlq replay`)",
+  OPENSEARCH_URL: "enables the OpenSearch index (the worker feeds it after each commit)",
+  OPENSEARCH_INDEX_PREFIX: "prefix of the monthly indices",
+  SEARCH_BACKEND: "`postgres` or `opensearch`: which store answers `GET /api/v1/logs`",
+  VIGIL_REDACT_KEYS: "comma list of sensitive key names whose values are replaced by `[REDACTED]`",
+  VIGIL_ADMIN_EMAIL: "platform admin created on first start",
+  VIGIL_ADMIN_PASSWORD: "its password (≥ 12 chars); when unset a generated one is printed once",
+  VIGIL_JWT_ISSUER: "`iss` of tokens Vigil issues and accepts",
+  VIGIL_JWT_AUDIENCE: "`aud` of tokens Vigil issues and accepts",
+  VIGIL_ACCESS_TOKEN_TTL_SECONDS: "access-token lifetime",
+  VIGIL_REFRESH_TOKEN_TTL_SECONDS: "refresh-token lifetime (each use rotates it)",
+  VIGIL_EXTERNAL_JWKS_URL: "accept tokens of an external identity provider, verified with this JWKS",
+  VIGIL_EXTERNAL_JWT_HS256_SECRET: "or accept external HS256 tokens signed with this secret (≥ 32 chars)",
+  VIGIL_EXTERNAL_JWT_ISSUER: "`iss` required of external tokens",
+  VIGIL_EXTERNAL_JWT_AUDIENCE: "`aud` required of external tokens",
+  VIGIL_EXTERNAL_TENANT_CLAIM: "claim holding the tenant id in external tokens",
+  VIGIL_EXTERNAL_ROLE_CLAIM: "claim holding the role in external tokens",
+  VIGIL_EXTERNAL_JWT_ALGORITHMS: "algorithms pinned for the external JWKS",
+  VIGIL_SIGNING_KEY_SECRET: "when set, private signing keys are stored AES-256-GCM encrypted",
+  VIGIL_LOGIN_MAX_FAILURES_PER_ACCOUNT: "failed logins per account per window before 429",
+  VIGIL_LOGIN_MAX_FAILURES_PER_IP: "failed logins per client IP per window before 429",
+  VIGIL_LOGIN_FAILURE_WINDOW_SECONDS: "login-throttle window",
+  VIGIL_TRUST_PROXY: "take the client IP from `X-Forwarded-For` (only behind a proxy that sets it)",
+  CORS_ORIGINS: "comma list of browser origins allowed by the api",
+  STREAM_ALLOWED_ORIGINS: "comma list of origins allowed to open the stream",
+  RATE_LIMIT_PER_KEY_RPS: "token-bucket refill per credential (per api replica)",
+  RATE_LIMIT_PER_KEY_BURST: "bucket size per credential",
+  RATE_LIMIT_PER_TENANT_RPS: "token-bucket refill per tenant (per api replica)",
+  RATE_LIMIT_PER_TENANT_BURST: "bucket size per tenant",
+  INGEST_WAIT_TIMEOUT_MS: "longest `?wait=true` wait before answering 202",
+  WORKER_POLLERS: "concurrent receive/store loops per worker process",
+  WORKER_VISIBILITY_TIMEOUT_SECONDS: "visibility timeout per receive (extended while a batch is stored)",
+  WORKER_WAIT_TIME_SECONDS: "SQS long-poll wait",
+  RETENTION_SWEEP_INTERVAL_SECONDS: "how often the worker applies tenants' `retention_days`",
+  STREAM_MAX_BUFFERED_BYTES: "per-connection send buffer; a slower consumer is closed with 4008",
+  STREAM_MAX_CONNECTIONS: "WebSocket connections per streamer process",
+  STREAM_MAX_CONNECTIONS_PER_TENANT: "WebSocket connections per tenant per streamer process",
+  STREAM_PING_INTERVAL_MS: "ping interval for dead-peer detection",
+  METRICS_ENABLED: "serve Prometheus `/metrics`",
+  VIGIL_FAULT_KILL_AFTER_COMMIT_EVERY: "fault injection for the crash tests (worker SIGKILLs itself after every Nth commit); never set in production",
+};
+
+function describeDefault(variable: Variable, defaults: Record<string, unknown>): string {
+  if (variable in REQUIRED_FOR_DOCS) return "**required**";
+  const value = defaults[variable];
+  if (value === undefined) return "—";
+  if (Array.isArray(value)) return value.length ? `\`${value.join(",")}\`` : "—";
+  return `\`${String(value)}\``;
+}
+
+/** The README's configuration table, built from the schema. */
+export function configReferenceMarkdown(): string {
+  const defaults = loadConfig({ ...REQUIRED_FOR_DOCS }) as unknown as Record<string, unknown>;
+  const rows = (Object.keys(configSchema.shape) as Variable[]).map(
+    (variable) => `| \`${variable}\` | ${describeDefault(variable, defaults)} | ${CONFIG_DESCRIPTIONS[variable]} |`,
+  );
+  return ["| variable | default | meaning |", "| --- | --- | --- |", ...rows].join("\n");
+}
