@@ -367,6 +367,69 @@ describe("access tokens are checked strictly", () => {
   });
 });
 
+describe("tokens from an external identity provider (HS256 secret, custom claim names)", () => {
+  const secret = "external-idp-shared-secret-0123456789abcdef";
+  let external: RunningService;
+  beforeAll(async () => {
+    external = await pipeline.start("api", {
+      VIGIL_EXTERNAL_JWT_HS256_SECRET: secret,
+      VIGIL_EXTERNAL_JWT_ISSUER: "https://idp.example",
+      VIGIL_EXTERNAL_JWT_AUDIENCE: "vigil",
+      VIGIL_EXTERNAL_TENANT_CLAIM: "org",
+      VIGIL_EXTERNAL_ROLE_CLAIM: "vigil_role",
+    });
+  });
+  const idpToken = (
+    claims: Record<string, unknown>,
+    options: { key?: string; iss?: string; aud?: string; alg?: string } = {},
+  ) =>
+    new SignJWT(claims)
+      .setProtectedHeader({ alg: options.alg ?? "HS256" })
+      .setSubject("idp-user-1")
+      .setIssuer(options.iss ?? "https://idp.example")
+      .setAudience(options.aud ?? "vigil")
+      .setIssuedAt()
+      .setExpirationTime("5m")
+      .sign(new TextEncoder().encode(options.key ?? secret));
+  const read = (token: string, tenant = tenantId) =>
+    requestJson(`${external.url}/api/v1/logs?limit=1&tenant_id=${tenant}`, { token });
+
+  test("a token with the configured claims acts in its tenant and role", async () => {
+    expect((await read(await idpToken({ org: tenantId, vigil_role: "auditor" }))).status).toBe(200);
+    const other = "00000000-0000-4000-8000-0000000000aa";
+    expect((await read(await idpToken({ org: tenantId, vigil_role: "auditor" }), other)).status).toBe(403);
+    const auditorPost = await requestJson(`${external.url}/api/v1/logs`, {
+      token: await idpToken({ org: tenantId, vigil_role: "auditor" }),
+      body: { action_type: "VIEW", resource_type: "doc", resource_id: "1" },
+    });
+    expect(auditorPost.status).toBe(403);
+    // Vigil's own tokens keep working next to the external ones.
+    expect((await requestJson(`${external.url}/api/v1/tenants`, { token: admin })).status).toBe(200);
+  });
+
+  test("wrong secret, issuer, audience, unknown role, admin with a tenant, tenant role without one → 401", async () => {
+    const cases: Record<string, Promise<string>> = {
+      "wrong secret": idpToken(
+        { org: tenantId, vigil_role: "auditor" },
+        { key: "another-secret-of-sufficient-length-000" },
+      ),
+      "wrong issuer": idpToken({ org: tenantId, vigil_role: "auditor" }, { iss: "https://evil.example" }),
+      "wrong audience": idpToken({ org: tenantId, vigil_role: "auditor" }, { aud: "other" }),
+      "HS512 instead of the pinned HS256": idpToken(
+        { org: tenantId, vigil_role: "auditor" },
+        { alg: "HS512" },
+      ),
+      "unknown role": idpToken({ org: tenantId, vigil_role: "superuser" }),
+      "claims under the default names": idpToken({ tenant_id: tenantId, role: "auditor" }),
+      "admin with a tenant": idpToken({ org: tenantId, vigil_role: "admin" }),
+      "tenant role without a tenant": idpToken({ vigil_role: "tenant_admin" }),
+    };
+    for (const [name, token] of Object.entries(cases)) {
+      expect((await read(await token)).status, name).toBe(401);
+    }
+  });
+});
+
 describe("signing keys", () => {
   function cli(
     args: string[],
