@@ -15,6 +15,12 @@ export interface IngestContext {
   now?: Date;
 }
 
+const STATE_FIELDS = ["before_state", "after_state", "metadata"] as const;
+
+function hasOwnProtoKey(value: unknown): boolean {
+  return value !== null && typeof value === "object" && !Array.isArray(value) && Object.hasOwn(value, "__proto__");
+}
+
 /** The oldest `occurred_at` accepted per tenant (its retention), looked up by the caller. */
 export type RetentionLookup = (tenantId: string) => Promise<Date | null>;
 
@@ -104,6 +110,12 @@ export async function prepareEvents(
       throw new VigilError("PAYLOAD_TOO_LARGE", `an event must be at most ${EVENT_LIMITS.maxEventBytes} bytes`, [
         { path: "(event)", message: "event too large", ...(index === undefined ? {} : { index }) },
       ]);
+    }
+    const protoField = STATE_FIELDS.find((field) => hasOwnProtoKey((item as Record<string, unknown> | null)?.[field]));
+    if (protoField) {
+      // zod's record parsing would silently drop it, losing part of the event.
+      errors.push({ path: `${protoField}.__proto__`, message: "the key __proto__ is not allowed", ...(index === undefined ? {} : { index }) });
+      return;
     }
     const parsed = eventInputSchema.safeParse(item);
     if (!parsed.success) {
