@@ -27,11 +27,6 @@ async function expectedSeqs(
   return rows.map((row) => Number(row.seq));
 }
 
-function expectStrictlyIncreasing(seqs: number[]) {
-  for (let i = 1; i < seqs.length; i++)
-    if (seqs[i]! <= seqs[i - 1]!) throw new Error(`seq ${seqs[i]} after ${seqs[i - 1]} at index ${i}`);
-}
-
 function range(from: number, to: number): number[] {
   return Array.from({ length: to - from + 1 }, (_, i) => from + i);
 }

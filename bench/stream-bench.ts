@@ -1,0 +1,144 @@
+// Live stream: store-to-client latency with many subscribers under a steady ingest rate, and the
+// streamer's memory per idle connection. Loopback only, bounded duration. Latency is measured per
+// delivered event as (client receive time − the row's stored_at), on a sample of subscribers that
+// receive exactly the same stream as all the others.
+import { readFileSync } from "node:fs";
+import { requestJson } from "@vigil/testkit/http-client";
+import { openStream, type StreamClient } from "../services/streamer/test/stream-client.ts";
+import { makeEvent } from "../services/streamer/test/stream-fixtures.ts";
+import type { BenchStack } from "./bench-stack.ts";
+import type { SectionResult } from "./ingest-bench.ts";
+import { figure, formatNumber, percentile, sleep } from "./measure.ts";
+
+export interface StreamBenchOptions {
+  subscribers: number;
+  eventsPerSecond: number;
+  seconds: number;
+  /** Subscribers whose every receive time is kept for the latency percentiles. */
+  sampledSubscribers?: number;
+}
+
+function rssKilobytes(pid: number): number {
+  return Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1]);
+}
+
+type ReceiptRecorder = (seq: number, receivedAt: number) => void;
+
+/** Opens `count` subscribers (all events, no since); `recorderFor(i)` may time the i-th one's receipts. */
+async function openMany(
+  url: string,
+  key: string,
+  count: number,
+  recorderFor?: (index: number) => ReceiptRecorder | undefined,
+) {
+  const clients: StreamClient[] = [];
+  // Opened in small waves so the handshake burst does not dominate the start.
+  for (let offset = 0; offset < count; offset += 50) {
+    const wave = await Promise.all(
+      Array.from({ length: Math.min(50, count - offset) }, (_, j) => {
+        const handler = recorderFor?.(offset + j);
+        return openStream(url, {
+          token: key,
+          keep: "seq",
+          onEvent: handler ? (event, at) => handler(event.seq, at) : undefined,
+        });
+      }),
+    );
+    clients.push(...wave);
+  }
+  await Promise.all(clients.map((client) => client.waitFor(() => client.ready !== null, 60_000)));
+  return clients;
+}
+
+export async function benchStream(
+  stack: BenchStack,
+  options: StreamBenchOptions,
+  log: (line: string) => void,
+): Promise<SectionResult> {
+  const notes: string[] = [];
+  const api = stack.services.api ?? (await stack.start("api"));
+  if (!stack.services.worker) await stack.start("worker");
+
+  // 1. Memory per idle connection, on a fresh streamer.
+  let streamer = await stack.start("streamer");
+  const idle = await stack.pipeline.createTenantWithKey(["ingest", "read"]);
+  await sleep(1000);
+  const rssBefore = rssKilobytes(streamer.pid);
+  const idleClients = await openMany(streamer.url, idle.key, options.subscribers);
+  await sleep(2000);
+  const rssAfter = rssKilobytes(streamer.pid);
+  const perConnectionKb = (rssAfter - rssBefore) / options.subscribers;
+  log(
+    `stream: ${options.subscribers} idle connections: RSS ${rssBefore} kB → ${rssAfter} kB (${formatNumber(perConnectionKb)} kB each)`,
+  );
+  for (const client of idleClients) client.close();
+
+  // 2. Latency under load, on a fresh streamer.
+  streamer = await stack.start("streamer");
+  const { tenant, key } = await stack.pipeline.createTenantWithKey(["ingest", "read"]);
+  const sampled = options.sampledSubscribers ?? 20;
+  const receipts: Array<Map<number, number>> = Array.from({ length: sampled }, () => new Map());
+  const clients = await openMany(streamer.url, key, options.subscribers, (index) =>
+    index < sampled ? (seq, at) => void receipts[index]!.set(seq, at) : undefined,
+  );
+  const total = options.eventsPerSecond * options.seconds;
+  const perTick = Math.max(1, Math.round(options.eventsPerSecond / 10));
+  log(
+    `stream: ${options.subscribers} subscribers, ${options.eventsPerSecond} events/s for ${options.seconds} s`,
+  );
+  const started = Date.now();
+  let posted = 0;
+  const inflight: Promise<unknown>[] = [];
+  while (posted < total) {
+    const batch = Array.from({ length: Math.min(perTick, total - posted) }, (_, j) => makeEvent(posted + j));
+    posted += batch.length;
+    inflight.push(
+      requestJson(`${api.url}/api/v1/logs/bulk`, { key, body: batch }).then((response) => {
+        if (response.status !== 202) throw new Error(`bulk post failed: ${response.status}`);
+      }),
+    );
+    const due = started + (posted / options.eventsPerSecond) * 1000;
+    if (due > Date.now()) await sleep(due - Date.now());
+  }
+  await Promise.all(inflight);
+  const postSeconds = (Date.now() - started) / 1000;
+  // Bounded drain: whatever has not arrived 30 s after the last post counts as not delivered.
+  const drainDeadline = Date.now() + 30_000;
+  while (
+    Date.now() < drainDeadline &&
+    clients.some((client) => client.seqs.length < total && client.errors.length === 0)
+  )
+    await sleep(100);
+
+  const stored = await stack.admin<{ seq: number; stored_at: Date }[]>`
+    select seq, stored_at from events where tenant_id = ${tenant.id} order by seq`;
+  const storedAt = new Map(stored.map((row) => [Number(row.seq), row.stored_at.getTime()]));
+  const latencies: number[] = [];
+  for (const receipt of receipts) for (const [seq, at] of receipt) latencies.push(at - storedAt.get(seq)!);
+  const delivered = clients.reduce((sum, client) => sum + client.seqs.length, 0);
+  const slowCloses = clients.filter((client) =>
+    client.errors.some((error) => error.code === "SLOW_CONSUMER"),
+  ).length;
+  const complete = clients.filter((client) => client.seqs.length === total).length;
+  for (const client of clients) client.close();
+  const p50 = percentile(latencies, 50);
+  const p99 = percentile(latencies, 99);
+  log(
+    `stream: posted ${total} in ${postSeconds.toFixed(1)} s; ${complete}/${options.subscribers} subscribers got all; ${delivered} deliveries; ${slowCloses} slow-consumer closes; latency p50 ${formatNumber(p50)} ms, p99 ${formatNumber(p99)} ms`,
+  );
+  notes.push(
+    `${options.subscribers} subscribers on one streamer, each subscribed to every event of the tenant, ${options.eventsPerSecond} events/s for ${options.seconds} s (${formatNumber(total)} events, ${formatNumber(total * options.subscribers)} deliveries); the subscribers run in the benchmark process on the same machine.`,
+    `${complete}/${options.subscribers} subscribers received every event; ${slowCloses} were closed as slow consumers (4008).`,
+    `Latency = client receive time − stored_at (transaction start in the worker), over ${sampled} sampled subscribers.`,
+  );
+  return {
+    figures: {
+      latencyP50: figure([p50], "ms"),
+      latencyP99: figure([p99], "ms"),
+      deliveriesPerSecond: figure([delivered / Math.max(postSeconds, 1)], "msg/s"),
+      idleRssPerConnection: figure([perConnectionKb], "kB"),
+    },
+    targets: [],
+    notes,
+  };
+}
