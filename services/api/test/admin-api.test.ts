@@ -594,3 +594,26 @@ describe("no secret leaves the api", () => {
     expect(api.output()).toContain('"msg":"request"'); // the output was captured
   });
 });
+
+test("the OpenAPI document describes the auth and admin routes from the same schemas", async () => {
+  const document = await requestJson(url("/openapi.json"));
+  expect(document.status).toBe(200);
+  for (const path of [
+    "/api/v1/auth/token",
+    "/api/v1/auth/revoke",
+    "/.well-known/jwks.json",
+    "/api/v1/tenants",
+    "/api/v1/tenants/{id}",
+    "/api/v1/tenants/{id}/keys",
+    "/api/v1/tenants/{id}/keys/{key_id}",
+    "/api/v1/tenants/{id}/users",
+  ]) {
+    expect(Object.keys(document.body.paths), path).toContain(path);
+  }
+  const userBody =
+    document.body.paths["/api/v1/tenants/{id}/users"].post.requestBody.content["application/json"].schema;
+  expect(JSON.stringify(userBody)).toContain("tenant_admin");
+  expect(Object.keys(document.body.paths["/api/v1/auth/token"].post.requestBody.content)).toContain(
+    "application/x-www-form-urlencoded",
+  );
+});
