@@ -11,7 +11,7 @@ import type { Logger } from "../logging/logger.ts";
 import type { Metrics } from "../metrics/metrics.ts";
 import { decodeEventMessage, MessageDecodeError } from "../queue/event-message.ts";
 import type { EventQueue } from "../queue/event-queue.ts";
-import { storeEvents, type StoreSummary } from "./store-events.ts";
+import { type StoreSummary, storeEvents } from "./store-events.ts";
 
 export interface DrainOptions {
   pollers: number;
@@ -25,6 +25,7 @@ export interface DrainOptions {
 
 interface Decoded {
   message: Message;
+  tenantId: string;
   events: NormalizedEvent[];
 }
 
@@ -61,7 +62,12 @@ export class QueueDrainer {
       if (this.backoffMs > 0) await sleep(this.backoffMs, this.abort.signal);
       let messages: Message[];
       try {
-        messages = await this.queue.receive(10, this.options.waitTimeSeconds, this.options.visibilityTimeoutSeconds, this.abort.signal);
+        messages = await this.queue.receive(
+          10,
+          this.options.waitTimeSeconds,
+          this.options.visibilityTimeoutSeconds,
+          this.abort.signal,
+        );
       } catch (error) {
         if (this.stopped) break;
         this.logger.warn({ poller, err: error }, "receive failed; retrying");
@@ -78,21 +84,37 @@ export class QueueDrainer {
     const decoded: Decoded[] = [];
     for (const message of messages) {
       try {
-        decoded.push({ message, events: decodeEventMessage(message.Body ?? "").events });
+        const body = decodeEventMessage(message.Body ?? "");
+        decoded.push({ message, tenantId: body.tenant_id, events: body.events });
       } catch (error) {
         if (!(error instanceof MessageDecodeError)) throw error;
-        this.logger.error({ message_id: message.MessageId, receive_count: message.Attributes?.ApproximateReceiveCount, reason: error.message }, "undecodable message; left for the dead-letter queue");
+        this.logger.error(
+          {
+            message_id: message.MessageId,
+            receive_count: message.Attributes?.ApproximateReceiveCount,
+            reason: error.message,
+          },
+          "undecodable message; left for the dead-letter queue",
+        );
         // Make it visible again soon so the redrive count is reached without waiting a full timeout.
         await this.queue.extendVisibility(message.ReceiptHandle ?? "", 1).catch(() => undefined);
       }
     }
     if (decoded.length === 0) return;
-    const oldestSent = Math.min(...messages.map((message) => Number(message.Attributes?.SentTimestamp ?? Date.now())));
+    const oldestSent = Math.min(
+      ...messages.map((message) => Number(message.Attributes?.SentTimestamp ?? Date.now())),
+    );
     this.metrics.queueAge.set((Date.now() - oldestSent) / 1000);
 
-    const ok = await this.storeAndDelete(decoded);
-    if (!ok && decoded.length > 1 && this.backoffMs === 0) {
-      for (const single of decoded) await this.storeAndDelete([single]);
+    // One transaction per tenant: a transaction holds its tenants' sequence locks until commit, so
+    // a receive spanning every tenant stored in one transaction would serialize all the pollers.
+    const byTenant = new Map<string, Decoded[]>();
+    for (const item of decoded) byTenant.set(item.tenantId, [...(byTenant.get(item.tenantId) ?? []), item]);
+    for (const group of byTenant.values()) {
+      const ok = await this.storeAndDelete(group);
+      if (!ok && group.length > 1 && this.backoffMs === 0) {
+        for (const single of group) await this.storeAndDelete([single]);
+      }
     }
   }
 
@@ -100,11 +122,16 @@ export class QueueDrainer {
   private async storeAndDelete(batch: Decoded[]): Promise<boolean> {
     const events = batch.flatMap((item) => item.events);
     const started = performance.now();
-    const keepAlive = setInterval(() => {
-      for (const item of batch) {
-        void this.queue.extendVisibility(item.message.ReceiptHandle ?? "", this.options.visibilityTimeoutSeconds).catch(() => undefined);
-      }
-    }, (this.options.visibilityTimeoutSeconds * 1000) / 2);
+    const keepAlive = setInterval(
+      () => {
+        for (const item of batch) {
+          void this.queue
+            .extendVisibility(item.message.ReceiptHandle ?? "", this.options.visibilityTimeoutSeconds)
+            .catch(() => undefined);
+        }
+      },
+      (this.options.visibilityTimeoutSeconds * 1000) / 2,
+    );
     let summary: StoreSummary;
     try {
       summary = await storeEvents(this.db, events);
@@ -112,9 +139,15 @@ export class QueueDrainer {
       this.metrics.batchFailures.inc();
       if (isDatabaseUnavailable(error)) {
         this.backoffMs = Math.min(Math.max(this.backoffMs * 2, 250), 5_000);
-        this.logger.warn({ err: error, backoff_ms: this.backoffMs, messages: batch.length }, "database unavailable; messages stay on the queue");
+        this.logger.warn(
+          { err: error, backoff_ms: this.backoffMs, messages: batch.length },
+          "database unavailable; messages stay on the queue",
+        );
       } else {
-        this.logger.error({ err: error, messages: batch.map((item) => item.message.MessageId) }, "batch failed; messages stay on the queue");
+        this.logger.error(
+          { err: error, messages: batch.map((item) => item.message.MessageId) },
+          "batch failed; messages stay on the queue",
+        );
       }
       return false;
     } finally {
@@ -123,7 +156,10 @@ export class QueueDrainer {
     this.backoffMs = 0;
     this.commits++;
     if (this.options.killAfterCommitEvery && this.commits % this.options.killAfterCommitEvery === 0) {
-      this.logger.warn({ commits: this.commits }, "fault injection: killing the worker between commit and delete");
+      this.logger.warn(
+        { commits: this.commits },
+        "fault injection: killing the worker between commit and delete",
+      );
       process.kill(process.pid, "SIGKILL");
     }
     try {
@@ -138,11 +174,20 @@ export class QueueDrainer {
     this.metrics.eventsDuplicate.inc(summary.duplicates);
     this.metrics.batchSize.observe(events.length);
     this.logger.info(
-      { messages: batch.length, events: events.length, stored: summary.stored, duplicates: summary.duplicates, conflicts: summary.conflicts, duration_ms: Math.round(performance.now() - started) },
+      {
+        messages: batch.length,
+        events: events.length,
+        stored: summary.stored,
+        duplicates: summary.duplicates,
+        conflicts: summary.conflicts,
+        duration_ms: Math.round(performance.now() - started),
+      },
       "batch stored",
     );
     if (this.options.afterCommit) {
-      await this.options.afterCommit(events, summary).catch((error) => this.logger.error({ err: error }, "after-commit hook failed"));
+      await this.options
+        .afterCommit(events, summary)
+        .catch((error) => this.logger.error({ err: error }, "after-commit hook failed"));
     }
     return true;
   }
@@ -152,9 +197,13 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     if (signal.aborted) return resolve();
     const timer = setTimeout(resolve, ms);
-    signal.addEventListener("abort", () => {
-      clearTimeout(timer);
-      resolve();
-    }, { once: true });
+    signal.addEventListener(
+      "abort",
+      () => {
+        clearTimeout(timer);
+        resolve();
+      },
+      { once: true },
+    );
   });
 }

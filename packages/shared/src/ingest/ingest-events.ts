@@ -1,15 +1,16 @@
 // The api's ingest verb: authorize, validate every item, refuse conflicting ids, and put the batch
 // on the queue. A 2xx is given only when every message is on the queue; nothing is enqueued when
 // any item is invalid.
-import type { EventQueue } from "../queue/event-queue.ts";
+
+import { authorize, type Principal } from "../auth/principal.ts";
 import type { Database } from "../db/database.ts";
 import { VigilError } from "../errors/vigil-error.ts";
 import type { NormalizedEvent, StoredEvent } from "../events/event-schema.ts";
 import { prepareEvents } from "../events/prepare-events.ts";
 import type { KeyMatcher } from "../events/redaction.ts";
-import { authorize, type Principal } from "../auth/principal.ts";
 import { findStoredPayloadHashes, getEvent } from "../query/get-event.ts";
 import { tenantScope } from "../query/tenant-scope.ts";
+import type { EventQueue } from "../queue/event-queue.ts";
 
 export interface IngestDependencies {
   db: Database;
@@ -61,11 +62,20 @@ export async function ingestEvents(
   // Every tenant written to must exist and be active (platform admins name tenants per event).
   for (const id of new Set(events.map((event) => event.tenant_id))) {
     const state = await tenantState(id);
-    if (!state) throw new VigilError("VALIDATION_FAILED", "tenant_id names no tenant", [{ path: "tenant_id", message: "unknown tenant" }]);
-    if (state.status !== "active") throw new VigilError("TENANT_NOT_ACTIVE", `tenant is ${state.status}; ingest is refused`);
+    if (!state)
+      throw new VigilError("VALIDATION_FAILED", "tenant_id names no tenant", [
+        { path: "tenant_id", message: "unknown tenant" },
+      ]);
+    if (state.status !== "active")
+      throw new VigilError("TENANT_NOT_ACTIVE", `tenant is ${state.status}; ingest is refused`);
   }
 
-  const toEnqueue = await dropAlreadyStored(deps.db, events, options.bulk);
+  // Only ids the client chose can already be stored; a UUIDv7 assigned just now cannot.
+  const clientChosen = events.filter(
+    (_, index) => (items[index] as { id?: unknown } | null)?.id !== undefined,
+  );
+  const toEnqueue =
+    clientChosen.length > 0 ? await dropAlreadyStored(deps.db, events, clientChosen, options.bulk) : events;
   if (toEnqueue.length > 0) await deps.queue.publishEvents(toEnqueue);
   return { ids: events.map((event) => event.id), enqueued: toEnqueue.length };
 }
@@ -74,12 +84,19 @@ export async function ingestEvents(
  * Client-retried ids that are already stored with the same payload are acknowledged without being
  * queued again; the same id with a different payload is a 409 for the whole request.
  */
-async function dropAlreadyStored(db: Database, events: NormalizedEvent[], bulk: boolean): Promise<NormalizedEvent[]> {
+async function dropAlreadyStored(
+  db: Database,
+  events: NormalizedEvent[],
+  clientChosen: NormalizedEvent[],
+  bulk: boolean,
+): Promise<NormalizedEvent[]> {
   const byTenant = new Map<string, string[]>();
-  for (const event of events) byTenant.set(event.tenant_id, [...(byTenant.get(event.tenant_id) ?? []), event.id]);
+  for (const event of clientChosen)
+    byTenant.set(event.tenant_id, [...(byTenant.get(event.tenant_id) ?? []), event.id]);
   const stored = new Map<string, string>();
   for (const [tenantId, ids] of byTenant) {
-    for (const [id, hash] of await findStoredPayloadHashes(db, tenantScope(tenantId), ids)) stored.set(`${tenantId}/${id}`, hash);
+    for (const [id, hash] of await findStoredPayloadHashes(db, tenantScope(tenantId), ids))
+      stored.set(`${tenantId}/${id}`, hash);
   }
   if (stored.size === 0) return events;
   const fresh: NormalizedEvent[] = [];
@@ -96,7 +113,12 @@ async function dropAlreadyStored(db: Database, events: NormalizedEvent[], bulk: 
 }
 
 /** Polls until the event is stored (for `?wait=true`), or resolves null at the deadline. */
-export async function waitForStoredEvent(db: Database, tenantId: string, id: string, timeoutMs: number): Promise<StoredEvent | null> {
+export async function waitForStoredEvent(
+  db: Database,
+  tenantId: string,
+  id: string,
+  timeoutMs: number,
+): Promise<StoredEvent | null> {
   const deadline = Date.now() + timeoutMs;
   let delay = 10;
   for (;;) {

@@ -3,21 +3,52 @@
 import { randomUUID } from "node:crypto";
 import {
   ChangeMessageVisibilityCommand,
-  PurgeQueueCommand,
   DeleteMessageBatchCommand,
   GetQueueAttributesCommand,
   type Message,
+  PurgeQueueCommand,
   ReceiveMessageCommand,
   SendMessageBatchCommand,
   SQSClient,
 } from "@aws-sdk/client-sqs";
 import { VigilError } from "../errors/vigil-error.ts";
 import type { NormalizedEvent } from "../events/event-schema.ts";
-import { encodeEventMessages } from "./event-message.ts";
+import { packEventMessages } from "./event-message.ts";
 
 /** SQS's own limits: 10 entries per batch call, 1 MiB per message and per batch call. */
 export const SQS_MAX_BATCH_ENTRIES = 10;
 export const SQS_MAX_PAYLOAD_BYTES = 1024 * 1024;
+
+/** Sends under way at once per process; publishes arriving meanwhile are coalesced into the next. */
+const MAX_PUBLISHES_IN_FLIGHT = 4;
+
+interface PendingPublish {
+  events: NormalizedEvent[];
+  resolve: (result: { messages: number }) => void;
+  reject: (error: unknown) => void;
+}
+
+/** Splits bodies into SendMessageBatch calls within SQS's entry and payload limits. */
+function groupIntoCalls<T>(items: T[], bodyOf: (item: T) => string): T[][] {
+  const calls: T[][] = [];
+  let current: T[] = [];
+  let currentBytes = 0;
+  for (const item of items) {
+    const bytes = Buffer.byteLength(bodyOf(item));
+    if (
+      current.length === SQS_MAX_BATCH_ENTRIES ||
+      (current.length > 0 && currentBytes + bytes > SQS_MAX_PAYLOAD_BYTES)
+    ) {
+      calls.push(current);
+      current = [];
+      currentBytes = 0;
+    }
+    current.push(item);
+    currentBytes += bytes;
+  }
+  if (current.length > 0) calls.push(current);
+  return calls;
+}
 
 export interface EventQueueOptions {
   queueUrl: string;
@@ -51,36 +82,90 @@ export class EventQueue {
 
   /**
    * Puts the events on the queue. Resolves only when every entry was accepted: SendMessageBatch can
-   * answer HTTP 200 with per-entry failures, which are retried once and otherwise fail the request.
+   * answer HTTP 200 with per-entry failures, which are retried and otherwise fail the request.
+   *
+   * Concurrent publishes are coalesced: while MAX_PUBLISHES_IN_FLIGHT sends are under way, new
+   * publishes wait and leave together, one tenant's events packed into shared messages. Under load
+   * this turns hundreds of one-event SQS calls per second into a few full ones (cheaper for the api,
+   * the queue and the worker's batches); when idle, a publish leaves on the next turn of the loop.
+   * A publisher is acknowledged only when every message holding its events was accepted.
    */
-  async publishEvents(events: NormalizedEvent[]): Promise<{ messages: number }> {
-    const byTenant = new Map<string, NormalizedEvent[]>();
-    for (const event of events) {
-      const list = byTenant.get(event.tenant_id) ?? [];
-      list.push(event);
-      byTenant.set(event.tenant_id, list);
+  publishEvents(events: NormalizedEvent[]): Promise<{ messages: number }> {
+    return new Promise((resolve, reject) => {
+      this.waiting.push({ events, resolve, reject });
+      this.scheduleFlush();
+    });
+  }
+
+  private readonly waiting: PendingPublish[] = [];
+  private publishesInFlight = 0;
+  private flushScheduled = false;
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled || this.publishesInFlight >= MAX_PUBLISHES_IN_FLIGHT || this.waiting.length === 0)
+      return;
+    this.flushScheduled = true;
+    setImmediate(() => {
+      this.flushScheduled = false;
+      void this.flushPublishes();
+    });
+  }
+
+  private async flushPublishes(): Promise<void> {
+    const publishes = this.waiting.splice(0);
+    if (publishes.length === 0) return;
+    this.publishesInFlight++;
+    try {
+      const byTenant = new Map<string, Array<{ events: NormalizedEvent[]; owner: PendingPublish }>>();
+      for (const publish of publishes) {
+        for (const event of publish.events) {
+          const parts = byTenant.get(event.tenant_id) ?? [];
+          if (parts.at(-1)?.owner !== publish) parts.push({ events: [], owner: publish });
+          parts.at(-1)!.events.push(event);
+          byTenant.set(event.tenant_id, parts);
+        }
+      }
+      let messages: Array<{ body: string; owners: Set<PendingPublish> }>;
+      try {
+        messages = [...byTenant].flatMap(([tenantId, parts]) =>
+          packEventMessages(tenantId, parts, this.maxMessageBytes),
+        );
+      } catch (error) {
+        for (const publish of publishes) publish.reject(error);
+        return;
+      }
+      const calls = groupIntoCalls(messages, (message) => message.body);
+      const outcomes = await Promise.allSettled(
+        calls.map((call) =>
+          this.sendBatch(
+            call.map((message) => message.body),
+            this.queueUrl,
+          ),
+        ),
+      );
+      const failures = new Map<PendingPublish, unknown>();
+      const counts = new Map<PendingPublish, number>();
+      calls.forEach((call, index) => {
+        const outcome = outcomes[index]!;
+        for (const message of call) {
+          for (const owner of message.owners) {
+            counts.set(owner, (counts.get(owner) ?? 0) + 1);
+            if (outcome.status === "rejected" && !failures.has(owner)) failures.set(owner, outcome.reason);
+          }
+        }
+      });
+      for (const publish of publishes) {
+        if (failures.has(publish)) publish.reject(failures.get(publish));
+        else publish.resolve({ messages: counts.get(publish) ?? 0 });
+      }
+    } finally {
+      this.publishesInFlight--;
+      this.scheduleFlush();
     }
-    const bodies = [...byTenant].flatMap(([tenantId, list]) => encodeEventMessages(tenantId, list, this.maxMessageBytes));
-    await this.sendBodies(bodies, this.queueUrl);
-    return { messages: bodies.length };
   }
 
   async sendBodies(bodies: string[], queueUrl: string): Promise<void> {
-    const calls: string[][] = [];
-    let current: string[] = [];
-    let currentBytes = 0;
-    for (const body of bodies) {
-      const bytes = Buffer.byteLength(body);
-      if (current.length === SQS_MAX_BATCH_ENTRIES || (current.length > 0 && currentBytes + bytes > SQS_MAX_PAYLOAD_BYTES)) {
-        calls.push(current);
-        current = [];
-        currentBytes = 0;
-      }
-      current.push(body);
-      currentBytes += bytes;
-    }
-    if (current.length > 0) calls.push(current);
-    await Promise.all(calls.map((call) => this.sendBatch(call, queueUrl)));
+    await Promise.all(groupIntoCalls(bodies, (body) => body).map((call) => this.sendBatch(call, queueUrl)));
   }
 
   private async sendBatch(bodies: string[], queueUrl: string): Promise<void> {
@@ -88,27 +173,44 @@ export class EventQueue {
     for (let attempt = 1; entries.length > 0; attempt++) {
       let failedIds: Set<string>;
       try {
-        const result = await this.client.send(new SendMessageBatchCommand({ QueueUrl: queueUrl, Entries: entries }));
+        const result = await this.client.send(
+          new SendMessageBatchCommand({ QueueUrl: queueUrl, Entries: entries }),
+        );
         failedIds = new Set((result.Failed ?? []).map((failure) => failure.Id ?? ""));
         if (failedIds.size > 0 && (result.Failed ?? []).some((failure) => failure.SenderFault)) {
           throw new VigilError("QUEUE_UNAVAILABLE", "the queue rejected a message");
         }
       } catch (error) {
         if (error instanceof VigilError) throw error;
-        throw new VigilError("QUEUE_UNAVAILABLE", "the event queue is unavailable; nothing was accepted, retry later", undefined, {
-          "Retry-After": "5",
-        });
+        throw new VigilError(
+          "QUEUE_UNAVAILABLE",
+          "the event queue is unavailable; nothing was accepted, retry later",
+          undefined,
+          {
+            "Retry-After": "5",
+          },
+        );
       }
       entries = entries.filter((entry) => failedIds.has(entry.Id));
       if (entries.length > 0 && attempt >= 3) {
-        throw new VigilError("QUEUE_UNAVAILABLE", "the event queue did not accept every message; retry later", undefined, {
-          "Retry-After": "5",
-        });
+        throw new VigilError(
+          "QUEUE_UNAVAILABLE",
+          "the event queue did not accept every message; retry later",
+          undefined,
+          {
+            "Retry-After": "5",
+          },
+        );
       }
     }
   }
 
-  async receive(maxMessages: number, waitTimeSeconds: number, visibilityTimeout: number, abortSignal?: AbortSignal): Promise<Message[]> {
+  async receive(
+    maxMessages: number,
+    waitTimeSeconds: number,
+    visibilityTimeout: number,
+    abortSignal?: AbortSignal,
+  ): Promise<Message[]> {
     const result = await this.client.send(
       new ReceiveMessageCommand({
         QueueUrl: this.queueUrl,
@@ -131,13 +233,18 @@ export class EventQueue {
           Entries: slice.map((handle, index) => ({ Id: String(index), ReceiptHandle: handle })),
         }),
       );
-      if (result.Failed?.length) throw new Error(`DeleteMessageBatch failed for ${result.Failed.length} entries`);
+      if (result.Failed?.length)
+        throw new Error(`DeleteMessageBatch failed for ${result.Failed.length} entries`);
     }
   }
 
   async extendVisibility(receiptHandle: string, seconds: number): Promise<void> {
     await this.client.send(
-      new ChangeMessageVisibilityCommand({ QueueUrl: this.queueUrl, ReceiptHandle: receiptHandle, VisibilityTimeout: seconds }),
+      new ChangeMessageVisibilityCommand({
+        QueueUrl: this.queueUrl,
+        ReceiptHandle: receiptHandle,
+        VisibilityTimeout: seconds,
+      }),
     );
   }
 
@@ -165,12 +272,23 @@ export class EventQueue {
     let moved = 0;
     while (moved < limit) {
       const result = await this.client.send(
-        new ReceiveMessageCommand({ QueueUrl: this.dlqUrl, MaxNumberOfMessages: SQS_MAX_BATCH_ENTRIES, WaitTimeSeconds: 1, VisibilityTimeout: 30 }),
+        new ReceiveMessageCommand({
+          QueueUrl: this.dlqUrl,
+          MaxNumberOfMessages: SQS_MAX_BATCH_ENTRIES,
+          WaitTimeSeconds: 1,
+          VisibilityTimeout: 30,
+        }),
       );
       const messages = result.Messages ?? [];
       if (messages.length === 0) break;
-      await this.sendBodies(messages.map((message) => message.Body ?? ""), this.queueUrl);
-      await this.deleteMessages(messages.map((message) => message.ReceiptHandle ?? ""), this.dlqUrl);
+      await this.sendBodies(
+        messages.map((message) => message.Body ?? ""),
+        this.queueUrl,
+      );
+      await this.deleteMessages(
+        messages.map((message) => message.ReceiptHandle ?? ""),
+        this.dlqUrl,
+      );
       moved += messages.length;
     }
     return moved;
