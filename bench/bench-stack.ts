@@ -39,7 +39,10 @@ export interface BenchStack {
   stop: () => Promise<void>;
 }
 
-export async function startBenchStack(log: (line: string) => void): Promise<BenchStack> {
+export async function startBenchStack(
+  log: (line: string) => void,
+  serviceEnv: Record<string, string> = {},
+): Promise<BenchStack> {
   const dataRoot = mkdtempSync(path.join(tmpdir(), "vigil-bench-"));
   chmodSync(dataRoot, 0o755); // PostgreSQL runs as the OS user `postgres` when the bench runs as root
   const pgPassword = "vigil-bench";
@@ -88,7 +91,7 @@ export async function startBenchStack(log: (line: string) => void): Promise<Benc
       services,
       start: async (name, overrides = {}) => {
         await stopService(name);
-        const service = await pipeline.start(name, { ...BENCH_SERVICE_ENV, ...overrides });
+        const service = await pipeline.start(name, { ...BENCH_SERVICE_ENV, ...serviceEnv, ...overrides });
         services[name] = service;
         return service;
       },

@@ -3,6 +3,7 @@
 // Stands up its own embedded stack (bench-stack.ts), measures each section next to its floor or
 // ceiling in the same run, prints every target with PASS/MISS and writes bench/results/<date>.json
 // and .md (quick runs: <date>-quick.*). Everything started is stopped by PID, also on error.
+import { mkdirSync } from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { REPO_ROOT } from "@vigil/testkit/services";
@@ -23,6 +24,7 @@ const { values: args } = parseArgs({
     "ingest-events": { type: "string" },
     clients: { type: "string" },
     seconds: { type: "string" },
+    profile: { type: "string" },
   },
   strict: true,
 });
@@ -44,6 +46,8 @@ const options = {
   ingestEvents: integer("ingest-events", args["ingest-events"], quick ? 10_000 : 50_000),
   clients: integer("clients", args.clients, 32),
   seconds: integer("seconds", args.seconds, quick ? 3 : 8),
+  /** Folder for CPU profiles (node --cpu-prof) of the api and worker processes. */
+  profile: args.profile ? path.resolve(args.profile) : undefined,
   only: (args.only?.split(",").map((name) => name.trim()) ?? [...SECTIONS]) as Section[],
 };
 for (const name of options.only)
@@ -55,6 +59,7 @@ const log = (line: string) =>
 
 async function main() {
   const startedAt = new Date().toISOString();
+  if (options.profile) mkdirSync(options.profile, { recursive: true });
   log(`options: ${JSON.stringify(options)}`);
   let stack: BenchStack | undefined;
   const stopOnSignal = () => void stack?.stop().finally(() => process.exit(130));
@@ -62,7 +67,15 @@ async function main() {
   process.once("SIGTERM", stopOnSignal);
   const sections: SectionReport[] = [];
   try {
-    stack = await startBenchStack(log);
+    stack = await startBenchStack(
+      log,
+      options.profile
+        ? {
+            NODE_OPTIONS: `--import=${path.join(REPO_ROOT, "bench/cpu-profiler.mjs")}`,
+            VIGIL_BENCH_PROFILE_DIR: options.profile,
+          }
+        : {},
+    );
     if (options.only.includes("ingest")) {
       log("ingest");
       const result = await benchIngest(
