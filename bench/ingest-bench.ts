@@ -11,6 +11,7 @@ import type { BenchStack } from "./bench-stack.ts";
 import { startHttpFloor } from "./http-floor-server.ts";
 import { generateLoad } from "./load-generator.ts";
 import {
+  cpuMeter,
   type Figure,
   figure,
   formatFigure,
@@ -80,6 +81,7 @@ export async function benchIngest(
   for (let run = 1; run <= options.runs; run++) {
     // End to end: every bulk request accepted, then every row committed.
     const before = await storedCount();
+    const meter = meterPipeline(stack);
     const started = performance.now();
     const load = await generateLoad({
       url: `${api.url}/api/v1/logs/bulk`,
@@ -101,6 +103,9 @@ export async function benchIngest(
         `end-to-end run ${run}: only ${(await storedCount()) - before} of ${expected - before} events were stored in time`,
       );
     endToEnd.push((expected - before) / seconds);
+    notes.push(
+      `run ${run}, end to end (${formatNumber(seconds)} s): ${cpuReport(meter.since(), seconds, (expected - before) / 1000, "1,000 events")}`,
+    );
     log(
       `ingest run ${run}: end to end ${formatNumber((expected - before) / seconds)} events/s (api accepted at ${formatNumber(load.requestsPerSecond * BULK_SIZE)} events/s)`,
     );
@@ -122,6 +127,7 @@ export async function benchIngest(
 
     // Single-event POSTs: the api alone (worker stopped, queue purged afterwards), then the floor.
     await stack.stopService("worker");
+    const singleMeter = meterPipeline(stack);
     const single = await generateLoad({
       url: `${api.url}/api/v1/logs`,
       keys,
@@ -131,6 +137,9 @@ export async function benchIngest(
       timeoutSeconds: options.seconds + 60,
     });
     singlePosts.push(single.requestsPerSecond);
+    notes.push(
+      `run ${run}, single POSTs (${formatNumber(single.seconds)} s): ${cpuReport(singleMeter.since(), single.seconds, single.ok, "request")}`,
+    );
     if (single.non2xx || single.errors)
       notes.push(`run ${run}: ${single.non2xx} non-2xx / ${single.errors} failed single POSTs`);
     await stack.pipeline.queue.purge();
@@ -194,6 +203,26 @@ export async function benchIngest(
     },
   ];
   return { figures, targets, notes };
+}
+
+/** CPU meter over the pipeline's processes; "runner" is this process, which hosts the SQS emulator. */
+function meterPipeline(stack: BenchStack) {
+  return cpuMeter({
+    api: stack.services.api?.pid,
+    worker: stack.services.worker?.pid,
+    postgres: stack.pgPid,
+    "runner+fauxqs": process.pid,
+  });
+}
+
+/** "api 1.2 cores, 3.4 ms/request; …" — which process was busy, and how much per unit of work. */
+function cpuReport(used: Record<string, number>, seconds: number, units: number, unit: string): string {
+  return Object.entries(used)
+    .map(
+      ([name, cpu]) =>
+        `${name} ${(cpu / seconds).toFixed(2)} cores (${formatNumber((cpu * 1000) / Math.max(units, 1))} CPU ms per ${unit})`,
+    )
+    .join("; ");
 }
 
 /** Writes `rows` with `writers` concurrent connections in chunks of 1,000; returns rows/s. */

@@ -1,5 +1,6 @@
 // Summaries the report uses: every figure is the median over repeated runs with its spread
-// (min–max), and latency samples are reduced to percentiles.
+// (min–max), and latency samples are reduced to percentiles; CPU meters say what bounds a figure.
+import { readdirSync, readFileSync } from "node:fs";
 
 export interface Figure {
   /** Median over the runs. */
@@ -64,4 +65,46 @@ export async function waitUntil(
     await sleep(intervalMs);
   }
   return check();
+}
+
+const CLOCK_TICKS_PER_SECOND = 100;
+
+/** CPU seconds (user + system) a process has used so far, from /proc (Linux); 0 when it is gone. */
+function processCpuSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
+  } catch {
+    return 0;
+  }
+}
+
+/** CPU seconds of a process and its direct children (PostgreSQL's postmaster and its backends). */
+export function processTreeCpuSeconds(rootPid: number): number {
+  let total = processCpuSeconds(rootPid);
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      const parent = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      if (parent === rootPid) total += processCpuSeconds(Number(entry));
+    } catch {}
+  }
+  return total;
+}
+
+/** Snapshot of CPU seconds per named process tree; `since()` gives what each used in between. */
+export function cpuMeter(pids: Record<string, number | undefined>) {
+  const read = () =>
+    Object.fromEntries(
+      Object.entries(pids).map(([name, pid]) => [name, pid === undefined ? 0 : processTreeCpuSeconds(pid)]),
+    );
+  const start = read();
+  return {
+    since: (): Record<string, number> => {
+      const now = read();
+      return Object.fromEntries(Object.keys(now).map((name) => [name, now[name]! - start[name]!]));
+    },
+  };
 }

@@ -21,7 +21,15 @@ export interface RunReport {
   finishedAt: string;
   command: string;
   options: Record<string, unknown>;
-  machine: { cpus: number; cpuModel: string; memoryGb: number; node: string; platform: string };
+  machine: {
+    cpus: number;
+    cpuModel: string;
+    memoryGb: number;
+    node: string;
+    platform: string;
+    loadAverageAtStart: number[];
+    loadAverageAtEnd?: number[];
+  };
   sections: SectionReport[];
 }
 
@@ -33,6 +41,8 @@ export function machineInfo(): RunReport["machine"] {
     memoryGb: Math.round(os.totalmem() / 2 ** 30),
     node: process.version,
     platform: `${os.platform()} ${os.release()}`,
+    // Other work on the machine skews absolute numbers (ratios less so); the report says how busy it was.
+    loadAverageAtStart: os.loadavg().map((value) => Number(value.toFixed(2))),
   };
 }
 

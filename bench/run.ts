@@ -3,13 +3,16 @@
 // Stands up its own embedded stack (bench-stack.ts), measures each section next to its floor or
 // ceiling in the same run, prints every target with PASS/MISS and writes bench/results/<date>.json
 // and .md (quick runs: <date>-quick.*). Everything started is stopped by PID, also on error.
-import { mkdirSync } from "node:fs";
+import { existsSync, mkdirSync } from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { REPO_ROOT } from "@vigil/testkit/services";
 import { type BenchStack, startBenchStack } from "./bench-stack.ts";
-import { benchIngest } from "./ingest-bench.ts";
+import { benchIngest, type SectionResult } from "./ingest-bench.ts";
+import { formatFigure } from "./measure.ts";
 import { machineInfo, type RunReport, renderMarkdown, type SectionReport, writeReport } from "./report.ts";
+import { benchStream } from "./stream-bench.ts";
 
 const SECTIONS = ["ingest", "queries", "export", "stream"] as const;
 type Section = (typeof SECTIONS)[number];
@@ -59,6 +62,7 @@ const log = (line: string) =>
 
 async function main() {
   const startedAt = new Date().toISOString();
+  const machine = machineInfo();
   if (options.profile) mkdirSync(options.profile, { recursive: true });
   log(`options: ${JSON.stringify(options)}`);
   let stack: BenchStack | undefined;
@@ -104,6 +108,44 @@ async function main() {
         ...result,
       });
     }
+    for (const name of ["queries", "export"] as const) {
+      if (!options.only.includes(name)) continue;
+      log(name);
+      sections.push(await runQuerySection(stack, name));
+    }
+    if (options.only.includes("stream")) {
+      log("stream");
+      const result = await benchStream(
+        stack,
+        { subscribers: quick ? 100 : 500, eventsPerSecond: quick ? 500 : 2000, seconds: quick ? 3 : 10 },
+        log,
+      );
+      const { latencyP99, idleRssPerConnection } = result.figures;
+      result.targets.push(
+        {
+          section: "stream",
+          target: `store-to-client p99 ≤ 250 ms with ${quick ? 100 : 500} subscribers`,
+          measured: `p99 ${formatFigure(latencyP99!)}`,
+          pass: latencyP99!.median <= 250,
+        },
+        {
+          section: "stream",
+          target: "≤ 50 KB streamer RSS per idle connection",
+          measured: formatFigure(idleRssPerConnection!),
+          pass: idleRssPerConnection!.median <= 50,
+        },
+      );
+      sections.push({
+        name: "Stream",
+        labels: {
+          latencyP50: "store-to-client latency p50",
+          latencyP99: "store-to-client latency p99",
+          deliveriesPerSecond: "deliveries per second (all subscribers)",
+          idleRssPerConnection: "streamer RSS per idle connection",
+        },
+        ...result,
+      });
+    }
   } finally {
     await stack?.stop();
   }
@@ -112,13 +154,47 @@ async function main() {
     finishedAt: new Date().toISOString(),
     command: `pnpm bench ${process.argv.slice(2).join(" ")}`.trim(),
     options,
-    machine: machineInfo(),
+    machine: { ...machine, loadAverageAtEnd: os.loadavg().map((value) => Number(value.toFixed(2))) },
     sections,
   };
   const results = path.join(REPO_ROOT, "bench/results");
   const written = writeReport(report, results, `${startedAt.slice(0, 10)}${quick ? "-quick" : ""}`);
   process.stdout.write(`\n${renderMarkdown(report)}`);
   log(`wrote ${path.relative(REPO_ROOT, written.json)} and ${path.relative(REPO_ROOT, written.markdown)}`);
+}
+
+/**
+ * Queries and export are measured by bench/query-bench.ts (written by the query module's owner):
+ * `benchQueries` / `benchExport` (stack, options, log) → SectionResult, when present.
+ */
+async function runQuerySection(stack: BenchStack, name: "queries" | "export"): Promise<SectionReport> {
+  const title = name === "queries" ? "Queries" : "Export";
+  const file = path.join(REPO_ROOT, "bench/query-bench.ts");
+  const verb = name === "queries" ? "benchQueries" : "benchExport";
+  const module: Record<string, unknown> = existsSync(file) ? await import(file) : {};
+  const bench = module[verb] as
+    | ((
+        stack: BenchStack,
+        options: { events: number; tenants: number; runs: number; quick: boolean },
+        log: (line: string) => void,
+      ) => Promise<SectionResult>)
+    | undefined;
+  if (typeof bench !== "function") {
+    return {
+      name: title,
+      figures: {},
+      targets: [],
+      notes: [`not measured: bench/query-bench.ts does not export ${verb} yet`],
+    };
+  }
+  return {
+    name: title,
+    ...(await bench(
+      stack,
+      { events: options.events, tenants: options.tenants, runs: options.runs, quick },
+      log,
+    )),
+  };
 }
 
 main().then(
