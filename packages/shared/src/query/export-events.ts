@@ -1,10 +1,10 @@
 // Export: every event matching the search filters, as CSV or NDJSON, streamed from a server-side
-// cursor. Rows are pulled batch by batch only as fast as the consumer reads them, so memory stays
-// flat for any export size; stopping the iteration (client gone) closes the cursor and the
-// transaction at once.
-import { Readable } from "node:stream";
+// cursor. Batches are pulled only as fast as the consumer reads them, so memory stays flat for any
+// export size; a consumer that goes away closes the cursor and the transaction at once.
+import { Readable, type Writable } from "node:stream";
 import { format as csvFormat } from "fast-csv";
 import { z } from "zod";
+import type { StoredEvent } from "../events/event-schema.ts";
 import type { Database } from "../db/database.ts";
 import { EVENT_COLUMNS, type EventRow, toStoredEvent } from "./event-rows.ts";
 import { applyEventFilter, baseEventsQuery } from "./search-events.ts";
@@ -113,11 +113,15 @@ function csvCell(value: unknown): string {
   return neutralizeFormula(String(value));
 }
 
-/** The rows of an export, one StoredEvent at a time, from a cursor inside the tenant's scope. */
-export async function* exportedEvents(db: Database, scope: TenantScope, plan: ExportPlan) {
+/** The rows of an export, a cursor batch at a time, from inside the tenant's scope. */
+export async function* exportedBatches(
+  db: Database,
+  scope: TenantScope,
+  plan: ExportPlan,
+): AsyncGenerator<StoredEvent[]> {
   const query = exportEventsQuery(scope, plan.filter, plan.afterSeq);
   for await (const batch of db.cursorWithTenant(scope.tenantId, query, EXPORT_BATCH_SIZE)) {
-    for (const row of batch) yield toStoredEvent(row as unknown as EventRow);
+    yield (batch as unknown as EventRow[]).map(toStoredEvent);
   }
 }
 
@@ -126,9 +130,25 @@ export interface ExportProgress {
   completed: boolean;
 }
 
+/** Resolves when `stream` can take more (drain) or is gone (close): true if it can. */
+function writable(stream: Writable): Promise<boolean> {
+  return new Promise((resolve) => {
+    const done = (ok: boolean) => {
+      stream.off("drain", onDrain);
+      stream.off("close", onClose);
+      resolve(ok);
+    };
+    const onDrain = () => done(true);
+    const onClose = () => done(false);
+    stream.on("drain", onDrain);
+    stream.on("close", onClose);
+  });
+}
+
 /**
- * The export as a byte stream (node Readable) in the plan's format. `progress` is updated as rows
- * leave, so the caller can log and meter what was actually sent.
+ * The export as a byte stream (node Readable) in the plan's format. Work is done a cursor batch
+ * at a time (not per row) and the next batch is fetched only once the output has drained; when
+ * the output is destroyed (client gone) the cursor is closed. `progress` counts rows sent.
  */
 export function exportEvents(
   db: Database,
@@ -136,34 +156,40 @@ export function exportEvents(
   plan: ExportPlan,
   progress: ExportProgress = { rows: 0, completed: false },
 ): Readable {
-  const events = exportedEvents(db, scope, plan);
-  async function* counted() {
-    for await (const event of events) {
-      progress.rows++;
-      yield event;
-    }
-    progress.completed = true;
-  }
+  const batches = exportedBatches(db, scope, plan);
   if (plan.format === "ndjson") {
     return Readable.from(
       (async function* () {
-        for await (const event of counted()) yield `${JSON.stringify(event)}\n`;
+        for await (const batch of batches) {
+          progress.rows += batch.length;
+          yield `${batch.map((event) => JSON.stringify(event)).join("\n")}\n`;
+        }
+        progress.completed = true;
       })(),
-      { objectMode: false, highWaterMark: 64 * 1024 },
+      { objectMode: false, highWaterMark: 256 * 1024 },
     );
   }
-  const rows = Readable.from(
-    (async function* () {
-      for await (const event of counted()) yield EXPORT_COLUMNS.map((column) => csvCell(event[column]));
-    })(),
-    { objectMode: true, highWaterMark: 64 },
-  );
   const csv = csvFormat({
     headers: [...EXPORT_COLUMNS],
     alwaysWriteHeaders: true,
     includeEndRowDelimiter: true,
   });
-  rows.on("error", (error) => csv.destroy(error));
-  csv.on("close", () => rows.destroy());
-  return rows.pipe(csv);
+  void (async () => {
+    try {
+      for await (const batch of batches) {
+        if (csv.destroyed) break;
+        let more = true;
+        for (const event of batch) more = csv.write(EXPORT_COLUMNS.map((column) => csvCell(event[column])));
+        progress.rows += batch.length;
+        if (!more && !(await writable(csv))) break;
+      }
+      if (!csv.destroyed) {
+        progress.completed = true;
+        csv.end();
+      }
+    } catch (error) {
+      csv.destroy(error as Error);
+    }
+  })();
+  return csv;
 }
