@@ -10,7 +10,7 @@ import { parseArgs } from "node:util";
 import { REPO_ROOT } from "@vigil/testkit/services";
 import { type BenchStack, startBenchStack } from "./bench-stack.ts";
 import { benchIngest, type SectionResult } from "./ingest-bench.ts";
-import { formatFigure } from "./measure.ts";
+import { formatFigure, type TargetCheck } from "./measure.ts";
 import { machineInfo, type RunReport, renderMarkdown, type SectionReport, writeReport } from "./report.ts";
 import { benchStream } from "./stream-bench.ts";
 
@@ -69,6 +69,13 @@ async function main() {
   const stopOnSignal = () => void stack?.stop().finally(() => process.exit(130));
   process.once("SIGINT", stopOnSignal);
   process.once("SIGTERM", stopOnSignal);
+  // A stray rejection in a section must not leave the services running without their PostgreSQL.
+  process.once("unhandledRejection", (error) => {
+    process.stderr.write(
+      `benchmark failed: ${(error as Error)?.stack ?? error}\n${serviceOutputTails(stack)}`,
+    );
+    void stack?.stop().finally(() => process.exit(1));
+  });
   const sections: SectionReport[] = [];
   try {
     stack = await startBenchStack(
@@ -146,6 +153,9 @@ async function main() {
         ...result,
       });
     }
+  } catch (error) {
+    process.stderr.write(serviceOutputTails(stack));
+    throw error;
   } finally {
     await stack?.stop();
   }
@@ -161,6 +171,16 @@ async function main() {
   const written = writeReport(report, results, `${startedAt.slice(0, 10)}${quick ? "-quick" : ""}`);
   process.stdout.write(`\n${renderMarkdown(report)}`);
   log(`wrote ${path.relative(REPO_ROOT, written.json)} and ${path.relative(REPO_ROOT, written.markdown)}`);
+}
+
+/** The last lines each running service wrote, for a failed run's diagnosis. */
+function serviceOutputTails(stack: BenchStack | undefined): string {
+  return Object.values(stack?.services ?? {})
+    .map(
+      (service) =>
+        `--- ${service.name} (pid ${service.pid}), last output:\n${service.output().split("\n").slice(-15).join("\n")}\n`,
+    )
+    .join("");
 }
 
 /**
@@ -187,14 +207,66 @@ async function runQuerySection(stack: BenchStack, name: "queries" | "export"): P
       notes: [`not measured: bench/query-bench.ts does not export ${verb} yet`],
     };
   }
-  return {
-    name: title,
-    ...(await bench(
-      stack,
-      { events: options.events, tenants: options.tenants, runs: options.runs, quick },
-      log,
-    )),
-  };
+  const result = await bench(
+    stack,
+    { events: options.events, tenants: options.tenants, runs: options.runs, quick },
+    log,
+  );
+  return { name: title, ...result, targets: [...result.targets, ...queryTargets(name, result.figures)] };
+}
+
+/** Upper bounds of the service's p95 per query (ms); every query also ≤ 2 × its direct SQL p95. */
+const QUERY_P95_LIMITS_MS: Record<string, number | undefined> = {
+  newest_page: 20,
+  three_filters: 50,
+  full_text: 150,
+  stats_30d: 50,
+};
+
+/** The issue's targets, checked on the figures query-bench.ts reports (figures it does not report are skipped). */
+function queryTargets(name: "queries" | "export", figures: SectionResult["figures"]): TargetCheck[] {
+  const targets: TargetCheck[] = [];
+  if (name === "queries") {
+    for (const query of ["newest_page", "three_filters", "full_text", "stats_30d", "history"]) {
+      const http = figures[`${query} p95 (HTTP)`];
+      const direct = figures[`${query} p95 (direct SQL)`];
+      if (!http || !direct) continue;
+      targets.push({
+        section: "queries",
+        target: `${query}: p95 ≤ 2 × direct SQL p95`,
+        measured: `${formatFigure(http)} vs ${formatFigure(direct)}`,
+        pass: http.median <= 2 * direct.median,
+      });
+      const limit = QUERY_P95_LIMITS_MS[query];
+      if (limit !== undefined)
+        targets.push({
+          section: "queries",
+          target: `${query}: p95 ≤ ${limit} ms`,
+          measured: formatFigure(http),
+          pass: http.median <= limit,
+        });
+    }
+  } else {
+    const http = figures["export rows/s (HTTP, CSV)"];
+    const direct = figures["export rows/s (direct)"];
+    const rss = figures["api peak RSS during export"];
+    if (http && direct) {
+      targets.push({
+        section: "export",
+        target: "export ≥ 0.5 × direct rows/s",
+        measured: `${formatFigure(http)} vs ${formatFigure(direct)}`,
+        pass: http.median >= 0.5 * direct.median,
+      });
+    }
+    if (rss)
+      targets.push({
+        section: "export",
+        target: "api peak RSS ≤ 200 MB",
+        measured: formatFigure(rss),
+        pass: rss.median <= 200,
+      });
+  }
+  return targets;
 }
 
 main().then(
