@@ -29,10 +29,14 @@ const USAGE = `usage: pnpm vigil <command> [options]
   config docs                               print the configuration reference (markdown)
 `;
 
+const ONE_WORD_COMMANDS = new Set(["migrate", "verify"]);
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 async function main(argv: string[]): Promise<number> {
   const [command, sub, ...rest] = argv;
   const { values } = parseArgs({
-    args: command === "migrate" ? [sub, ...rest].filter((arg): arg is string => arg !== undefined) : rest,
+    // One-word commands (`migrate`, `verify`) take their options right after the command.
+    args: ONE_WORD_COMMANDS.has(command ?? "") ? argv.slice(1) : rest,
     options: {
       name: { type: "string" },
       "retention-days": { type: "string" },
@@ -149,8 +153,8 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     if (command === "verify") {
-      const tenant = values.tenant ?? sub;
-      if (!tenant) throw new UsageError("--tenant is required");
+      const tenant = values.tenant;
+      if (!tenant || !UUID.test(tenant)) throw new UsageError("--tenant <tenant id (UUID)> is required");
       const report = await verifyTenantLog(db, tenantScope(tenant));
       console.log(JSON.stringify(report, null, 2));
       return report.ok ? 0 : 3;
