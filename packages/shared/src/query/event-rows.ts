@@ -1,29 +1,8 @@
 // The one mapping from an events row to the StoredEvent every read path returns.
-import type { StoredEvent } from "../events/event-schema.ts";
+import { HASHED_FIELDS, type StoredEvent } from "../events/event-schema.ts";
 
-/** Columns every read selects, in the order of the public event shape. */
-export const EVENT_COLUMNS = [
-  "id",
-  "tenant_id",
-  "seq",
-  "occurred_at",
-  "received_at",
-  "action_type",
-  "action",
-  "resource_type",
-  "resource_id",
-  "user_id",
-  "session_id",
-  "ip_address",
-  "user_agent",
-  "severity",
-  "outcome",
-  "before_state",
-  "after_state",
-  "metadata",
-  "redacted",
-  "hash",
-] as const;
+/** Columns every read selects: the hashed fields plus the hash, in the order of the public event shape. */
+export const EVENT_COLUMNS = [...HASHED_FIELDS, "hash"] as const;
 
 export interface EventRow {
   id: string;

@@ -1,4 +1,5 @@
-// Stored events of one tenant by id, in seq order. The worker's search indexer reads a committed
+// Stored events of one tenant by id, in seq order (event_ids gives the partition key). GET /logs/{id}
+// uses it for one id; the worker's search indexer reads a committed
 // batch back with it (new events and redelivered duplicates alike), so what gets indexed is exactly
 // what PostgreSQL returns. Unknown ids are simply absent.
 import { type Database, queryBuilder, run } from "../db/database.ts";
