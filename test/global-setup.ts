@@ -5,6 +5,7 @@ import { chmodSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import type { TestProject } from "vitest/node";
+import { silenceAwsSdkNodeVersionWarning } from "../packages/shared/src/config/config.ts";
 import { startEmbeddedPostgres } from "../packages/devstack/src/embedded-postgres.ts";
 import { startSqsEmulator } from "../packages/devstack/src/queues.ts";
 import { freePort } from "../packages/testkit/src/ports.ts";
@@ -19,6 +20,7 @@ declare module "vitest" {
 }
 
 export default async function setup(project: TestProject) {
+  silenceAwsSdkNodeVersionWarning();
   const dataRoot = mkdtempSync(path.join(tmpdir(), "vigil-test-"));
   chmodSync(dataRoot, 0o755); // PostgreSQL runs as the OS user `postgres` when tests run as root
   const pgPassword = "vigil-test";

@@ -8,7 +8,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "n
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import postgres from "postgres";
-import { inheritedEnvironment, loadDevStackConfig } from "@vigil/shared/config/config";
+import { inheritedEnvironment, loadDevStackConfig, silenceAwsSdkNodeVersionWarning } from "@vigil/shared/config/config";
 import { ensureServiceRole, migrateToLatest } from "@vigil/shared/db/migrate";
 import { ensureSystemTenant } from "@vigil/shared/tenants/tenants";
 import { bootstrapPlatform } from "./bootstrap.ts";
@@ -32,6 +32,7 @@ function loadOrCreateSecrets(file: string): { pgPassword: string; servicePasswor
 }
 
 async function main() {
+  silenceAwsSdkNodeVersionWarning();
   const config = loadDevStackConfig();
   const stateDir = path.resolve(REPO_ROOT, config.VIGIL_DEV_DATA_DIR);
   mkdirSync(stateDir, { recursive: true });

@@ -172,3 +172,12 @@ export function loadDevStackConfig(): DevStackConfig {
 export function inheritedEnvironment(): Record<string, string> {
   return Object.fromEntries(Object.entries(process.env).filter((entry): entry is [string, string] => entry[1] !== undefined));
 }
+
+/**
+ * The AWS SDK warns once per process that its 2027 releases need Node 22. The lockfile pins a
+ * release that supports Node 20 (see README, known limits), so launchers that own their children's
+ * output silence it rather than print it on every start.
+ */
+export function silenceAwsSdkNodeVersionWarning(): void {
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
+}
