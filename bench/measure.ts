@@ -94,11 +94,17 @@ export function processTreeCpuSeconds(rootPid: number): number {
   return total;
 }
 
-/** Snapshot of CPU seconds per named process tree; `since()` gives what each used in between. */
-export function cpuMeter(pids: Record<string, number | undefined>) {
+/**
+ * Snapshot of CPU seconds per named process (with its direct children when `tree`: PostgreSQL's
+ * backends); `since()` gives what each used in between.
+ */
+export function cpuMeter(processes: Record<string, { pid: number | undefined; tree?: boolean }>) {
   const read = () =>
     Object.fromEntries(
-      Object.entries(pids).map(([name, pid]) => [name, pid === undefined ? 0 : processTreeCpuSeconds(pid)]),
+      Object.entries(processes).map(([name, { pid, tree }]) => [
+        name,
+        pid === undefined ? 0 : tree ? processTreeCpuSeconds(pid) : processCpuSeconds(pid),
+      ]),
     );
   const start = read();
   return {
