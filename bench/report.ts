@@ -54,6 +54,7 @@ export function renderMarkdown(report: RunReport): string {
   );
   lines.push(
     `Started ${report.startedAt}, finished ${report.finishedAt}. Figures: median over runs (min–max).`,
+    `Load average (1/5/15 min) at start ${report.machine.loadAverageAtStart.join(" / ")}, at end ${report.machine.loadAverageAtEnd?.join(" / ") ?? "n/a"} (other work on the machine lowers absolute numbers).`,
     "",
   );
   const targets = report.sections.flatMap((section) => section.targets);
