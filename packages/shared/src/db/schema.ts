@@ -85,6 +85,16 @@ export interface EventRollupsHourlyTable {
   event_count: number;
 }
 
+/** A run of consecutive seqs removed by cleanup or retention (never rewritten). */
+export interface EventRemovedRangesTable {
+  tenant_id: string;
+  from_seq: number;
+  to_seq: number;
+  last_chain_hash: string;
+  removed_at: Generated<Timestamp>;
+  reason: "cleanup" | "retention";
+}
+
 export interface DatabaseSchema {
   tenants: TenantsTable;
   tenant_sequences: TenantSequencesTable;
@@ -93,4 +103,5 @@ export interface DatabaseSchema {
   event_ids: EventIdsTable;
   event_conflicts: EventConflictsTable;
   event_rollups_hourly: EventRollupsHourlyTable;
+  event_removed_ranges: EventRemovedRangesTable;
 }

@@ -1,8 +1,12 @@
 // The verifier: proves a tenant's stored history is untouched. Every row's hash is recomputed from
 // its stored fields, every chain link is re-derived from the row before it (by seq), and the head
-// of the chain must equal the one recorded in tenant_sequences. An edited field, a deleted or
-// reordered row, or a dropped newest row each show up as a named problem.
-import { type Database, runCursor, queryBuilder } from "../db/database.ts";
+// of the chain must equal the one recorded in tenant_sequences. Rows removed by cleanup or
+// retention are accounted for by their removal records (event_removed_ranges): a missing seq is
+// legitimate only when records cover it exactly, and the row after a removed run must link to the
+// chain hash recorded for that run. An edited field, a deleted or reordered row, a dropped newest
+// or oldest row, or a forged removal record each show up as a named problem.
+import { type Compilable, sql } from "kysely";
+import { type Database, queryBuilder, runCursor } from "../db/database.ts";
 import { computeChainHash, computeEventHash, GENESIS_CHAIN_HASH } from "../events/event-hash.ts";
 import { EVENT_COLUMNS, type EventRow, toStoredEvent } from "../query/event-rows.ts";
 import type { TenantScope } from "../query/tenant-scope.ts";
@@ -10,69 +14,155 @@ import type { TenantScope } from "../query/tenant-scope.ts";
 export interface IntegrityProblem {
   seq: number;
   id?: string;
-  problem: "hash_mismatch" | "chain_mismatch" | "seq_gap" | "head_mismatch";
+  problem: "hash_mismatch" | "chain_mismatch" | "seq_gap" | "head_mismatch" | "removal_record_mismatch";
   detail: string;
 }
 
 export interface IntegrityReport {
   tenant_id: string;
+  /** Stored rows checked. */
   checked: number;
+  /** Seqs accounted for by removal records instead of stored rows. */
+  removed: number;
   first_seq: number | null;
   last_seq: number | null;
   ok: boolean;
   problems: IntegrityProblem[];
 }
 
-export function verifyQuery(scope: TenantScope) {
-  return queryBuilder
-    .selectFrom("events")
-    .select([...EVENT_COLUMNS, "chain_hash"])
-    .where("tenant_id", "=", scope.tenantId)
-    .orderBy("seq", "asc");
+/** A stored row (`removed` false, from_seq = to_seq = seq) or a removal record (event columns null). */
+type LogEntry = EventRow & { removed: boolean; from_seq: number; to_seq: number; chain_hash: string };
+
+/**
+ * The tenant's stored rows and removal records, merged in seq order by the database (the walk keeps
+ * constant memory however many records there are); at an equal seq the stored row comes first.
+ */
+export function verifyQuery(scope: TenantScope): Compilable<LogEntry> {
+  const query = sql<LogEntry>`
+    select false as removed, seq as from_seq, seq as to_seq, chain_hash, ${sql.join(EVENT_COLUMNS.map((column) => sql.ref(column)))}
+    from events where tenant_id = ${scope.tenantId}
+    union all
+    select true, from_seq, to_seq, last_chain_hash, ${sql.join(EVENT_COLUMNS.map(() => sql`null`))}
+    from event_removed_ranges where tenant_id = ${scope.tenantId}
+    order by from_seq, removed`;
+  return { compile: () => query.compile(queryBuilder) };
 }
 
-export async function verifyTenantLog(db: Database, scope: TenantScope, options: { maxProblems?: number } = {}): Promise<IntegrityReport> {
+export async function verifyTenantLog(
+  db: Database,
+  scope: TenantScope,
+  options: { maxProblems?: number } = {},
+): Promise<IntegrityReport> {
   const maxProblems = options.maxProblems ?? 100;
-  const report: IntegrityReport = { tenant_id: scope.tenantId, checked: 0, first_seq: null, last_seq: null, ok: true, problems: [] };
+  const report: IntegrityReport = {
+    tenant_id: scope.tenantId,
+    checked: 0,
+    removed: 0,
+    first_seq: null,
+    last_seq: null,
+    ok: true,
+    problems: [],
+  };
   const note = (problem: IntegrityProblem) => {
     report.ok = false;
     if (report.problems.length < maxProblems) report.problems.push(problem);
   };
+  const missing = (next: number, seq: number) =>
+    next === 1
+      ? `history before seq ${seq} missing without a removal record`
+      : `seq ${next}..${seq - 1} missing without a removal record`;
+
   await db.withTenant(scope.tenantId, async (tx) => {
-    let previousChain: string | null = null;
-    let previousSeq: number | null = null;
+    // Every seq below `next` is accounted for, by a stored row or a removal record (`after` says
+    // which came last); `chain` is the chain hash at seq next - 1.
+    let next = 1;
+    let chain = GENESIS_CHAIN_HASH;
+    let after: "genesis" | "event" | "removal" = "genesis";
     for await (const batch of runCursor(tx, verifyQuery(scope), 2000)) {
-      for (const raw of batch as unknown as Array<EventRow & { chain_hash: string }>) {
-        const event = toStoredEvent(raw);
-        const { hash: storedHash, ...fields } = event;
-        const recomputed = computeEventHash(fields);
-        if (recomputed !== storedHash) note({ seq: event.seq, id: event.id, problem: "hash_mismatch", detail: "stored fields do not match the stored hash" });
-        if (previousSeq === null) {
-          report.first_seq = event.seq;
-          // History before the first remaining row may have been removed by cleanup or retention;
-          // the chain is then anchored at that row. Starting at seq 1 it must link to genesis.
-          if (event.seq === 1 && computeChainHash(GENESIS_CHAIN_HASH, storedHash) !== raw.chain_hash) {
-            note({ seq: event.seq, id: event.id, problem: "chain_mismatch", detail: "first event does not link to the genesis hash" });
+      for (const entry of batch) {
+        if (entry.removed) {
+          const { from_seq: from, to_seq: to } = entry;
+          if (to < from || from < next) {
+            const why =
+              to < from
+                ? "is empty"
+                : `overlaps seq ${from}..${Math.min(to, next - 1)}, already accounted for`;
+            note({
+              seq: from,
+              problem: "removal_record_mismatch",
+              detail: `removal record ${from}..${to} ${why}`,
+            });
+            continue;
           }
-        } else {
-          if (event.seq !== previousSeq + 1) note({ seq: event.seq, problem: "seq_gap", detail: `seq ${previousSeq + 1}..${event.seq - 1} missing` });
-          else if (computeChainHash(previousChain!, storedHash) !== raw.chain_hash) {
-            note({ seq: event.seq, id: event.id, problem: "chain_mismatch", detail: "chain hash does not follow from the previous event" });
-          }
+          if (from > next) note({ seq: from, problem: "seq_gap", detail: missing(next, from) });
+          report.removed += to - from + 1;
+          next = to + 1;
+          chain = entry.chain_hash;
+          after = "removal";
+          continue;
         }
-        previousChain = raw.chain_hash;
-        previousSeq = event.seq;
+
+        const event = toStoredEvent(entry);
+        const { hash: storedHash, ...fields } = event;
+        if (computeEventHash(fields) !== storedHash) {
+          note({
+            seq: event.seq,
+            id: event.id,
+            problem: "hash_mismatch",
+            detail: "stored fields do not match the stored hash",
+          });
+        }
+        report.first_seq ??= event.seq;
+        report.last_seq = event.seq;
         report.checked++;
+        if (event.seq < next) {
+          if (after === "removal") {
+            note({
+              seq: event.seq,
+              id: event.id,
+              problem: "removal_record_mismatch",
+              detail: `seq ${event.seq} is stored but recorded as removed`,
+            });
+          } else {
+            note({
+              seq: event.seq,
+              id: event.id,
+              problem: "seq_gap",
+              detail: `seq ${event.seq} is stored more than once`,
+            });
+          }
+          continue;
+        }
+        if (event.seq > next) note({ seq: event.seq, problem: "seq_gap", detail: missing(next, event.seq) });
+        else if (computeChainHash(chain, storedHash) !== entry.chain_hash) {
+          const detail = {
+            genesis: "first event does not link to the genesis hash",
+            event: "chain hash does not follow from the previous event",
+            removal: `chain hash does not follow from the removal record ending at seq ${next - 1}`,
+          }[after];
+          note({ seq: event.seq, id: event.id, problem: "chain_mismatch", detail });
+        }
+        next = event.seq + 1;
+        chain = entry.chain_hash;
+        after = "event";
       }
     }
-    report.last_seq = previousSeq;
+
     const [head] = await tx<{ last_seq: number; last_chain_hash: string }[]>`
       select last_seq, last_chain_hash from tenant_sequences where tenant_id = ${scope.tenantId}`;
     if (head && head.last_seq > 0) {
-      if (previousSeq !== head.last_seq) {
-        note({ seq: head.last_seq, problem: "head_mismatch", detail: `newest stored seq is ${previousSeq ?? "none"}, the sequence says ${head.last_seq}` });
-      } else if (previousChain !== head.last_chain_hash) {
-        note({ seq: head.last_seq, problem: "head_mismatch", detail: "newest chain hash differs from the recorded head" });
+      if (next - 1 !== head.last_seq) {
+        note({
+          seq: head.last_seq,
+          problem: "head_mismatch",
+          detail: `newest accounted-for seq is ${next - 1 || "none"}, the sequence says ${head.last_seq}`,
+        });
+      } else if (chain !== head.last_chain_hash) {
+        note({
+          seq: head.last_seq,
+          problem: "head_mismatch",
+          detail: "newest chain hash differs from the recorded head",
+        });
       }
     }
   });

@@ -1,8 +1,9 @@
 // Removing a tenant's events older than a cutoff (DELETE /api/v1/logs/cleanup and the retention
 // sweep). Rows go in bounded batches, each its own short transaction, so ingest is never locked
 // out; each batch removes the matching event_ids rows and decrements the hourly rollups in the
-// same statement, so stats stay equal to what remains. The verifier anchors the chain at the
-// first remaining row, so removing the oldest rows keeps a tenant's log verifiable.
+// same statement, so stats stay equal to what remains. The same statement records each run of
+// consecutive seqs it removed in event_removed_ranges, so the verifier can tell the removal from
+// tampering even when back-dated events make the removed rows a middle part of the seq range.
 import { type RawBuilder, sql } from "kysely";
 import { z } from "zod";
 import type { AuditRecorder } from "../audit/record-audit-event.ts";
@@ -14,6 +15,9 @@ import type { TenantScope } from "../query/tenant-scope.ts";
 
 const HOUR_MS = 3_600_000;
 export const CLEANUP_BATCH_SIZE = 5000;
+
+/** Why rows were removed, as written in their removal records. */
+export type RemovalReason = "cleanup" | "retention";
 
 export const cleanupParamsSchema = z.strictObject({
   before: rfc3339,
@@ -35,12 +39,15 @@ function compilable<Row>(raw: RawBuilder<Row>): Compiled<Row> {
 
 /**
  * One batch: the oldest `batchSize` rows before `before` (primary-key order), their event_ids rows,
- * and their counts off the rollups, in one statement. Returns how many events went.
+ * their counts off the rollups, and a removal record per run of consecutive seqs among them
+ * (gaps and islands: within a run, seq minus its rank is constant), in one statement. Returns how
+ * many events went.
  */
 export function deleteEventsBatchQuery(
   scope: TenantScope,
   before: Date,
   batchSize: number,
+  reason: RemovalReason = "cleanup",
 ): Compiled<{ deleted: number }> {
   return compilable(sql<{ deleted: number }>`
     with doomed as (
@@ -51,7 +58,7 @@ export function deleteEventsBatchQuery(
     ), gone as (
       delete from events e using doomed d
       where e.tenant_id = d.tenant_id and e.occurred_at = d.occurred_at and e.seq = d.seq
-      returning e.id, e.occurred_at, e.action_type, e.severity, e.outcome, e.resource_type
+      returning e.tenant_id, e.seq, e.chain_hash, e.id, e.occurred_at, e.action_type, e.severity, e.outcome, e.resource_type
     ), gone_ids as (
       delete from event_ids i using gone g where i.tenant_id = ${scope.tenantId} and i.id = g.id
       returning 1
@@ -64,8 +71,17 @@ export function deleteEventsBatchQuery(
       where r.tenant_id = ${scope.tenantId} and r.bucket = p.bucket and r.action_type = p.action_type
         and r.severity = p.severity and r.outcome = p.outcome and r.resource_type = p.resource_type
       returning 1
+    ), islands as (
+      select tenant_id, seq, chain_hash, seq - row_number() over (partition by tenant_id order by seq) as island
+      from gone
+    ), recorded as (
+      insert into event_removed_ranges (tenant_id, from_seq, to_seq, last_chain_hash, reason)
+      select tenant_id, min(seq), max(seq), (array_agg(chain_hash order by seq desc))[1], ${sql.lit(reason)}
+      from islands group by tenant_id, island
+      returning 1
     )
-    select (select count(*) from gone)::bigint as deleted, (select count(*) from gone_ids) as ids, (select count(*) from rolled) as buckets`);
+    select (select count(*) from gone)::bigint as deleted, (select count(*) from gone_ids) as ids, (select count(*) from rolled) as buckets,
+      (select count(*) from recorded) as removal_records`);
 }
 
 /** Rollup rows that count nothing any more (their hours were emptied). */
@@ -97,7 +113,7 @@ export async function deleteEventsBefore(
   db: Database,
   scope: TenantScope,
   before: Date,
-  options: { batchSize?: number } = {},
+  options: { batchSize?: number; reason?: RemovalReason } = {},
 ): Promise<number> {
   const batchSize = options.batchSize ?? CLEANUP_BATCH_SIZE;
   let total = 0;
@@ -105,7 +121,7 @@ export async function deleteEventsBefore(
     let deleted: number;
     try {
       const [row] = await db.withTenant(scope.tenantId, (tx) =>
-        run(tx, deleteEventsBatchQuery(scope, before, batchSize)),
+        run(tx, deleteEventsBatchQuery(scope, before, batchSize, options.reason)),
       );
       deleted = Number(row?.deleted ?? 0);
     } catch (error) {

@@ -1,7 +1,8 @@
 // The worker's retention job: every RETENTION_SWEEP_INTERVAL_SECONDS, remove each tenant's events
 // older than its retention_days. Whole monthly partitions go first, by TRUNCATE or DROP, when every
 // tenant's policy allows it (vigil_drop_expired_event_partitions, which runs with the owner's rights);
-// what is left is deleted row by row in bounded batches. Each tenant that lost rows gets one
+// what is left is deleted row by row in bounded batches. Both paths record the runs of seqs they
+// remove (event_removed_ranges) for the verifier. Each tenant that lost rows gets one
 // event in its own log saying how many and why. One replica sweeps at a time (advisory lock).
 import type { AuditRecorder } from "../audit/record-audit-event.ts";
 import { recordAuditEvent } from "../audit/record-audit-event.ts";
@@ -73,7 +74,7 @@ export async function sweepRetention(context: RetentionContext): Promise<Retenti
         const before = new Date(now.getTime() - tenant.retention_days * DAY_MS);
         const deleted =
           (removedByTenant.get(tenant.id) ?? 0) +
-          (await deleteEventsBefore(db, tenantScope(tenant.id), before));
+          (await deleteEventsBefore(db, tenantScope(tenant.id), before, { reason: "retention" }));
         if (deleted === 0) continue;
         report.tenants.push({ tenantId: tenant.id, before: before.toISOString(), deleted });
         await recordAuditEvent(context.recorder, tenant.id, {
