@@ -5,11 +5,11 @@ import { chmodSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import type { TestProject } from "vitest/node";
-import { silenceAwsSdkNodeVersionWarning } from "../packages/shared/src/config/config.ts";
 import { startEmbeddedPostgres } from "../packages/devstack/src/embedded-postgres.ts";
 import { startSqsEmulator } from "../packages/devstack/src/queues.ts";
-import { freePort } from "../packages/testkit/src/ports.ts";
+import { silenceAwsSdkNodeVersionWarning } from "../packages/shared/src/config/config.ts";
 import { prepareTemplateDatabase, SERVICE_ROLE } from "../packages/testkit/src/database.ts";
+import { freePort } from "../packages/testkit/src/ports.ts";
 
 declare module "vitest" {
   export interface ProvidedContext {

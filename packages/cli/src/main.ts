@@ -2,15 +2,15 @@
 // `pnpm vigil <command>`: operator commands. Configuration comes from the environment (or, in the
 // embedded mode, from .vigil/dev.env written by `pnpm start`).
 import { parseArgs } from "node:util";
-import { createApiKey, type ApiKeyScope, API_KEY_SCOPES } from "@vigil/shared/auth/api-keys";
+import { API_KEY_SCOPES, type ApiKeyScope, createApiKey } from "@vigil/shared/auth/api-keys";
 import { rotateSigningKey } from "@vigil/shared/auth/signing-keys";
 import { ConfigError, loadConfig } from "@vigil/shared/config/config";
 import { configReferenceMarkdown } from "@vigil/shared/config/config-docs";
 import { Database } from "@vigil/shared/db/database";
 import { migrateToLatest } from "@vigil/shared/db/migrate";
 import { verifyTenantLog } from "@vigil/shared/integrity/verify-tenant-log";
-import { EventQueue } from "@vigil/shared/queue/event-queue";
 import { tenantScope } from "@vigil/shared/query/tenant-scope";
+import { EventQueue } from "@vigil/shared/queue/event-queue";
 import { openSearchTarget } from "@vigil/shared/search/opensearch/opensearch-client";
 import { reindexTenant } from "@vigil/shared/search/opensearch/reindex-tenant";
 import { createTenant } from "@vigil/shared/tenants/tenants";
@@ -149,7 +149,16 @@ async function main(argv: string[]): Promise<number> {
     }
     if (command === "keys" && sub === "rotate") {
       const kid = await rotateSigningKey(db.sql, config.VIGIL_SIGNING_KEY_SECRET);
-      console.log(JSON.stringify({ signing_key: kid, note: "new tokens are signed with this key within 30 s on every replica; older keys keep verifying until their tokens expire" }, null, 2));
+      console.log(
+        JSON.stringify(
+          {
+            signing_key: kid,
+            note: "new tokens are signed with this key within 30 s on every replica; older keys keep verifying until their tokens expire",
+          },
+          null,
+          2,
+        ),
+      );
       return 0;
     }
     if (command === "verify") {

@@ -1,9 +1,10 @@
 // First-start bootstrap of the embedded stack: the same shared bootstrap production runs with
 // `pnpm vigil admin bootstrap` (system tenant, signing key, platform admin from VIGIL_ADMIN_EMAIL
 // and VIGIL_ADMIN_PASSWORD; a generated password is printed once). Returns the lines to print.
-import postgres from "postgres";
+
 import type { DevStackConfig } from "@vigil/shared/config/config";
 import { bootstrapPlatform as bootstrapShared } from "@vigil/shared/users/bootstrap-platform";
+import postgres from "postgres";
 
 export async function bootstrapPlatform(
   appUrl: string,

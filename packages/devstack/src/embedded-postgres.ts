@@ -47,7 +47,14 @@ export function resolveDataDir(preferred: string): string {
 
 export async function startEmbeddedPostgres(options: StartPostgresOptions): Promise<EmbeddedPostgresHandle> {
   const password = options.password ?? "vigil";
-  const flags = ["-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=", "-c", "max_connections=400"];
+  const flags = [
+    "-c",
+    "listen_addresses=127.0.0.1",
+    "-c",
+    "unix_socket_directories=",
+    "-c",
+    "max_connections=400",
+  ];
   for (const [name, value] of Object.entries(options.settings ?? {})) flags.push("-c", `${name}=${value}`);
   const log = options.onLog ?? (() => {});
   const postgres = new EmbeddedPostgres({
@@ -76,7 +83,8 @@ export async function startEmbeddedPostgres(options: StartPostgresOptions): Prom
       process.kill(stalePid, 0);
       alive = true;
     } catch {}
-    if (alive) throw new Error(`PostgreSQL already runs on ${options.dataDir} (pid ${stalePid}); stop it first`);
+    if (alive)
+      throw new Error(`PostgreSQL already runs on ${options.dataDir} (pid ${stalePid}); stop it first`);
   }
   await postgres.start();
   const handle = postgres as unknown as { process?: { pid?: number } };

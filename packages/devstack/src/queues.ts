@@ -9,7 +9,9 @@ export interface QueuePair {
 }
 
 /** Starts fauxqs bound to loopback only (its own `startFauxqs` listens on every interface). */
-export async function startSqsEmulator(port: number): Promise<{ endpoint: string; port: number; stop: () => Promise<void> }> {
+export async function startSqsEmulator(
+  port: number,
+): Promise<{ endpoint: string; port: number; stop: () => Promise<void> }> {
   const app = buildApp({ logger: false });
   const address = await app.listen({ port, host: "127.0.0.1" });
   const actualPort = Number(new URL(address).port);
@@ -28,9 +30,14 @@ export async function createEventQueues(
   });
   try {
     const dlq = await client.send(
-      new CreateQueueCommand({ QueueName: `${name}-dlq`, Attributes: { MessageRetentionPeriod: String(14 * 86_400) } }),
+      new CreateQueueCommand({
+        QueueName: `${name}-dlq`,
+        Attributes: { MessageRetentionPeriod: String(14 * 86_400) },
+      }),
     );
-    const dlqArn = await client.send(new GetQueueAttributesCommand({ QueueUrl: dlq.QueueUrl, AttributeNames: ["QueueArn"] }));
+    const dlqArn = await client.send(
+      new GetQueueAttributesCommand({ QueueUrl: dlq.QueueUrl, AttributeNames: ["QueueArn"] }),
+    );
     const queue = await client.send(
       new CreateQueueCommand({
         QueueName: name,

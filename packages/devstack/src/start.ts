@@ -7,10 +7,14 @@ import { randomBytes } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import postgres from "postgres";
-import { inheritedEnvironment, loadDevStackConfig, silenceAwsSdkNodeVersionWarning } from "@vigil/shared/config/config";
+import {
+  inheritedEnvironment,
+  loadDevStackConfig,
+  silenceAwsSdkNodeVersionWarning,
+} from "@vigil/shared/config/config";
 import { ensureServiceRole, migrateToLatest } from "@vigil/shared/db/migrate";
 import { ensureSystemTenant } from "@vigil/shared/tenants/tenants";
+import postgres from "postgres";
 import { bootstrapPlatform } from "./bootstrap.ts";
 import { resolveDataDir, startEmbeddedPostgres } from "./embedded-postgres.ts";
 import { createEventQueues, startSqsEmulator } from "./queues.ts";
@@ -26,7 +30,10 @@ function say(message: string) {
 /** Secrets generated on first run and kept (mode 600) so data and credentials survive restarts. */
 function loadOrCreateSecrets(file: string): { pgPassword: string; servicePassword: string } {
   if (existsSync(file)) return JSON.parse(readFileSync(file, "utf8"));
-  const secrets = { pgPassword: randomBytes(18).toString("base64url"), servicePassword: randomBytes(18).toString("base64url") };
+  const secrets = {
+    pgPassword: randomBytes(18).toString("base64url"),
+    servicePassword: randomBytes(18).toString("base64url"),
+  };
   writeFileSync(file, JSON.stringify(secrets), { mode: 0o600 });
   return secrets;
 }
@@ -40,10 +47,15 @@ async function main() {
 
   const preferredPgDir = path.join(stateDir, "pg");
   const pgDir = resolveDataDir(preferredPgDir);
-  if (pgDir !== preferredPgDir) say(`PostgreSQL cannot use ${preferredPgDir} as the 'postgres' user; data goes to ${pgDir}`);
+  if (pgDir !== preferredPgDir)
+    say(`PostgreSQL cannot use ${preferredPgDir} as the 'postgres' user; data goes to ${pgDir}`);
   else chmodSync(stateDir, 0o755);
   say(`starting PostgreSQL on 127.0.0.1:${config.VIGIL_DEV_PG_PORT} (data: ${pgDir})`);
-  const pg = await startEmbeddedPostgres({ dataDir: pgDir, port: config.VIGIL_DEV_PG_PORT, password: secrets.pgPassword });
+  const pg = await startEmbeddedPostgres({
+    dataDir: pgDir,
+    port: config.VIGIL_DEV_PG_PORT,
+    password: secrets.pgPassword,
+  });
 
   const root = postgres(pg.superuserUrl(), { max: 1, onnotice: () => {} });
   const exists = await root`select 1 from pg_database where datname = 'vigil'`;
@@ -58,7 +70,10 @@ async function main() {
 
   say(`starting the SQS emulator (fauxqs) on 127.0.0.1:${config.VIGIL_DEV_SQS_PORT}`);
   const sqs = await startSqsEmulator(config.VIGIL_DEV_SQS_PORT);
-  const queues = await createEventQueues(sqs.endpoint, "vigil-events", { maxReceiveCount: 5, visibilityTimeoutSeconds: 60 });
+  const queues = await createEventQueues(sqs.endpoint, "vigil-events", {
+    maxReceiveCount: 5,
+    visibilityTimeoutSeconds: 60,
+  });
 
   const sql = postgres(adminUrl, { max: 1, onnotice: () => {} });
   await ensureSystemTenant(sql);
@@ -79,18 +94,28 @@ async function main() {
   // The CLI (`pnpm vigil …`) reads this file to reach the running stack.
   writeFileSync(
     path.join(stateDir, "dev.env"),
-    `# written by pnpm start; read by pnpm vigil\n${Object.entries(serviceEnv).map(([key, value]) => `${key}=${value}`).join("\n")}\n`,
+    `# written by pnpm start; read by pnpm vigil\n${Object.entries(serviceEnv)
+      .map(([key, value]) => `${key}=${value}`)
+      .join("\n")}\n`,
     { mode: 0o600 },
   );
 
   const children = new Map<string, ChildProcess>();
   let stopping = false;
   for (const name of SERVICES) {
-    const child = spawn(process.execPath, ["--import", TSX_LOADER, path.join(REPO_ROOT, "services", name, "src/main.ts")], {
-      cwd: REPO_ROOT,
-      env: { ...inheritedEnvironment(), AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true", ...serviceEnv },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
+    const child = spawn(
+      process.execPath,
+      ["--import", TSX_LOADER, path.join(REPO_ROOT, "services", name, "src/main.ts")],
+      {
+        cwd: REPO_ROOT,
+        env: {
+          ...inheritedEnvironment(),
+          AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
+          ...serviceEnv,
+        },
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
     const prefix = `\x1b[35m${name.padEnd(8)}\x1b[0m| `;
     for (const stream of [child.stdout, child.stderr]) {
       let partial = "";

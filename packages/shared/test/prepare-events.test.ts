@@ -561,8 +561,17 @@ describe("tenants", () => {
 
 describe("a state whose top-level key is __proto__", () => {
   test("is refused with the field named instead of being silently dropped", async () => {
-    const item = JSON.parse('{"action_type":"CREATE","resource_type":"doc","resource_id":"d1","metadata":{"__proto__":{"x":1},"ok":true}}');
-    await expect(prepareEvents([item], { tenantId: "0193a0b2-0000-7000-8000-000000000001", isSensitiveKey: () => false }, async () => null, { bulk: false })).rejects.toMatchObject({
+    const item = JSON.parse(
+      '{"action_type":"CREATE","resource_type":"doc","resource_id":"d1","metadata":{"__proto__":{"x":1},"ok":true}}',
+    );
+    await expect(
+      prepareEvents(
+        [item],
+        { tenantId: "0193a0b2-0000-7000-8000-000000000001", isSensitiveKey: () => false },
+        async () => null,
+        { bulk: false },
+      ),
+    ).rejects.toMatchObject({
       code: "VALIDATION_FAILED",
       errors: [{ path: "metadata.__proto__", message: "the key __proto__ is not allowed" }],
     });

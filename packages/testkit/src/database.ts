@@ -1,10 +1,10 @@
 // One migrated template database per run; each test file clones it in milliseconds and gets its
 // own database, reached by the services' non-owner role so row-level security is in force.
 import { randomBytes } from "node:crypto";
-import postgres from "postgres";
-import { ensureServiceRole, migrateToLatest } from "@vigil/shared/db/migrate";
 import { Database } from "@vigil/shared/db/database";
+import { ensureServiceRole, migrateToLatest } from "@vigil/shared/db/migrate";
 import { ensureSystemTenant } from "@vigil/shared/tenants/tenants";
+import postgres from "postgres";
 
 export const TEMPLATE_DATABASE = "vigil_template";
 export const SERVICE_ROLE = { user: "vigil_service", password: "vigil-service-test" };
@@ -71,7 +71,14 @@ export async function createTestDatabase(pgPort: number, pgPassword: string): Pr
   const admin = postgres(adminUrl, {
     max: 2,
     onnotice: () => {},
-    types: { bigint: { to: 20, from: [20], parse: (value: string) => Number(value), serialize: (value: number) => String(value) } },
+    types: {
+      bigint: {
+        to: 20,
+        from: [20],
+        parse: (value: string) => Number(value),
+        serialize: (value: number) => String(value),
+      },
+    },
   });
   return {
     name,

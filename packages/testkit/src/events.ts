@@ -13,7 +13,12 @@ export function sampleEvent(index: number, overrides: Record<string, unknown> = 
     severity: severities[index % severities.length],
     outcome: index % 17 === 0 ? "failure" : "success",
     before_state: { status: "draft", amount: index % 1000, tags: ["a", "b"] },
-    after_state: { status: "approved", amount: (index % 1000) + 1, tags: ["a", "b", "c"], approver: { id: `user-${index % 7}`, level: 2 } },
+    after_state: {
+      status: "approved",
+      amount: (index % 1000) + 1,
+      tags: ["a", "b", "c"],
+      approver: { id: `user-${index % 7}`, level: 2 },
+    },
     metadata: { request: { path: "/invoices/approve", method: "POST" }, region: "eu-west-1", index },
     ...overrides,
   };

@@ -66,7 +66,6 @@ export class FakeOpenSearch {
 }
 
 /** The NDJSON lines of a bulk body, parsed. */
-// biome-ignore lint/suspicious/noExplicitAny: parsed JSON, asserted field by field in tests
 export function bulkLines(request: RecordedRequest): Array<Record<string, any>> {
   return request.body
     .split("\n")

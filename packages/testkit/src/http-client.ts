@@ -7,7 +7,14 @@ export interface JsonResponse<T = any> {
 
 export async function requestJson<T = any>(
   url: string,
-  init: { method?: string; key?: string; token?: string; body?: unknown; rawBody?: string | Buffer; headers?: Record<string, string> } = {},
+  init: {
+    method?: string;
+    key?: string;
+    token?: string;
+    body?: unknown;
+    rawBody?: string | Buffer;
+    headers?: Record<string, string>;
+  } = {},
 ): Promise<JsonResponse<T>> {
   const headers: Record<string, string> = { ...(init.headers ?? {}) };
   if (init.key) headers["X-API-Key"] = init.key;
@@ -18,7 +25,11 @@ export async function requestJson<T = any>(
     body = JSON.stringify(init.body);
     headers["Content-Type"] ??= "application/json";
   }
-  const response = await fetch(url, { method: init.method ?? (body === undefined ? "GET" : "POST"), headers, body: typeof body === "string" || body === undefined ? body : new Uint8Array(body) });
+  const response = await fetch(url, {
+    method: init.method ?? (body === undefined ? "GET" : "POST"),
+    headers,
+    body: typeof body === "string" || body === undefined ? body : new Uint8Array(body),
+  });
   const text = await response.text();
   let parsed: unknown = text;
   try {
@@ -28,7 +39,11 @@ export async function requestJson<T = any>(
 }
 
 /** Polls `check` until it returns a truthy value or the timeout passes. */
-export async function eventually<T>(check: () => Promise<T | undefined | null | false>, timeoutMs = 30_000, intervalMs = 100): Promise<T> {
+export async function eventually<T>(
+  check: () => Promise<T | undefined | null | false>,
+  timeoutMs = 30_000,
+  intervalMs = 100,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await check();

@@ -3,10 +3,10 @@
 // to create tenants and keys. Free of vitest, so the benchmarks use it too (tests go through
 // createTestPipeline, which finds the cluster and emulator of the vitest run).
 import { randomBytes } from "node:crypto";
-import { createApiKey, type ApiKeyScope } from "@vigil/shared/auth/api-keys";
+import { createEventQueues, type QueuePair } from "@vigil/devstack/queues";
+import { type ApiKeyScope, createApiKey } from "@vigil/shared/auth/api-keys";
 import { EventQueue } from "@vigil/shared/queue/event-queue";
 import { createTenant, type Tenant } from "@vigil/shared/tenants/tenants";
-import { createEventQueues, type QueuePair } from "@vigil/devstack/queues";
 import { createTestDatabase, type TestDatabase } from "./database.ts";
 import { freePort } from "./ports.ts";
 import { type RunningService, type ServiceName, startService } from "./services.ts";

@@ -24,12 +24,27 @@ export interface RunningService {
   exited: Promise<number | null>;
 }
 
-export async function startService(name: ServiceName, env: Record<string, string>, port: number): Promise<RunningService> {
-  const child = spawn(process.execPath, ["--import", TSX_LOADER, path.join(REPO_ROOT, "services", name, "src/main.ts")], {
-    cwd: REPO_ROOT,
-    env: { PATH: process.env.PATH ?? "", NODE_ENV: "test", LOG_LEVEL: "info", HOST: "127.0.0.1", AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true", ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+export async function startService(
+  name: ServiceName,
+  env: Record<string, string>,
+  port: number,
+): Promise<RunningService> {
+  const child = spawn(
+    process.execPath,
+    ["--import", TSX_LOADER, path.join(REPO_ROOT, "services", name, "src/main.ts")],
+    {
+      cwd: REPO_ROOT,
+      env: {
+        PATH: process.env.PATH ?? "",
+        NODE_ENV: "test",
+        LOG_LEVEL: "info",
+        HOST: "127.0.0.1",
+        AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
+        ...env,
+      },
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
   let output = "";
   const keep = (chunk: Buffer) => {
     output += chunk.toString();
@@ -41,7 +56,8 @@ export async function startService(name: ServiceName, env: Record<string, string
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 30_000;
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`${name} exited during start (code ${child.exitCode}):\n${output}`);
+    if (child.exitCode !== null)
+      throw new Error(`${name} exited during start (code ${child.exitCode}):\n${output}`);
     try {
       const response = await fetch(`${url}/healthz`);
       if (response.ok) break;

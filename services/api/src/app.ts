@@ -1,18 +1,18 @@
 // The api's HTTP surface: middleware order is request context → auth (on /api) → routes; every
 // error, thrown anywhere, leaves through one problem+json mapper.
 import { OpenAPIHono } from "@hono/zod-openapi";
-import { cors } from "hono/cors";
 import { VigilError } from "@vigil/shared/errors/vigil-error";
+import { cors } from "hono/cors";
 import type { ApiDependencies, AppEnv } from "./http/app-env.ts";
 import { requirePrincipal } from "./http/authenticate.ts";
 import { rateLimit } from "./http/rate-limit.ts";
 import { problemResponse, requestContext } from "./http/request-context.ts";
 import { registerAuthRoutes } from "./routes/auth-routes.ts";
-import { registerTenantRoutes } from "./routes/tenant-routes.ts";
 import { registerDocsRoutes } from "./routes/docs-routes.ts";
 import { registerEventRoutes } from "./routes/event-routes.ts";
 import { registerHealthRoutes } from "./routes/health-routes.ts";
 import { registerQueryRoutes } from "./routes/query-routes.ts";
+import { registerTenantRoutes } from "./routes/tenant-routes.ts";
 
 /** Paths under /api/v1 that need no credential. */
 const PUBLIC_API_PATHS = new Set(["/api/v1/auth/token", "/api/v1/auth/revoke"]);

@@ -2,28 +2,47 @@
 import { serve } from "@hono/node-server";
 import { ensureSigningKey, SigningKeyRing } from "@vigil/shared/auth/signing-keys";
 import { createTokenVerifier } from "@vigil/shared/auth/token-verifier";
-import { ensurePlatformAdmin } from "@vigil/shared/users/manage-users";
 import { loadConfigOrExit } from "@vigil/shared/config/config";
 import { Database } from "@vigil/shared/db/database";
 import { sensitiveKeyMatcher } from "@vigil/shared/events/redaction";
 import { createLogger } from "@vigil/shared/logging/logger";
 import { createMetrics } from "@vigil/shared/metrics/metrics";
 import { EventQueue } from "@vigil/shared/queue/event-queue";
+import { ensurePlatformAdmin } from "@vigil/shared/users/manage-users";
 import { createApp } from "./app.ts";
 
 const config = loadConfigOrExit();
 const logger = createLogger("api", config.LOG_LEVEL);
-const db = new Database({ url: config.DATABASE_URL, poolSize: config.DATABASE_POOL_SIZE, applicationName: "vigil-api" });
-const queue = new EventQueue({ queueUrl: config.SQS_QUEUE_URL, dlqUrl: config.SQS_DLQ_URL, region: config.AWS_REGION, endpoint: config.SQS_ENDPOINT });
+const db = new Database({
+  url: config.DATABASE_URL,
+  poolSize: config.DATABASE_POOL_SIZE,
+  applicationName: "vigil-api",
+});
+const queue = new EventQueue({
+  queueUrl: config.SQS_QUEUE_URL,
+  dlqUrl: config.SQS_DLQ_URL,
+  region: config.AWS_REGION,
+  endpoint: config.SQS_ENDPOINT,
+});
 // Signing keys live in the database so every replica signs and verifies with the same ones.
 await ensureSigningKey(db.sql, config.VIGIL_SIGNING_KEY_SECRET);
 // With VIGIL_ADMIN_PASSWORD configured the first api to start creates the platform admin; without
 // it, `pnpm vigil admin bootstrap` (or `pnpm start`) generates a password and prints it once.
 if (config.VIGIL_ADMIN_PASSWORD) {
-  const admin = await ensurePlatformAdmin(db.sql, { email: config.VIGIL_ADMIN_EMAIL, password: config.VIGIL_ADMIN_PASSWORD });
-  if (admin.created) logger.info({ email: admin.email }, "platform admin created from VIGIL_ADMIN_EMAIL / VIGIL_ADMIN_PASSWORD");
+  const admin = await ensurePlatformAdmin(db.sql, {
+    email: config.VIGIL_ADMIN_EMAIL,
+    password: config.VIGIL_ADMIN_PASSWORD,
+  });
+  if (admin.created)
+    logger.info(
+      { email: admin.email },
+      "platform admin created from VIGIL_ADMIN_EMAIL / VIGIL_ADMIN_PASSWORD",
+    );
 }
-const keys = new SigningKeyRing(db.sql, { accessTokenTtlSeconds: config.VIGIL_ACCESS_TOKEN_TTL_SECONDS, secret: config.VIGIL_SIGNING_KEY_SECRET });
+const keys = new SigningKeyRing(db.sql, {
+  accessTokenTtlSeconds: config.VIGIL_ACCESS_TOKEN_TTL_SECONDS,
+  secret: config.VIGIL_SIGNING_KEY_SECRET,
+});
 const deps = {
   config,
   db,

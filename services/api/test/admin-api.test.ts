@@ -1,15 +1,16 @@
 // Admin API (spec §5) and the role table (spec §4), over HTTP to the real api and worker: tenants,
 // keys and users; every cell of the role table, allowed and denied; API-key secrecy and revocation;
 // bad inputs; and Vigil's own audit trail in the system tenant.
-import { afterAll, beforeAll, describe, expect, test } from "vitest";
+
 import { SYSTEM_TENANT_ID } from "@vigil/shared/tenants/tenants";
 import {
   createTestPipeline,
   eventually,
-  requestJson,
   type RunningService,
+  requestJson,
   type TestPipeline,
 } from "@vigil/testkit";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import {
   adminToken,
   createKey,

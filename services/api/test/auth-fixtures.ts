@@ -1,8 +1,8 @@
 // Helpers for tests that act as people: log in, create tenants, users and keys through the real
 // api, the way an operator would.
 import { randomBytes } from "node:crypto";
-import { expect } from "vitest";
 import { requestJson } from "@vigil/testkit";
+import { expect } from "vitest";
 
 /** The platform admin every test api creates from VIGIL_ADMIN_EMAIL / VIGIL_ADMIN_PASSWORD (testkit env). */
 export const PLATFORM_ADMIN = { email: "admin@localhost", password: "admin-password-for-tests" };

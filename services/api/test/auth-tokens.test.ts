@@ -1,18 +1,18 @@
 // Login, refresh rotation and reuse detection, revocation, login throttling, signing-key rotation
 // and the JWT checks, against the real api process and PostgreSQL.
 import { spawn } from "node:child_process";
-import path from "node:path";
 import { createPublicKey } from "node:crypto";
-import { exportJWK, generateKeyPair, importJWK, type JWK, SignJWT, decodeProtectedHeader } from "jose";
-import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import path from "node:path";
 import { bootstrapPlatform } from "@vigil/shared/users/bootstrap-platform";
 import {
   createTestPipeline,
   REPO_ROOT,
-  requestJson,
   type RunningService,
+  requestJson,
   type TestPipeline,
 } from "@vigil/testkit";
+import { decodeProtectedHeader, exportJWK, generateKeyPair, importJWK, type JWK, SignJWT } from "jose";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import {
   adminToken,
   createTenant,

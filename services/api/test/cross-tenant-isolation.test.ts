@@ -6,15 +6,15 @@
 // (`owner`). The owner request must succeed first — a 404 from a route that does not exist is not
 // a pass — and the attack response, whatever its status, must contain none of B's rows.
 import { randomBytes } from "node:crypto";
-import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { queryBuilder, run } from "@vigil/shared/db/database";
 import {
   createTestPipeline,
   eventually,
-  requestJson,
   type RunningService,
+  requestJson,
   type TestPipeline,
 } from "@vigil/testkit";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { adminToken, createKey, createTenant, createUser } from "./auth-fixtures.ts";
 
 interface PathRequest {

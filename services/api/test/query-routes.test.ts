@@ -4,18 +4,18 @@
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { Readable } from "node:stream";
-import { parse } from "fast-csv";
-import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import type { NormalizedEvent } from "@vigil/shared/events/event-schema";
 import { storeEvents } from "@vigil/shared/ingest/store-events";
 import { EXPORT_COLUMNS } from "@vigil/shared/query/export-events";
 import {
   createTestPipeline,
   eventually,
-  requestJson,
   type RunningService,
+  requestJson,
   type TestPipeline,
 } from "@vigil/testkit";
+import { parse } from "fast-csv";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { adminToken, createUser } from "./auth-fixtures.ts";
 
 const MINUTE = 60_000;
@@ -35,7 +35,7 @@ function event(
   tenantId: string,
   index: number,
   at: number,
-  overrides: Partial<NormalizedEvent> = {},
+  _overrides: Partial<NormalizedEvent> = {},
 ): NormalizedEvent {
   const id = createHash("sha256").update(`${tenantId}/${index}`).digest("hex");
   return {

@@ -1,8 +1,9 @@
 // Abuse limits: per-credential and per-tenant token buckets answer 429 with Retry-After, and a
 // noisy tenant does not take another tenant's capacity. The api runs with tiny RATE_LIMIT_* values.
-import { afterAll, beforeAll, expect, test } from "vitest";
+
 import { createApiKey } from "@vigil/shared/auth/api-keys";
-import { createTestPipeline, requestJson, type RunningService, type TestPipeline } from "@vigil/testkit";
+import { createTestPipeline, type RunningService, requestJson, type TestPipeline } from "@vigil/testkit";
+import { afterAll, beforeAll, expect, test } from "vitest";
 
 let pipeline: TestPipeline;
 let api: RunningService;

@@ -1,6 +1,13 @@
 // The shortest end-to-end path: HTTP → api process → SQS emulator → worker process → PostgreSQL → HTTP read.
+
+import {
+  createTestPipeline,
+  eventually,
+  type RunningService,
+  requestJson,
+  type TestPipeline,
+} from "@vigil/testkit";
 import { afterAll, beforeAll, expect, test } from "vitest";
-import { createTestPipeline, eventually, requestJson, type RunningService, type TestPipeline } from "@vigil/testkit";
 
 let pipeline: TestPipeline;
 let api: RunningService;
@@ -15,7 +22,12 @@ test("an event posted over HTTP is stored once, with seq 1 and its secrets redac
   const { key } = await pipeline.createTenantWithKey();
   const posted = await requestJson(`${api.url}/api/v1/logs`, {
     key,
-    body: { action_type: "CREATE", resource_type: "invoice", resource_id: "inv-1", metadata: { password: "hunter2" } },
+    body: {
+      action_type: "CREATE",
+      resource_type: "invoice",
+      resource_id: "inv-1",
+      metadata: { password: "hunter2" },
+    },
   });
   expect(posted.status).toBe(202);
   expect(posted.body.status).toBe("accepted");

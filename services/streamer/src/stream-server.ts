@@ -5,7 +5,6 @@
 import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, STATUS_CODES } from "node:http";
 import type { Duplex } from "node:stream";
-import { type WebSocket, WebSocketServer } from "ws";
 import type { TokenVerifier } from "@vigil/shared/auth/authenticate";
 import { principalId } from "@vigil/shared/auth/principal";
 import type { VigilConfig } from "@vigil/shared/config/config";
@@ -16,6 +15,7 @@ import type { Metrics } from "@vigil/shared/metrics/metrics";
 import type { StreamHub } from "@vigil/shared/stream/stream-hub";
 import { STREAM_PATH, STREAM_SUBPROTOCOL } from "@vigil/shared/stream/stream-protocol";
 import { assertOriginAllowed, authorizeStreamRequest } from "@vigil/shared/stream/stream-request";
+import { type WebSocket, WebSocketServer } from "ws";
 
 export interface StreamerDependencies {
   config: VigilConfig;

@@ -1,13 +1,14 @@
 // A real `ws` client for the live stream, used by the streamer tests and bench/stream-bench.ts:
 // it authenticates with the `vigil.v1, bearer.<token>` subprotocols, records what it receives and
 // turns a refused upgrade into its HTTP status and problem+json body.
-import WebSocket from "ws";
+
 import type { StoredEvent } from "@vigil/shared/events/event-schema";
 import {
   STREAM_PATH,
   STREAM_SUBPROTOCOL,
   type StreamServerMessage,
 } from "@vigil/shared/stream/stream-protocol";
+import WebSocket from "ws";
 
 export interface StreamClientOptions {
   token?: string;

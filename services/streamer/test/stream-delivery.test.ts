@@ -1,9 +1,10 @@
 // The live stream against the real pipeline (api → SQS → worker → PostgreSQL → NOTIFY → streamer →
 // ws clients): exact delivery per filter and tenant, a backfill/live seam without gap or duplicate,
 // and resumption across a crashed and a gracefully restarted streamer.
-import { afterAll, beforeAll, expect, test } from "vitest";
-import { createTestPipeline, type RunningService, type TestPipeline } from "@vigil/testkit";
+
 import { STREAM_CLOSE_CODES } from "@vigil/shared/stream/stream-protocol";
+import { createTestPipeline, type RunningService, type TestPipeline } from "@vigil/testkit";
+import { afterAll, beforeAll, expect, test } from "vitest";
 import { openStream, type StreamClient } from "./stream-client.ts";
 import { postEvents, storedCount, waitForStored } from "./stream-fixtures.ts";
 

@@ -1,8 +1,9 @@
 // Event traffic for the streamer tests: varied, deterministic events posted in bulk to the real api,
 // and the expected per-filter result read back from PostgreSQL (so the stream's in-memory filter is
 // checked against the SQL one).
-import { requestJson } from "@vigil/testkit/http-client";
+
 import type { TestDatabase } from "@vigil/testkit/database";
+import { requestJson } from "@vigil/testkit/http-client";
 
 type Sql = TestDatabase["admin"];
 

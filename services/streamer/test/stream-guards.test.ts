@@ -2,11 +2,11 @@
 // origin, connection limits), a consumer that never reads (closed with 4008 while the streamer's
 // memory stays flat), a dropped LISTEN connection, and the operational endpoints.
 import { readFileSync } from "node:fs";
-import { afterAll, beforeAll, expect, test } from "vitest";
-import { createTestPipeline, requestJson, type RunningService, type TestPipeline } from "@vigil/testkit";
 import { issueAccessToken } from "@vigil/shared/auth/access-tokens";
 import { SigningKeyRing } from "@vigil/shared/auth/signing-keys";
 import { STREAM_CLOSE_CODES } from "@vigil/shared/stream/stream-protocol";
+import { createTestPipeline, type RunningService, requestJson, type TestPipeline } from "@vigil/testkit";
+import { afterAll, beforeAll, expect, test } from "vitest";
 import { openStream, type StreamClientOptions, StreamRefused } from "./stream-client.ts";
 import { postEvents, waitForStored } from "./stream-fixtures.ts";
 

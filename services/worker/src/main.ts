@@ -3,10 +3,10 @@
 import { createServer } from "node:http";
 import { loadConfigOrExit } from "@vigil/shared/config/config";
 import { Database } from "@vigil/shared/db/database";
+import { sensitiveKeyMatcher } from "@vigil/shared/events/redaction";
 import { QueueDrainer } from "@vigil/shared/ingest/drain-queue";
 import { createLogger } from "@vigil/shared/logging/logger";
 import { createMetrics } from "@vigil/shared/metrics/metrics";
-import { sensitiveKeyMatcher } from "@vigil/shared/events/redaction";
 import { EventQueue } from "@vigil/shared/queue/event-queue";
 import { startRetentionSweeper } from "@vigil/shared/retention/retention-sweep";
 import { openSearchTarget } from "@vigil/shared/search/opensearch/opensearch-client";

@@ -2,12 +2,25 @@
 // tenant seq is 1..n without gaps under competing workers and crashes, and every stored hash and
 // chain link recomputes.
 import { randomUUID } from "node:crypto";
-import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { verifyTenantLog } from "@vigil/shared/integrity/verify-tenant-log";
 import { tenantScope } from "@vigil/shared/query/tenant-scope";
-import { createTestPipeline, eventually, requestJson, type RunningService, sampleEvent, type TestPipeline } from "@vigil/testkit";
+import {
+  createTestPipeline,
+  eventually,
+  type RunningService,
+  requestJson,
+  sampleEvent,
+  type TestPipeline,
+} from "@vigil/testkit";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
 
-async function postInChunks(apiUrl: string, key: string, events: Record<string, unknown>[], chunk: number, concurrency: number) {
+async function postInChunks(
+  apiUrl: string,
+  key: string,
+  events: Record<string, unknown>[],
+  chunk: number,
+  concurrency: number,
+) {
   const chunks: Record<string, unknown>[][] = [];
   for (let start = 0; start < events.length; start += chunk) chunks.push(events.slice(start, start + chunk));
   const ids: string[] = [];
@@ -26,7 +39,9 @@ async function postInChunks(apiUrl: string, key: string, events: Record<string, 
 }
 
 async function tenantSeqStats(pipeline: TestPipeline, tenantId: string) {
-  const [row] = await pipeline.database.admin<{ n: number; distinct_seq: number; distinct_id: number; min_seq: number; max_seq: number }[]>`
+  const [row] = await pipeline.database.admin<
+    { n: number; distinct_seq: number; distinct_id: number; min_seq: number; max_seq: number }[]
+  >`
     select count(*)::int as n, count(distinct seq)::int as distinct_seq, count(distinct id)::int as distinct_id,
            min(seq)::int as min_seq, max(seq)::int as max_seq
     from events where tenant_id = ${tenantId}`;
@@ -75,11 +90,25 @@ describe("20,000 events for 3 tenants, bulk and single posts, two competing work
     await eventually(async () => (await storedCount(pipeline)) === 20_000, 120_000, 250);
     for (const [t, { tenant }] of tenants.entries()) {
       const stats = await tenantSeqStats(pipeline, tenant.id);
-      expect(stats).toEqual({ n: sizes[t], distinct_seq: sizes[t], distinct_id: sizes[t], min_seq: 1, max_seq: sizes[t] });
-      const ids = await pipeline.database.admin<{ id: string }[]>`select id from events where tenant_id = ${tenant.id}`;
+      expect(stats).toEqual({
+        n: sizes[t],
+        distinct_seq: sizes[t],
+        distinct_id: sizes[t],
+        min_seq: 1,
+        max_seq: sizes[t],
+      });
+      const ids = await pipeline.database.admin<
+        { id: string }[]
+      >`select id from events where tenant_id = ${tenant.id}`;
       expect(new Set(ids.map((row) => row.id))).toEqual(new Set(accepted.get(tenant.id)));
       const report = await verifyTenantLog(pipeline.database.db, tenantScope(tenant.id));
-      expect(report).toMatchObject({ ok: true, checked: sizes[t], first_seq: 1, last_seq: sizes[t], problems: [] });
+      expect(report).toMatchObject({
+        ok: true,
+        checked: sizes[t],
+        first_seq: 1,
+        last_seq: sizes[t],
+        problems: [],
+      });
     }
     // Nothing left behind on the queue.
     expect(await pipeline.queue.depth()).toEqual({ visible: 0, inFlight: 0 });
@@ -87,7 +116,13 @@ describe("20,000 events for 3 tenants, bulk and single posts, two competing work
 
   test("the verifier detects an edited field, a deleted row and a dropped newest row", async () => {
     const { tenant, key } = await pipeline.createTenantWithKey();
-    await postInChunks(api.url, key, Array.from({ length: 30 }, (_, i) => sampleEvent(i)), 30, 1);
+    await postInChunks(
+      api.url,
+      key,
+      Array.from({ length: 30 }, (_, i) => sampleEvent(i)),
+      30,
+      1,
+    );
     await eventually(async () => (await tenantSeqStats(pipeline, tenant.id)).n === 30);
     const scope = tenantScope(tenant.id);
     expect((await verifyTenantLog(pipeline.database.db, scope)).ok).toBe(true);
@@ -120,23 +155,39 @@ describe("a worker SIGKILLed again and again while it drains 20,000 events", () 
     const tenants = await Promise.all([1, 2].map(() => pipeline.createTenantWithKey()));
     // Small bulk requests make many messages, so many batches and many kill points.
     for (const [t, { key }] of tenants.entries()) {
-      await postInChunks(api.url, key, Array.from({ length: 10_000 }, (_, i) => sampleEvent(i + t * 10_000)), 100, 4);
+      await postInChunks(
+        api.url,
+        key,
+        Array.from({ length: 10_000 }, (_, i) => sampleEvent(i + t * 10_000)),
+        100,
+        4,
+      );
     }
     let kills = 0;
     let selfKills = 0;
     const deadline = Date.now() + 180_000;
-    while ((await storedCount(pipeline)) < 20_000 || (await pipeline.queue.depth()).visible + (await pipeline.queue.depth()).inFlight > 0) {
+    while (
+      (await storedCount(pipeline)) < 20_000 ||
+      (await pipeline.queue.depth()).visible + (await pipeline.queue.depth()).inFlight > 0
+    ) {
       if (Date.now() > deadline) {
         const dlq = await pipeline.queue.depth(pipeline.queues.dlqUrl);
-        throw new Error(`not drained in time: ${await storedCount(pipeline)} stored, DLQ ${JSON.stringify(dlq)}`);
+        throw new Error(
+          `not drained in time: ${await storedCount(pipeline)} stored, DLQ ${JSON.stringify(dlq)}`,
+        );
       }
       // Odd rounds: the worker kills itself right after its 2nd COMMIT, before the queue delete.
       // Even rounds: the test kills it from outside at a random moment (mid-transaction, mid-receive).
       const faulty = (selfKills + kills) % 2 === 0;
-      const worker = await pipeline.start("worker", { WORKER_POLLERS: "2", ...(faulty ? { VIGIL_FAULT_KILL_AFTER_COMMIT_EVERY: "2" } : {}) });
+      const worker = await pipeline.start("worker", {
+        WORKER_POLLERS: "2",
+        ...(faulty ? { VIGIL_FAULT_KILL_AFTER_COMMIT_EVERY: "2" } : {}),
+      });
       const outcome = await Promise.race([
         worker.exited.then(() => "self"),
-        new Promise((resolve) => setTimeout(resolve, faulty ? 6000 : 1000 + Math.random() * 1500, "external")),
+        new Promise((resolve) =>
+          setTimeout(resolve, faulty ? 6000 : 1000 + Math.random() * 1500, "external"),
+        ),
       ]);
       if (outcome === "self") selfKills++;
       else {
@@ -153,7 +204,13 @@ describe("a worker SIGKILLed again and again while it drains 20,000 events", () 
     expect(await storedCount(pipeline)).toBe(20_000);
     expect(await pipeline.queue.depth(pipeline.queues.dlqUrl)).toEqual({ visible: 0, inFlight: 0 });
     for (const { tenant } of tenants) {
-      expect(await tenantSeqStats(pipeline, tenant.id)).toEqual({ n: 10_000, distinct_seq: 10_000, distinct_id: 10_000, min_seq: 1, max_seq: 10_000 });
+      expect(await tenantSeqStats(pipeline, tenant.id)).toEqual({
+        n: 10_000,
+        distinct_seq: 10_000,
+        distinct_id: 10_000,
+        min_seq: 1,
+        max_seq: 10_000,
+      });
       expect((await verifyTenantLog(pipeline.database.db, tenantScope(tenant.id))).ok).toBe(true);
     }
     const [ids] = await pipeline.database.admin<{ n: number }[]>`select count(*)::int as n from event_ids`;
@@ -191,12 +248,19 @@ describe("idempotency by client id", () => {
   test("a stored id sent with a different payload is a 409 naming the id", async () => {
     const { key } = await pipeline.createTenantWithKey();
     const id = randomUUID();
-    expect((await requestJson(`${api.url}/api/v1/logs?wait=true`, { key, body: sampleEvent(1, { id }) })).status).toBe(201);
+    expect(
+      (await requestJson(`${api.url}/api/v1/logs?wait=true`, { key, body: sampleEvent(1, { id }) })).status,
+    ).toBe(201);
     const conflict = await requestJson(`${api.url}/api/v1/logs`, { key, body: sampleEvent(2, { id }) });
     expect(conflict.status).toBe(409);
     expect(conflict.headers.get("content-type")).toContain("application/problem+json");
-    expect(conflict.body.errors).toEqual([{ path: "id", message: "already stored with a different payload" }]);
-    const bulkConflict = await requestJson(`${api.url}/api/v1/logs/bulk`, { key, body: [sampleEvent(3), sampleEvent(2, { id })] });
+    expect(conflict.body.errors).toEqual([
+      { path: "id", message: "already stored with a different payload" },
+    ]);
+    const bulkConflict = await requestJson(`${api.url}/api/v1/logs/bulk`, {
+      key,
+      body: [sampleEvent(3), sampleEvent(2, { id })],
+    });
     expect(bulkConflict.status).toBe(409);
     expect(bulkConflict.body.errors[0]).toMatchObject({ index: 1, path: "id" });
   });
@@ -204,15 +268,38 @@ describe("idempotency by client id", () => {
   test("two different payloads with one id racing to the worker: the first is kept, the conflict recorded", async () => {
     const { tenant } = await pipeline.createTenantWithKey();
     const id = randomUUID();
-    const base = { id, tenant_id: tenant.id, occurred_at: new Date().toISOString(), received_at: new Date().toISOString(), action_type: "CREATE" as const, action: "doc.create", resource_type: "doc", resource_id: "d1", user_id: null, session_id: null, ip_address: null, user_agent: null, severity: "INFO" as const, outcome: "success" as const, before_state: null, after_state: null, metadata: null, redacted: [] };
+    const base = {
+      id,
+      tenant_id: tenant.id,
+      occurred_at: new Date().toISOString(),
+      received_at: new Date().toISOString(),
+      action_type: "CREATE" as const,
+      action: "doc.create",
+      resource_type: "doc",
+      resource_id: "d1",
+      user_id: null,
+      session_id: null,
+      ip_address: null,
+      user_agent: null,
+      severity: "INFO" as const,
+      outcome: "success" as const,
+      before_state: null,
+      after_state: null,
+      metadata: null,
+      redacted: [],
+    };
     // Straight onto the queue, as two api replicas would before either copy is stored.
     await pipeline.queue.publishEvents([{ ...base, payload_hash: "a".repeat(64) }]);
     await pipeline.queue.publishEvents([{ ...base, resource_id: "d2", payload_hash: "b".repeat(64) }]);
     await eventually(async () => {
-      const [row] = await pipeline.database.admin<{ n: number }[]>`select count(*)::int as n from event_conflicts where tenant_id = ${tenant.id}`;
+      const [row] = await pipeline.database.admin<
+        { n: number }[]
+      >`select count(*)::int as n from event_conflicts where tenant_id = ${tenant.id}`;
       return row!.n === 1;
     });
-    const stored = await pipeline.database.admin<{ resource_id: string; seq: number }[]>`select resource_id, seq from events where tenant_id = ${tenant.id}`;
+    const stored = await pipeline.database.admin<
+      { resource_id: string; seq: number }[]
+    >`select resource_id, seq from events where tenant_id = ${tenant.id}`;
     expect(stored).toHaveLength(1);
     expect(stored[0]!.seq).toBe(1);
   });

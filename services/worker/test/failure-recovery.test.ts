@@ -7,12 +7,21 @@ import { chmodSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
-import { afterAll, describe, expect, test } from "vitest";
 import { SendMessageCommand } from "@aws-sdk/client-sqs";
-import { createTenant } from "@vigil/shared/tenants/tenants";
 import { startEmbeddedPostgres } from "@vigil/devstack/embedded-postgres";
 import { createEventQueues, startSqsEmulator } from "@vigil/devstack/queues";
-import { createTestPipeline, eventually, freePort, prepareTemplateDatabase, REPO_ROOT, requestJson, sampleEvent, type TestPipeline } from "@vigil/testkit";
+import { createTenant } from "@vigil/shared/tenants/tenants";
+import {
+  createTestPipeline,
+  eventually,
+  freePort,
+  prepareTemplateDatabase,
+  REPO_ROOT,
+  requestJson,
+  sampleEvent,
+  type TestPipeline,
+} from "@vigil/testkit";
+import { afterAll, describe, expect, test } from "vitest";
 
 const run = promisify(execFile);
 const cleanups: Array<() => Promise<void>> = [];
@@ -21,7 +30,9 @@ afterAll(async () => {
 });
 
 async function countEvents(pipeline: TestPipeline, tenantId: string): Promise<number> {
-  const [row] = await pipeline.database.admin<{ n: number }[]>`select count(*)::int as n from events where tenant_id = ${tenantId}`;
+  const [row] = await pipeline.database.admin<
+    { n: number }[]
+  >`select count(*)::int as n from events where tenant_id = ${tenantId}`;
   return row!.n;
 }
 
@@ -30,12 +41,17 @@ describe("queue unavailable", () => {
     const port = await freePort();
     let sqs = await startSqsEmulator(port);
     const pipeline = await createTestPipeline({ sqsEndpoint: sqs.endpoint });
-    cleanups.push(() => pipeline.close(), () => sqs.stop());
+    cleanups.push(
+      () => pipeline.close(),
+      () => sqs.stop(),
+    );
     const api = await pipeline.start("api");
     await pipeline.start("worker");
     const { tenant, key } = await pipeline.createTenantWithKey();
 
-    expect((await requestJson(`${api.url}/api/v1/logs?wait=true`, { key, body: sampleEvent(1) })).status).toBe(201);
+    expect(
+      (await requestJson(`${api.url}/api/v1/logs?wait=true`, { key, body: sampleEvent(1) })).status,
+    ).toBe(201);
     expect((await requestJson(`${api.url}/readyz`)).status).toBe(200);
 
     await sqs.stop();
@@ -44,13 +60,18 @@ describe("queue unavailable", () => {
     expect(refused.status).toBe(503);
     expect(refused.body.code).toBe("QUEUE_UNAVAILABLE");
     expect(refused.headers.get("retry-after")).toBe("5");
-    const refusedBulk = await requestJson(`${api.url}/api/v1/logs/bulk`, { key, body: [sampleEvent(3), sampleEvent(4)] });
+    const refusedBulk = await requestJson(`${api.url}/api/v1/logs/bulk`, {
+      key,
+      body: [sampleEvent(3), sampleEvent(4)],
+    });
     expect(refusedBulk.status).toBe(503);
     expect((await requestJson(`${api.url}/readyz`)).status).toBe(503);
 
     // The emulator keeps no state across restarts, as a freshly provisioned queue would.
     sqs = await startSqsEmulator(port);
-    await createEventQueues(sqs.endpoint, new URL(pipeline.queues.queueUrl).pathname.split("/").pop()!, { visibilityTimeoutSeconds: 30 });
+    await createEventQueues(sqs.endpoint, new URL(pipeline.queues.queueUrl).pathname.split("/").pop()!, {
+      visibilityTimeoutSeconds: 30,
+    });
     const retried = await requestJson(`${api.url}/api/v1/logs?wait=true`, { key, body: event });
     expect(retried.status).toBe(201);
     const again = await requestJson(`${api.url}/api/v1/logs?wait=true`, { key, body: event });
@@ -72,27 +93,60 @@ describe("poison messages and the dead-letter queue", () => {
     const missingTenant = randomUUID();
     const now = new Date().toISOString();
     const event = (tenantId: string, resourceId: string) => ({
-      id: randomUUID(), tenant_id: tenantId, occurred_at: now, received_at: now, action_type: "CREATE" as const, action: "doc.create",
-      resource_type: "doc", resource_id: resourceId, user_id: null, session_id: null, ip_address: null, user_agent: null,
-      severity: "INFO" as const, outcome: "success" as const, before_state: null, after_state: null, metadata: null, redacted: [],
+      id: randomUUID(),
+      tenant_id: tenantId,
+      occurred_at: now,
+      received_at: now,
+      action_type: "CREATE" as const,
+      action: "doc.create",
+      resource_type: "doc",
+      resource_id: resourceId,
+      user_id: null,
+      session_id: null,
+      ip_address: null,
+      user_agent: null,
+      severity: "INFO" as const,
+      outcome: "success" as const,
+      before_state: null,
+      after_state: null,
+      metadata: null,
+      redacted: [],
       payload_hash: "c".repeat(64),
     });
     await pipeline.queue.publishEvents([event(missingTenant, "poison"), event(tenant.id, "good-1")]);
-    await pipeline.queue.client.send(new SendMessageCommand({ QueueUrl: pipeline.queues.queueUrl, MessageBody: "not json at all" }));
+    await pipeline.queue.client.send(
+      new SendMessageCommand({ QueueUrl: pipeline.queues.queueUrl, MessageBody: "not json at all" }),
+    );
     await pipeline.queue.publishEvents([event(tenant.id, "good-2")]);
 
     await eventually(async () => (await countEvents(pipeline, tenant.id)) === 2, 30_000);
-    await eventually(async () => (await pipeline.queue.depth(pipeline.queues.dlqUrl)).visible === 2, 30_000, 250);
+    await eventually(
+      async () => (await pipeline.queue.depth(pipeline.queues.dlqUrl)).visible === 2,
+      30_000,
+      250,
+    );
     expect(await pipeline.queue.depth()).toEqual({ visible: 0, inFlight: 0 });
 
     // Fix the cause, then replay through the real CLI command.
     await createTenant(pipeline.database.admin, { id: missingTenant, name: `late-${missingTenant}` });
-    const env = { ...process.env, ...pipeline.env(), AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true" };
-    const replay = await run(process.execPath, ["--import", "tsx", "packages/cli/src/main.ts", "dlq", "replay"], { cwd: REPO_ROOT, env });
+    const env = {
+      ...process.env,
+      ...pipeline.env(),
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
+    };
+    const replay = await run(
+      process.execPath,
+      ["--import", "tsx", "packages/cli/src/main.ts", "dlq", "replay"],
+      { cwd: REPO_ROOT, env },
+    );
     expect(replay.stdout).toContain("replayed 2 message(s)");
     await eventually(async () => (await countEvents(pipeline, missingTenant)) === 1, 30_000);
     // The garbage message is still garbage: it goes back to the DLQ, never into the table.
-    await eventually(async () => (await pipeline.queue.depth(pipeline.queues.dlqUrl)).visible === 1, 30_000, 250);
+    await eventually(
+      async () => (await pipeline.queue.depth(pipeline.queues.dlqUrl)).visible === 1,
+      30_000,
+      250,
+    );
     expect(await countEvents(pipeline, missingTenant)).toBe(1);
     expect(await countEvents(pipeline, tenant.id)).toBe(2);
   });
@@ -105,25 +159,40 @@ describe("database restart", () => {
     chmodSync(dataRoot, 0o755);
     const port = await freePort();
     const password = "restart-test";
-    let postgres = await startEmbeddedPostgres({ dataDir: path.join(dataRoot, "pg"), port, password, settings: { fsync: "off" } });
+    let postgres = await startEmbeddedPostgres({
+      dataDir: path.join(dataRoot, "pg"),
+      port,
+      password,
+      settings: { fsync: "off" },
+    });
     cleanups.push(async () => {
       await postgres.stop();
       rmSync(dataRoot, { recursive: true, force: true });
     });
     await prepareTemplateDatabase(postgres.superuserUrl());
-    const pipeline = await createTestPipeline({ postgres: { port, password }, visibilityTimeoutSeconds: 2, maxReceiveCount: 1000 });
+    const pipeline = await createTestPipeline({
+      postgres: { port, password },
+      visibilityTimeoutSeconds: 2,
+      maxReceiveCount: 1000,
+    });
     cleanups.push(() => pipeline.close());
     const api = await pipeline.start("api");
     const worker = await pipeline.start("worker");
     const { tenant, key } = await pipeline.createTenantWithKey();
 
-    const first = await requestJson(`${api.url}/api/v1/logs/bulk`, { key, body: Array.from({ length: 500 }, (_, i) => sampleEvent(i)) });
+    const first = await requestJson(`${api.url}/api/v1/logs/bulk`, {
+      key,
+      body: Array.from({ length: 500 }, (_, i) => sampleEvent(i)),
+    });
     expect(first.status).toBe(202);
     await eventually(async () => (await countEvents(pipeline, tenant.id)) === 500);
 
     // Events accepted just before the database goes away are on the queue, not yet stored.
     await worker.stop();
-    const second = await requestJson(`${api.url}/api/v1/logs/bulk`, { key, body: Array.from({ length: 500 }, (_, i) => sampleEvent(500 + i)) });
+    const second = await requestJson(`${api.url}/api/v1/logs/bulk`, {
+      key,
+      body: Array.from({ length: 500 }, (_, i) => sampleEvent(500 + i)),
+    });
     expect(second.status).toBe(202);
     await postgres.stop();
     const restartedWorker = await pipeline.start("worker");
@@ -136,18 +205,29 @@ describe("database restart", () => {
     expect(depth.visible + depth.inFlight).toBeGreaterThan(0);
     expect(restartedWorker.output()).toContain("database unavailable; messages stay on the queue");
 
-    postgres = await startEmbeddedPostgres({ dataDir: path.join(dataRoot, "pg"), port, password, settings: { fsync: "off" } });
-    await eventually(async () => {
-      try {
-        return (await countEvents(pipeline, tenant.id)) === 1000;
-      } catch {
-        return false;
-      }
-    }, 60_000, 250);
+    postgres = await startEmbeddedPostgres({
+      dataDir: path.join(dataRoot, "pg"),
+      port,
+      password,
+      settings: { fsync: "off" },
+    });
+    await eventually(
+      async () => {
+        try {
+          return (await countEvents(pipeline, tenant.id)) === 1000;
+        } catch {
+          return false;
+        }
+      },
+      60_000,
+      250,
+    );
     await new Promise((resolve) => setTimeout(resolve, 2500));
     const [stats] = await pipeline.database.admin<{ n: number; distinct_seq: number; max_seq: number }[]>`
       select count(*)::int as n, count(distinct seq)::int as distinct_seq, max(seq)::int as max_seq from events where tenant_id = ${tenant.id}`;
     expect(stats).toEqual({ n: 1000, distinct_seq: 1000, max_seq: 1000 });
-    expect((await requestJson(`${api.url}/api/v1/logs`, { key, body: sampleEvent(10_000) })).status).toBe(202);
+    expect((await requestJson(`${api.url}/api/v1/logs`, { key, body: sampleEvent(10_000) })).status).toBe(
+      202,
+    );
   }, 120_000);
 });

@@ -4,18 +4,18 @@
 import { execFile } from "node:child_process";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { afterAll, beforeAll, beforeEach, expect, test } from "vitest";
 import { tenantScope } from "@vigil/shared/query/tenant-scope";
 import { createOpenSearchClient } from "@vigil/shared/search/opensearch/opensearch-client";
 import { reindexTenant } from "@vigil/shared/search/opensearch/reindex-tenant";
-import { bulkLines, bulkResponse, FakeOpenSearch } from "@vigil/testkit/fake-opensearch";
 import {
   createTestPipeline,
   eventually,
-  requestJson,
   type RunningService,
+  requestJson,
   type TestPipeline,
 } from "@vigil/testkit";
+import { bulkLines, bulkResponse, FakeOpenSearch } from "@vigil/testkit/fake-opensearch";
+import { afterAll, beforeAll, beforeEach, expect, test } from "vitest";
 
 const PREFIX = "vigil-feed";
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");

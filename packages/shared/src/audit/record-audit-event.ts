@@ -11,8 +11,17 @@ export interface AuditRecorder {
 }
 
 /** Queues one event in `tenantId`'s log and returns its id. Throws 503 if the queue is down. */
-export async function recordAuditEvent(recorder: AuditRecorder, tenantId: string, event: Omit<EventInput, "tenant_id">): Promise<string> {
-  const [prepared] = await prepareEvents([event], { tenantId, isSensitiveKey: recorder.isSensitiveKey }, async () => null, { bulk: false });
+export async function recordAuditEvent(
+  recorder: AuditRecorder,
+  tenantId: string,
+  event: Omit<EventInput, "tenant_id">,
+): Promise<string> {
+  const [prepared] = await prepareEvents(
+    [event],
+    { tenantId, isSensitiveKey: recorder.isSensitiveKey },
+    async () => null,
+    { bulk: false },
+  );
   await recorder.queue.publishEvents([prepared!]);
   return prepared!.id;
 }

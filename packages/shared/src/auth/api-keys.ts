@@ -70,7 +70,10 @@ export async function createApiKey(
   sql: Queryable,
   input: { tenantId: string; name: string; scopes: ApiKeyScope[]; createdBy?: string | null },
 ): Promise<{ key: string; record: ApiKeyRecord }> {
-  if (input.scopes.length === 0) throw new VigilError("VALIDATION_FAILED", "at least one scope is required", [{ path: "scopes", message: "must not be empty" }]);
+  if (input.scopes.length === 0)
+    throw new VigilError("VALIDATION_FAILED", "at least one scope is required", [
+      { path: "scopes", message: "must not be empty" },
+    ]);
   const key = generateApiKey();
   const rows = await sql<ApiKeyRow[]>`
     insert into api_keys (id, tenant_id, name, prefix, key_hash, scopes, created_by)
@@ -87,7 +90,8 @@ export async function listApiKeys(sql: Queryable, tenantId: string): Promise<Api
 }
 
 export async function revokeApiKey(sql: Queryable, tenantId: string, keyId: string): Promise<boolean> {
-  const rows = await sql`update api_keys set revoked_at = coalesce(revoked_at, now()) where tenant_id = ${tenantId} and id = ${keyId} returning id`;
+  const rows =
+    await sql`update api_keys set revoked_at = coalesce(revoked_at, now()) where tenant_id = ${tenantId} and id = ${keyId} returning id`;
   return rows.length > 0;
 }
 
@@ -101,7 +105,15 @@ export interface ApiKeyPrincipal {
 /** Resolves a presented key to its tenant and scopes, or null when unknown or revoked. */
 export async function authenticateApiKey(sql: Queryable, key: string): Promise<ApiKeyPrincipal | null> {
   if (!looksLikeApiKey(key)) return null;
-  const rows = await sql<{ id: string; tenant_id: string; scopes: ApiKeyScope[]; status: ApiKeyPrincipal["tenantStatus"]; last_used_at: Date | null }[]>`
+  const rows = await sql<
+    {
+      id: string;
+      tenant_id: string;
+      scopes: ApiKeyScope[];
+      status: ApiKeyPrincipal["tenantStatus"];
+      last_used_at: Date | null;
+    }[]
+  >`
     select k.id, k.tenant_id, k.scopes, t.status, k.last_used_at
     from api_keys k join tenants t on t.id = k.tenant_id
     where k.key_hash = ${hashApiKey(key)} and k.revoked_at is null`;

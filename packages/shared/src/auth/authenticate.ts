@@ -27,15 +27,28 @@ export function presentedSecret(credential: PresentedCredential): string | null 
     bearer = match[1]!;
   }
   const apiKey = credential.apiKey?.trim() || null;
-  if (apiKey && bearer && apiKey !== bearer) throw new VigilError("INVALID_CREDENTIAL", "send one credential, not two");
+  if (apiKey && bearer && apiKey !== bearer)
+    throw new VigilError("INVALID_CREDENTIAL", "send one credential, not two");
   return apiKey ?? bearer;
 }
 
-export async function authenticate(db: Database, tokens: TokenVerifier, secret: string | null): Promise<Principal> {
-  if (!secret) throw new VigilError("UNAUTHENTICATED", "send an API key (X-API-Key) or a bearer token", undefined, { "WWW-Authenticate": "Bearer" });
+export async function authenticate(
+  db: Database,
+  tokens: TokenVerifier,
+  secret: string | null,
+): Promise<Principal> {
+  if (!secret)
+    throw new VigilError("UNAUTHENTICATED", "send an API key (X-API-Key) or a bearer token", undefined, {
+      "WWW-Authenticate": "Bearer",
+    });
   const principal: Principal | null = secret.startsWith(API_KEY_PREFIX)
-    ? await authenticateApiKey(db.sql, secret).then((key) => (key ? { kind: "api_key" as const, ...key } : null))
+    ? await authenticateApiKey(db.sql, secret).then((key) =>
+        key ? { kind: "api_key" as const, ...key } : null,
+      )
     : await tokens.verify(secret);
-  if (!principal) throw new VigilError("INVALID_CREDENTIAL", "the credential is not valid", undefined, { "WWW-Authenticate": 'Bearer error="invalid_token"' });
+  if (!principal)
+    throw new VigilError("INVALID_CREDENTIAL", "the credential is not valid", undefined, {
+      "WWW-Authenticate": 'Bearer error="invalid_token"',
+    });
   return principal;
 }

@@ -1,7 +1,7 @@
 // Verbs on a tenant's API keys: issue (the plaintext is returned once and never stored or logged),
 // list (prefix, scopes, last use) and revoke (effective on the next request: keys are not cached).
 import { z } from "zod";
-import { recordAdminAction, type ActionContext } from "../audit/admin-audit.ts";
+import { type ActionContext, recordAdminAction } from "../audit/admin-audit.ts";
 import { VigilError } from "../errors/vigil-error.ts";
 import { requireTenant } from "../tenants/manage-tenants.ts";
 import { API_KEY_SCOPES, type ApiKeyRecord, createApiKey, listApiKeys, revokeApiKey } from "./api-keys.ts";

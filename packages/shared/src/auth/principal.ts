@@ -23,8 +23,23 @@ export type Permission =
 
 /** The spec's role table (§4), cell for cell. */
 const ROLE_PERMISSIONS: Record<Role, ReadonlySet<Permission>> = {
-  admin: new Set<Permission>(["events:write", "events:read", "events:cleanup", "tenant:retention", "tenant:keys", "tenant:users", "tenants:manage"]),
-  tenant_admin: new Set<Permission>(["events:write", "events:read", "events:cleanup", "tenant:retention", "tenant:keys", "tenant:users"]),
+  admin: new Set<Permission>([
+    "events:write",
+    "events:read",
+    "events:cleanup",
+    "tenant:retention",
+    "tenant:keys",
+    "tenant:users",
+    "tenants:manage",
+  ]),
+  tenant_admin: new Set<Permission>([
+    "events:write",
+    "events:read",
+    "events:cleanup",
+    "tenant:retention",
+    "tenant:keys",
+    "tenant:users",
+  ]),
   auditor: new Set<Permission>(["events:read"]),
 };
 
@@ -42,7 +57,8 @@ export function principalId(principal: Principal): string {
 }
 
 function allows(principal: Principal, permission: Permission): boolean {
-  if (principal.kind === "api_key") return principal.scopes.some((scope) => SCOPE_PERMISSIONS[scope].has(permission));
+  if (principal.kind === "api_key")
+    return principal.scopes.some((scope) => SCOPE_PERMISSIONS[scope].has(permission));
   return ROLE_PERMISSIONS[principal.role].has(permission);
 }
 
@@ -51,7 +67,11 @@ function allows(principal: Principal, permission: Permission): boolean {
  * their own tenant (asking for another one is a 403); platform admins must name one, except for
  * `tenants:manage` and for ingest, where each event names its tenant.
  */
-export function authorize(principal: Principal, permission: Permission, requestedTenantId?: string | null): string | null {
+export function authorize(
+  principal: Principal,
+  permission: Permission,
+  requestedTenantId?: string | null,
+): string | null {
   if (!allows(principal, permission)) {
     throw new VigilError("FORBIDDEN", `this credential may not ${permission.replace(":", " ")}`);
   }

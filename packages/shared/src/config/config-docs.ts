@@ -59,7 +59,8 @@ export const CONFIG_DESCRIPTIONS: Record<Variable, string> = {
   STREAM_MAX_CONNECTIONS_PER_TENANT: "WebSocket connections per tenant per streamer process",
   STREAM_PING_INTERVAL_MS: "ping interval for dead-peer detection",
   METRICS_ENABLED: "serve Prometheus `/metrics`",
-  VIGIL_FAULT_KILL_AFTER_COMMIT_EVERY: "fault injection for the crash tests (worker SIGKILLs itself after every Nth commit); never set in production",
+  VIGIL_FAULT_KILL_AFTER_COMMIT_EVERY:
+    "fault injection for the crash tests (worker SIGKILLs itself after every Nth commit); never set in production",
 };
 
 function describeDefault(variable: Variable, defaults: Record<string, unknown>): string {
@@ -74,7 +75,8 @@ function describeDefault(variable: Variable, defaults: Record<string, unknown>):
 export function configReferenceMarkdown(): string {
   const defaults = loadConfig({ ...REQUIRED_FOR_DOCS }) as unknown as Record<string, unknown>;
   const rows = (Object.keys(configSchema.shape) as Variable[]).map(
-    (variable) => `| \`${variable}\` | ${describeDefault(variable, defaults)} | ${CONFIG_DESCRIPTIONS[variable]} |`,
+    (variable) =>
+      `| \`${variable}\` | ${describeDefault(variable, defaults)} | ${CONFIG_DESCRIPTIONS[variable]} |`,
   );
   return ["| variable | default | meaning |", "| --- | --- | --- |", ...rows].join("\n");
 }

@@ -43,7 +43,10 @@ export const configSchema = z.object({
   SQS_DLQ_URL: z.url().optional(),
 
   OPENSEARCH_URL: z.url().optional(),
-  OPENSEARCH_INDEX_PREFIX: z.string().regex(/^[a-z0-9-]+$/).default("vigil-events"),
+  OPENSEARCH_INDEX_PREFIX: z
+    .string()
+    .regex(/^[a-z0-9-]+$/)
+    .default("vigil-events"),
   /** Which store answers GET /api/v1/logs; `opensearch` needs OPENSEARCH_URL. The worker indexes whenever OPENSEARCH_URL is set. */
   SEARCH_BACKEND: z.enum(["postgres", "opensearch"]).default("postgres"),
 
@@ -53,7 +56,11 @@ export const configSchema = z.object({
   VIGIL_JWT_ISSUER: z.string().min(1).default("vigil"),
   VIGIL_JWT_AUDIENCE: z.string().min(1).default("vigil-api"),
   VIGIL_ACCESS_TOKEN_TTL_SECONDS: z.coerce.number().int().min(30).max(86_400).default(900),
-  VIGIL_REFRESH_TOKEN_TTL_SECONDS: z.coerce.number().int().min(60).default(30 * 86_400),
+  VIGIL_REFRESH_TOKEN_TTL_SECONDS: z.coerce
+    .number()
+    .int()
+    .min(60)
+    .default(30 * 86_400),
   VIGIL_EXTERNAL_JWKS_URL: z.url().optional(),
   VIGIL_EXTERNAL_JWT_HS256_SECRET: z.string().min(32).optional(),
   VIGIL_EXTERNAL_JWT_ISSUER: z.string().optional(),
@@ -61,7 +68,9 @@ export const configSchema = z.object({
   VIGIL_EXTERNAL_TENANT_CLAIM: z.string().default("tenant_id"),
   VIGIL_EXTERNAL_ROLE_CLAIM: z.string().default("role"),
   /** Algorithms accepted from VIGIL_EXTERNAL_JWKS_URL (pinned; the HS256 secret always means HS256). */
-  VIGIL_EXTERNAL_JWT_ALGORITHMS: csv("RS256").pipe(z.array(z.enum(["RS256", "RS384", "RS512", "PS256", "ES256", "ES384", "EdDSA"])).min(1)),
+  VIGIL_EXTERNAL_JWT_ALGORITHMS: csv("RS256").pipe(
+    z.array(z.enum(["RS256", "RS384", "RS512", "PS256", "ES256", "ES384", "EdDSA"])).min(1),
+  ),
   /** When set, signing keys' private halves are stored AES-256-GCM encrypted with a key derived from it. */
   VIGIL_SIGNING_KEY_SECRET: z.string().min(16).optional(),
   /** Failed logins allowed per account and per client IP within one window before 429. */
@@ -83,7 +92,11 @@ export const configSchema = z.object({
   WORKER_VISIBILITY_TIMEOUT_SECONDS: z.coerce.number().int().min(1).max(43_200).default(60),
   WORKER_WAIT_TIME_SECONDS: z.coerce.number().int().min(0).max(20).default(2),
   RETENTION_SWEEP_INTERVAL_SECONDS: z.coerce.number().int().min(1).default(3600),
-  STREAM_MAX_BUFFERED_BYTES: z.coerce.number().int().min(1024).default(1024 * 1024),
+  STREAM_MAX_BUFFERED_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .default(1024 * 1024),
   STREAM_MAX_CONNECTIONS: z.coerce.number().int().min(1).default(10_000),
   STREAM_MAX_CONNECTIONS_PER_TENANT: z.coerce.number().int().min(1).default(1000),
   STREAM_PING_INTERVAL_MS: z.coerce.number().int().min(100).default(30_000),
@@ -115,7 +128,9 @@ export function loadConfig(source?: Record<string, string | undefined>): VigilCo
     env = process.env;
   }
   // Empty strings mean "unset", as they do in docker-compose files and shells.
-  const cleaned = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined && value !== ""));
+  const cleaned = Object.fromEntries(
+    Object.entries(env).filter(([, value]) => value !== undefined && value !== ""),
+  );
   const parsed = configSchema.safeParse(cleaned);
   if (!parsed.success) {
     throw new ConfigError(
@@ -124,8 +139,11 @@ export function loadConfig(source?: Record<string, string | undefined>): VigilCo
   }
   // Tokens from an outside identity provider are accepted only with their issuer and audience pinned.
   if (parsed.data.VIGIL_EXTERNAL_JWKS_URL || parsed.data.VIGIL_EXTERNAL_JWT_HS256_SECRET) {
-    const missing = (["VIGIL_EXTERNAL_JWT_ISSUER", "VIGIL_EXTERNAL_JWT_AUDIENCE"] as const).filter((name) => !parsed.data[name]);
-    if (missing.length) throw new ConfigError(missing.map((name) => `${name}: is required when external tokens are accepted`));
+    const missing = (["VIGIL_EXTERNAL_JWT_ISSUER", "VIGIL_EXTERNAL_JWT_AUDIENCE"] as const).filter(
+      (name) => !parsed.data[name],
+    );
+    if (missing.length)
+      throw new ConfigError(missing.map((name) => `${name}: is required when external tokens are accepted`));
   }
   if (parsed.data.SEARCH_BACKEND === "opensearch" && !parsed.data.OPENSEARCH_URL) {
     throw new ConfigError(["SEARCH_BACKEND: `opensearch` requires OPENSEARCH_URL"]);
@@ -163,14 +181,19 @@ export type DevStackConfig = z.infer<typeof devStackSchema>;
 
 export function loadDevStackConfig(): DevStackConfig {
   loadDotenv({ quiet: true, path: ".env" });
-  const parsed = devStackSchema.safeParse(Object.fromEntries(Object.entries(process.env).filter(([, value]) => value !== "")));
-  if (!parsed.success) throw new ConfigError(parsed.error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`));
+  const parsed = devStackSchema.safeParse(
+    Object.fromEntries(Object.entries(process.env).filter(([, value]) => value !== "")),
+  );
+  if (!parsed.success)
+    throw new ConfigError(parsed.error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`));
   return parsed.data;
 }
 
 /** The environment a child process inherits (PATH and friends), for launchers that spawn services. */
 export function inheritedEnvironment(): Record<string, string> {
-  return Object.fromEntries(Object.entries(process.env).filter((entry): entry is [string, string] => entry[1] !== undefined));
+  return Object.fromEntries(
+    Object.entries(process.env).filter((entry): entry is [string, string] => entry[1] !== undefined),
+  );
 }
 
 /**

@@ -6,12 +6,12 @@
 // semantics (set_config(..., true)). Row-level security policies read it, so a query that forgets
 // its WHERE clause still sees only that tenant, and a pooled connection carries nothing over.
 import {
+  type Compilable,
   DummyDriver,
   Kysely,
   PostgresAdapter,
   PostgresIntrospector,
   PostgresQueryCompiler,
-  type Compilable,
 } from "kysely";
 import postgres from "postgres";
 import type { DatabaseSchema } from "./schema.ts";

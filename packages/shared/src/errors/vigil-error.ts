@@ -86,7 +86,12 @@ export function toProblem(error: unknown, requestId: string): ProblemDocument {
 
 /** Turns zod issues into field errors whose path names the field the client sent. */
 export function fieldErrorsFromIssues(
-  issues: ReadonlyArray<{ path: ReadonlyArray<PropertyKey>; message: string; code?: string; keys?: string[] }>,
+  issues: ReadonlyArray<{
+    path: ReadonlyArray<PropertyKey>;
+    message: string;
+    code?: string;
+    keys?: string[];
+  }>,
   index?: number,
 ): FieldError[] {
   return issues.flatMap((issue) => {

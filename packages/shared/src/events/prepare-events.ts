@@ -18,7 +18,9 @@ export interface IngestContext {
 const STATE_FIELDS = ["before_state", "after_state", "metadata"] as const;
 
 function hasOwnProtoKey(value: unknown): boolean {
-  return value !== null && typeof value === "object" && !Array.isArray(value) && Object.hasOwn(value, "__proto__");
+  return (
+    value !== null && typeof value === "object" && !Array.isArray(value) && Object.hasOwn(value, "__proto__")
+  );
 }
 
 /** The oldest `occurred_at` accepted per tenant (its retention), looked up by the caller. */
@@ -31,12 +33,17 @@ function canonicalIp(address: string): string {
 }
 
 function normalizeOne(input: EventInput, context: IngestContext, errors: FieldError[], index?: number) {
-  const at = (path: string, message: string) => errors.push({ path, message, ...(index === undefined ? {} : { index }) });
+  const at = (path: string, message: string) =>
+    errors.push({ path, message, ...(index === undefined ? {} : { index }) });
   const now = context.now ?? new Date();
 
   if (context.tenantId && input.tenant_id && input.tenant_id.toLowerCase() !== context.tenantId) {
     throw new VigilError("TENANT_MISMATCH", "tenant_id does not match the credential's tenant", [
-      { path: "tenant_id", message: "must equal the credential's tenant", ...(index === undefined ? {} : { index }) },
+      {
+        path: "tenant_id",
+        message: "must equal the credential's tenant",
+        ...(index === undefined ? {} : { index }),
+      },
     ]);
   }
   const tenantId = context.tenantId ?? input.tenant_id?.toLowerCase();
@@ -44,7 +51,11 @@ function normalizeOne(input: EventInput, context: IngestContext, errors: FieldEr
     at("tenant_id", "is required for platform-admin credentials");
     return null;
   }
-  if (input.occurred_at && input.created_at && Date.parse(input.occurred_at) !== Date.parse(input.created_at)) {
+  if (
+    input.occurred_at &&
+    input.created_at &&
+    Date.parse(input.occurred_at) !== Date.parse(input.created_at)
+  ) {
     at("created_at", "is an alias of occurred_at; send one of them");
   }
   const occurredInput = input.occurred_at ?? input.created_at;
@@ -56,7 +67,9 @@ function normalizeOne(input: EventInput, context: IngestContext, errors: FieldEr
   const redacted: string[] = [];
   const redactField = (field: "before_state" | "after_state" | "metadata") => {
     const value = input[field];
-    return value ? (redactSecrets(value, context.isSensitiveKey, field, redacted) as Record<string, unknown>) : null;
+    return value
+      ? (redactSecrets(value, context.isSensitiveKey, field, redacted) as Record<string, unknown>)
+      : null;
   };
   const before_state = redactField("before_state");
   const after_state = redactField("after_state");
@@ -65,7 +78,15 @@ function normalizeOne(input: EventInput, context: IngestContext, errors: FieldEr
   // What the client said, after redaction: a retry of the same request hashes the same, even when
   // server defaults (id, occurred_at) were filled in differently.
   const payload_hash = sha256Hex(
-    canonicalJson({ ...input, tenant_id: tenantId, before_state, after_state, metadata, created_at: undefined, occurred_at: occurredInput ? occurredAt.toISOString() : undefined }),
+    canonicalJson({
+      ...input,
+      tenant_id: tenantId,
+      before_state,
+      after_state,
+      metadata,
+      created_at: undefined,
+      occurred_at: occurredInput ? occurredAt.toISOString() : undefined,
+    }),
   );
 
   const event: NormalizedEvent = {
@@ -74,7 +95,12 @@ function normalizeOne(input: EventInput, context: IngestContext, errors: FieldEr
     occurred_at: occurredAt.toISOString(),
     received_at: now.toISOString(),
     action_type: input.action_type,
-    action: input.action ?? `${input.resource_type}.${input.action_type.toLowerCase()}`.toLowerCase().replace(/[^a-z0-9_.:-]/g, "_").slice(0, 128),
+    action:
+      input.action ??
+      `${input.resource_type}.${input.action_type.toLowerCase()}`
+        .toLowerCase()
+        .replace(/[^a-z0-9_.:-]/g, "_")
+        .slice(0, 128),
     resource_type: input.resource_type,
     resource_id: input.resource_id,
     user_id: input.user_id ?? null,
@@ -107,14 +133,22 @@ export async function prepareEvents(
   items.forEach((item, position) => {
     const index = options.bulk ? position : undefined;
     if (Buffer.byteLength(JSON.stringify(item) ?? "") > EVENT_LIMITS.maxEventBytes) {
-      throw new VigilError("PAYLOAD_TOO_LARGE", `an event must be at most ${EVENT_LIMITS.maxEventBytes} bytes`, [
-        { path: "(event)", message: "event too large", ...(index === undefined ? {} : { index }) },
-      ]);
+      throw new VigilError(
+        "PAYLOAD_TOO_LARGE",
+        `an event must be at most ${EVENT_LIMITS.maxEventBytes} bytes`,
+        [{ path: "(event)", message: "event too large", ...(index === undefined ? {} : { index }) }],
+      );
     }
-    const protoField = STATE_FIELDS.find((field) => hasOwnProtoKey((item as Record<string, unknown> | null)?.[field]));
+    const protoField = STATE_FIELDS.find((field) =>
+      hasOwnProtoKey((item as Record<string, unknown> | null)?.[field]),
+    );
     if (protoField) {
       // zod's record parsing would silently drop it, losing part of the event.
-      errors.push({ path: `${protoField}.__proto__`, message: "the key __proto__ is not allowed", ...(index === undefined ? {} : { index }) });
+      errors.push({
+        path: `${protoField}.__proto__`,
+        message: "the key __proto__ is not allowed",
+        ...(index === undefined ? {} : { index }),
+      });
       return;
     }
     const parsed = eventInputSchema.safeParse(item);
@@ -129,7 +163,11 @@ export async function prepareEvents(
   const seenIds = new Set<string>();
   prepared.forEach(({ event, position }) => {
     if (seenIds.has(event.id)) {
-      errors.push({ path: "id", message: "appears more than once in this request", ...(options.bulk ? { index: position } : {}) });
+      errors.push({
+        path: "id",
+        message: "appears more than once in this request",
+        ...(options.bulk ? { index: position } : {}),
+      });
     }
     seenIds.add(event.id);
   });
@@ -140,7 +178,11 @@ export async function prepareEvents(
       if (!cutoffs.has(event.tenant_id)) cutoffs.set(event.tenant_id, await oldestAllowed(event.tenant_id));
       const cutoff = cutoffs.get(event.tenant_id);
       if (cutoff && Date.parse(event.occurred_at) < cutoff.getTime()) {
-        errors.push({ path: "occurred_at", message: "is older than the tenant's retention period", ...(options.bulk ? { index: position } : {}) });
+        errors.push({
+          path: "occurred_at",
+          message: "is older than the tenant's retention period",
+          ...(options.bulk ? { index: position } : {}),
+        });
       }
     }
   }

@@ -5,9 +5,10 @@
 // client retry) is skipped before a seq is claimed, so duplicates never consume one; hash and chain
 // hash are computed here, after seq is known; rollups and the NOTIFY for streamers ride in the same
 // transaction, so they exist exactly when the events do.
+
+import { type Database, setTenant, type TransactionSql } from "../db/database.ts";
 import { computeChainHash, computeEventHash } from "../events/event-hash.ts";
 import type { NormalizedEvent, StoredEvent } from "../events/event-schema.ts";
-import { type Database, setTenant, type TransactionSql } from "../db/database.ts";
 
 export const EVENTS_NOTIFY_CHANNEL = "vigil_events";
 
@@ -42,7 +43,12 @@ function hourBucket(iso: string): string {
   return `${iso.slice(0, 13)}:00:00.000Z`;
 }
 
-async function storeTenantEvents(tx: TransactionSql, tenantId: string, events: NormalizedEvent[], summary: StoreSummary) {
+async function storeTenantEvents(
+  tx: TransactionSql,
+  tenantId: string,
+  events: NormalizedEvent[],
+  summary: StoreSummary,
+) {
   await setTenant(tx, tenantId);
   await tx`insert into tenant_sequences (tenant_id) values (${tenantId}) on conflict do nothing`;
   const [sequence] = await tx<{ last_seq: number; last_chain_hash: string }[]>`
@@ -106,13 +112,31 @@ async function storeTenantEvents(tx: TransactionSql, tenantId: string, events: N
     select tenant_id, id, seq, occurred_at, payload_hash
     from json_to_recordset(${payload}::text::json) as x(tenant_id uuid, id uuid, seq bigint, occurred_at timestamptz, payload_hash text)`;
 
-  const rollup = new Map<string, { bucket: string; action_type: string; severity: string; outcome: string; resource_type: string; n: number }>();
+  const rollup = new Map<
+    string,
+    {
+      bucket: string;
+      action_type: string;
+      severity: string;
+      outcome: string;
+      resource_type: string;
+      n: number;
+    }
+  >();
   for (const row of rows) {
     const bucket = hourBucket(row.occurred_at);
     const key = `${bucket}\u0001${row.action_type}\u0001${row.severity}\u0001${row.outcome}\u0001${row.resource_type}`;
     const entry = rollup.get(key);
     if (entry) entry.n++;
-    else rollup.set(key, { bucket, action_type: row.action_type, severity: row.severity, outcome: row.outcome, resource_type: row.resource_type, n: 1 });
+    else
+      rollup.set(key, {
+        bucket,
+        action_type: row.action_type,
+        severity: row.severity,
+        outcome: row.outcome,
+        resource_type: row.resource_type,
+        n: 1,
+      });
   }
   await tx`
     insert into event_rollups_hourly (tenant_id, bucket, action_type, severity, outcome, resource_type, event_count)

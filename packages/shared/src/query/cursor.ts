@@ -3,9 +3,10 @@
 // time window the first page resolved (`w`), so a default "last N days" window does not slide
 // under a client paging through it. Cursors are not secret: tampering with one can only narrow
 // a query within the caller's own tenant, which RLS enforces regardless.
+
+import { VigilError } from "../errors/vigil-error.ts";
 import { canonicalJson } from "../events/canonical-json.ts";
 import { sha256Hex } from "../events/event-hash.ts";
-import { VigilError } from "../errors/vigil-error.ts";
 
 export interface CursorPosition {
   /** The sort key of the last row returned (ISO time or seq). */

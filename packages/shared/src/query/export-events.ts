@@ -4,8 +4,8 @@
 import { Readable, type Writable } from "node:stream";
 import { format as csvFormat } from "fast-csv";
 import { z } from "zod";
-import type { StoredEvent } from "../events/event-schema.ts";
 import type { Database } from "../db/database.ts";
+import type { StoredEvent } from "../events/event-schema.ts";
 import { EVENT_COLUMNS, type EventRow, toStoredEvent } from "./event-rows.ts";
 import { applyEventFilter, baseEventsQuery } from "./search-events.ts";
 import { type EventFilter, eventFilterSchema } from "./search-params.ts";

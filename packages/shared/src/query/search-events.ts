@@ -8,11 +8,11 @@
 // the query as in the row, and matches exactly; websearch syntax never raises on user input.
 import { type ExpressionBuilder, type SelectQueryBuilder, sql } from "kysely";
 import { type Database, queryBuilder, run } from "../db/database.ts";
-import type { EventSearchBackend, EventSearchQuery } from "./event-search-backend.ts";
 import type { DatabaseSchema } from "../db/schema.ts";
 import type { StoredEvent } from "../events/event-schema.ts";
 import { type CursorPosition, decodeCursor, encodeCursor, queryFingerprint } from "./cursor.ts";
 import { EVENT_COLUMNS, type EventRow, toStoredEvent } from "./event-rows.ts";
+import type { EventSearchBackend, EventSearchQuery } from "./event-search-backend.ts";
 import type { EventFilter, SearchParams, Sort } from "./search-params.ts";
 import type { TenantScope } from "./tenant-scope.ts";
 import { resolveTimeWindow } from "./time-window.ts";

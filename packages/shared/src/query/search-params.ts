@@ -1,7 +1,7 @@
 // The filter vocabulary of GET /api/v1/logs (and export, stats, stream): one zod schema that
 // validates query strings, documents them in OpenAPI and types the query modules.
 import { z } from "zod";
-import { VigilError, fieldErrorsFromIssues } from "../errors/vigil-error.ts";
+import { fieldErrorsFromIssues, VigilError } from "../errors/vigil-error.ts";
 import { ACTION_TYPES, OUTCOMES, rfc3339, SEVERITIES } from "../events/event-schema.ts";
 
 export const SORTS = ["-occurred_at", "occurred_at", "-seq", "seq", "-received_at"] as const;

@@ -2,6 +2,8 @@
 // over by its tenant's feed. `position` is the last seq this subscriber has been given or has had
 // filtered out; every event at or below it is skipped, which is what makes the backfill→live seam
 // and every reconnect free of duplicates, while the feed's contiguous reads make it free of gaps.
+
+import type { Database } from "../db/database.ts";
 import type { Logger } from "../logging/logger.ts";
 import type { CompiledStreamFilter } from "./event-filter-match.ts";
 import { readEventsAfter } from "./read-events-after.ts";
@@ -14,7 +16,6 @@ import {
 } from "./stream-protocol.ts";
 import type { StreamGrant } from "./stream-request.ts";
 import type { FeedBatch, TenantFeed } from "./tenant-feed.ts";
-import type { Database } from "../db/database.ts";
 
 /** The transport under a subscription (a WebSocket in services/streamer). */
 export interface StreamSink {

@@ -3,7 +3,7 @@
 // in that transaction (see audit/admin-audit.ts).
 import { randomUUID } from "node:crypto";
 import { z } from "zod";
-import { recordAdminAction, type ActionContext } from "../audit/admin-audit.ts";
+import { type ActionContext, recordAdminAction } from "../audit/admin-audit.ts";
 import { authorize } from "../auth/principal.ts";
 import { setTenant } from "../db/database.ts";
 import { VigilError } from "../errors/vigil-error.ts";

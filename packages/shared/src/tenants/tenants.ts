@@ -1,7 +1,7 @@
 // Tenant records: the control plane's view of who may send and read events.
 import { randomUUID } from "node:crypto";
-import { VigilError } from "../errors/vigil-error.ts";
 import type { Queryable } from "../db/database.ts";
+import { VigilError } from "../errors/vigil-error.ts";
 
 export type TenantStatus = "active" | "suspended" | "inactive";
 
@@ -26,7 +26,13 @@ interface TenantRow {
 }
 
 export function toTenant(row: TenantRow): Tenant {
-  return { id: row.id, name: row.name, status: row.status, retention_days: row.retention_days, created_at: row.created_at.toISOString() };
+  return {
+    id: row.id,
+    name: row.name,
+    status: row.status,
+    retention_days: row.retention_days,
+    created_at: row.created_at.toISOString(),
+  };
 }
 
 export async function createTenant(
@@ -39,13 +45,20 @@ export async function createTenant(
     values (${id}, ${input.name}, ${input.status ?? "active"}, ${input.retention_days ?? 365})
     on conflict (name) do nothing
     returning id, name, status, retention_days, created_at`;
-  if (!rows[0]) throw new VigilError("CONFLICT", `a tenant named "${input.name}" already exists`, [{ path: "name", message: "already taken" }]);
-  await sql`insert into tenant_sequences (tenant_id) values (${id}) on conflict do nothing`.catch(() => undefined);
+  if (!rows[0])
+    throw new VigilError("CONFLICT", `a tenant named "${input.name}" already exists`, [
+      { path: "name", message: "already taken" },
+    ]);
+  await sql`insert into tenant_sequences (tenant_id) values (${id}) on conflict do nothing`.catch(
+    () => undefined,
+  );
   return toTenant(rows[0]);
 }
 
 export async function findTenant(sql: Queryable, id: string): Promise<Tenant | null> {
-  const rows = await sql<TenantRow[]>`select id, name, status, retention_days, created_at from tenants where id = ${id}`;
+  const rows = await sql<
+    TenantRow[]
+  >`select id, name, status, retention_days, created_at from tenants where id = ${id}`;
   return rows[0] ? toTenant(rows[0]) : null;
 }
 

@@ -1,7 +1,7 @@
 // Verbs on a tenant's users (tenant admins and auditors) and the first-start platform admin.
 import { randomBytes, randomUUID } from "node:crypto";
 import { z } from "zod";
-import { recordAdminAction, type ActionContext } from "../audit/admin-audit.ts";
+import { type ActionContext, recordAdminAction } from "../audit/admin-audit.ts";
 import { authorize, principalId } from "../auth/principal.ts";
 import type { Queryable } from "../db/database.ts";
 import { VigilError } from "../errors/vigil-error.ts";

@@ -1,6 +1,6 @@
 // Password hashing with scrypt from node:crypto (memory-hard, no native dependency). The stored
 // string names its parameters, so they can be raised later without invalidating old hashes.
-import { randomBytes, scrypt, type ScryptOptions, timingSafeEqual } from "node:crypto";
+import { randomBytes, type ScryptOptions, scrypt, timingSafeEqual } from "node:crypto";
 
 const PARAMS = { N: 2 ** 15, r: 8, p: 1 } as const;
 const KEY_LENGTH = 32;

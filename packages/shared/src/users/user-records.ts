@@ -1,7 +1,8 @@
 // User rows and the lookups authentication needs. Users of a tenant carry `tenant_admin` or
 // `auditor`; platform admins carry `admin` and no tenant (the table enforces the pairing).
-import type { Queryable } from "../db/database.ts";
+
 import type { Role } from "../auth/principal.ts";
+import type { Queryable } from "../db/database.ts";
 
 export const USER_STATUSES = ["active", "disabled"] as const;
 export type UserStatus = (typeof USER_STATUSES)[number];

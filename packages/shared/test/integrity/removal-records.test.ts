@@ -2,14 +2,15 @@
 // delete, so a tenant's log still verifies when back-dated events put the removed rows in the middle
 // of the seq range; rows deleted without a record (at the start, middle or end) and forged or
 // overlapping records are each reported.
-import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { createTestPipeline, type TestPipeline } from "@vigil/testkit";
-import { sensitiveKeyMatcher } from "@vigil/shared/events/redaction";
+
 import type { NormalizedEvent } from "@vigil/shared/events/event-schema";
+import { sensitiveKeyMatcher } from "@vigil/shared/events/redaction";
 import { verifyTenantLog } from "@vigil/shared/integrity/verify-tenant-log";
 import { tenantScope } from "@vigil/shared/query/tenant-scope";
 import { cleanupEvents, deleteEventsBefore } from "@vigil/shared/retention/cleanup-events";
 import { sweepRetention } from "@vigil/shared/retention/retention-sweep";
+import { createTestPipeline, type TestPipeline } from "@vigil/testkit";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { prng, sampleEvent, seedEvents } from "../query/seed-events.ts";
 
 const MINUTE = 60_000;
@@ -174,7 +175,7 @@ describe("retention", () => {
       now: () => new Date(NOW),
     });
     expect(warnings).toEqual([]);
-    const oldMonth = `events_p${events[oldSeqs.at(-1)! - 1]!.occurred_at.slice(0, 7).replace("-", "_")}`;
+    const oldMonth = `events_p${events[(oldSeqs.at(-1) ?? 0) - 1]!.occurred_at.slice(0, 7).replace("-", "_")}`;
     expect(report.partitionsTruncated).toContain(oldMonth);
     expect(report.tenants).toEqual([expect.objectContaining({ tenantId: SHORT, deleted: oldSeqs.length })]);
 

@@ -1,7 +1,6 @@
 // Search against the real PostgreSQL: every filter alone and combined, full text, keyset pagination
 // over 10,000 events in every sort, the default and maximum time window, and cursor binding.
-import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { createTestPipeline, type TestPipeline } from "@vigil/testkit";
+
 import { VigilError } from "@vigil/shared/errors/vigil-error";
 import type { NormalizedEvent } from "@vigil/shared/events/event-schema";
 import {
@@ -10,9 +9,11 @@ import {
   searchEvents,
   searchEventsQuery,
 } from "@vigil/shared/query/search-events";
-import { parseQuery, type SearchParams, searchParamsSchema, SORTS } from "@vigil/shared/query/search-params";
+import { parseQuery, type SearchParams, SORTS, searchParamsSchema } from "@vigil/shared/query/search-params";
 import { tenantScope } from "@vigil/shared/query/tenant-scope";
 import { DEFAULT_WINDOW_DAYS, resolveTimeWindow } from "@vigil/shared/query/time-window";
+import { createTestPipeline, type TestPipeline } from "@vigil/testkit";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { sampleEvent, seedEvents } from "./seed-events.ts";
 
 const TENANT_A = "0190a0a0-0000-7000-8000-00000000000a";

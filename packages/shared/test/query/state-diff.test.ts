@@ -1,6 +1,7 @@
 // The field-level diff behind resource history: pure logic, tested case by case.
-import { describe, expect, test } from "vitest";
+
 import { diffStates } from "@vigil/shared/query/state-diff";
+import { describe, expect, test } from "vitest";
 
 describe("diffStates", () => {
   test("added, removed and changed top-level fields", () => {

@@ -1,21 +1,22 @@
 // Stats, resource history, cleanup and retention against the real PostgreSQL. Stats are checked
 // against a direct GROUP BY over the events table for random windows, before and after cleanup.
-import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { createTestPipeline, type TestPipeline } from "@vigil/testkit";
-import { sensitiveKeyMatcher } from "@vigil/shared/events/redaction";
+
 import type { NormalizedEvent } from "@vigil/shared/events/event-schema";
+import { sensitiveKeyMatcher } from "@vigil/shared/events/redaction";
 import { verifyTenantLog } from "@vigil/shared/integrity/verify-tenant-log";
-import { decodeEventMessage } from "@vigil/shared/queue/event-message";
 import {
   eventStats,
+  resolveStatsWindow,
   type StatsParams,
   statsQuery,
-  resolveStatsWindow,
 } from "@vigil/shared/query/event-stats";
 import { resourceHistory } from "@vigil/shared/query/resource-history";
 import { tenantScope } from "@vigil/shared/query/tenant-scope";
+import { decodeEventMessage } from "@vigil/shared/queue/event-message";
 import { cleanupEvents, deleteEventsBatchQuery } from "@vigil/shared/retention/cleanup-events";
 import { sweepRetention } from "@vigil/shared/retention/retention-sweep";
+import { createTestPipeline, type TestPipeline } from "@vigil/testkit";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { prng, sampleEvent, seedEvents } from "./seed-events.ts";
 
 const HOUR = 3_600_000;

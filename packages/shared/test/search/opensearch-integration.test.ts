@@ -2,13 +2,13 @@
 // service container): index a few events, search them back, and check tenant isolation. Without
 // a cluster the suite is skipped, and the test below says so in the output.
 import { randomUUID } from "node:crypto";
-import { afterAll, describe, expect, test } from "vitest";
 import type { StoredEvent } from "@vigil/shared/events/event-schema";
 import { tenantScope } from "@vigil/shared/query/tenant-scope";
 import { ensureEventIndex } from "@vigil/shared/search/opensearch/event-index";
 import { OpenSearchEventSearch } from "@vigil/shared/search/opensearch/event-search";
 import { indexStoredEvents } from "@vigil/shared/search/opensearch/index-events";
 import { createOpenSearchClient } from "@vigil/shared/search/opensearch/opensearch-client";
+import { afterAll, describe, expect, test } from "vitest";
 
 const OPENSEARCH_URL = process.env.OPENSEARCH_URL;
 

@@ -1,11 +1,10 @@
 // The exact requests the OpenSearch code sends, recorded by a local fake cluster (no OpenSearch can
 // run here): index template and index creation, bulk NDJSON bodies, per-item bulk errors, and the
 // search DSL for every filter, sort and cursor, with the tenant filter always present.
-import { afterAll, beforeAll, beforeEach, describe, expect, test } from "vitest";
-import { bulkLines, bulkResponse, FakeOpenSearch } from "@vigil/testkit/fake-opensearch";
+
 import { Database } from "@vigil/shared/db/database";
-import type { StoredEvent } from "@vigil/shared/events/event-schema";
 import { VigilError } from "@vigil/shared/errors/vigil-error";
+import type { StoredEvent } from "@vigil/shared/events/event-schema";
 import { decodeCursor } from "@vigil/shared/query/cursor";
 import type { EventSearchQuery } from "@vigil/shared/query/event-search-backend";
 import { searchEvents } from "@vigil/shared/query/search-events";
@@ -23,6 +22,8 @@ import {
 } from "@vigil/shared/search/opensearch/event-search";
 import { indexStoredEvents } from "@vigil/shared/search/opensearch/index-events";
 import { createOpenSearchClient } from "@vigil/shared/search/opensearch/opensearch-client";
+import { bulkLines, bulkResponse, FakeOpenSearch } from "@vigil/testkit/fake-opensearch";
+import { afterAll, beforeAll, beforeEach, describe, expect, test } from "vitest";
 
 const PREFIX = "vigil-test";
 const TENANT_A = "0196a4b2-0000-7000-8000-00000000000a";

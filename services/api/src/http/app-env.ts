@@ -1,7 +1,7 @@
 // What every handler can reach: the process-wide dependencies and per-request variables.
 import type { TokenVerifier } from "@vigil/shared/auth/authenticate";
-import type { SigningKeyRing } from "@vigil/shared/auth/signing-keys";
 import type { Principal } from "@vigil/shared/auth/principal";
+import type { SigningKeyRing } from "@vigil/shared/auth/signing-keys";
 import type { VigilConfig } from "@vigil/shared/config/config";
 import type { Database } from "@vigil/shared/db/database";
 import type { KeyMatcher } from "@vigil/shared/events/redaction";

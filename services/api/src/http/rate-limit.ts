@@ -1,10 +1,11 @@
 // Per-credential and per-tenant token buckets (RATE_LIMIT_*), checked after authentication; the
 // public auth endpoints are limited per client IP with the per-credential rate. Limits are per api
 // replica (see rate-limit/token-bucket.ts).
-import type { MiddlewareHandler } from "hono";
+
 import { principalId } from "@vigil/shared/auth/principal";
 import { VigilError } from "@vigil/shared/errors/vigil-error";
 import { TokenBuckets } from "@vigil/shared/rate-limit/token-bucket";
+import type { MiddlewareHandler } from "hono";
 import type { ApiDependencies, AppEnv } from "./app-env.ts";
 import { clientIp } from "./request-origin.ts";
 

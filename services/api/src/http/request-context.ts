@@ -1,10 +1,10 @@
 // Request id, one wide structured log line per request, metrics, and the single place where any
 // error becomes application/problem+json.
 import { randomUUID } from "node:crypto";
-import type { Context, MiddlewareHandler } from "hono";
-import { routePath } from "hono/route";
 import { isDatabaseUnavailable } from "@vigil/shared/db/database";
 import { toProblem, VigilError } from "@vigil/shared/errors/vigil-error";
+import type { Context, MiddlewareHandler } from "hono";
+import { routePath } from "hono/route";
 import type { ApiDependencies, AppEnv } from "./app-env.ts";
 
 const CLIENT_REQUEST_ID = /^[\w\-.:]{1,128}$/;
@@ -31,7 +31,11 @@ export function requestContext(deps: ApiDependencies): MiddlewareHandler<AppEnv>
           status: c.res.status,
           duration_ms: Math.round(seconds * 1000 * 10) / 10,
           tenant_id: c.get("tenantId") ?? principal?.tenantId ?? undefined,
-          principal: principal ? (principal.kind === "api_key" ? `key:${principal.keyId}` : `user:${principal.userId}`) : undefined,
+          principal: principal
+            ? principal.kind === "api_key"
+              ? `key:${principal.keyId}`
+              : `user:${principal.userId}`
+            : undefined,
         },
         "request",
       );
@@ -43,11 +47,17 @@ export function problemResponse(c: Context<AppEnv>, error: unknown, deps: ApiDep
   const requestId = c.get("requestId") ?? randomUUID();
   if (!(error instanceof VigilError) && isDatabaseUnavailable(error)) {
     deps.logger.warn({ request_id: requestId, err: error }, "database unavailable");
-    error = new VigilError("DATABASE_UNAVAILABLE", "the database is unavailable; retry later", undefined, { "Retry-After": "5" });
+    error = new VigilError("DATABASE_UNAVAILABLE", "the database is unavailable; retry later", undefined, {
+      "Retry-After": "5",
+    });
   }
   const problem = toProblem(error, requestId);
-  if (!(error instanceof VigilError)) deps.logger.error({ request_id: requestId, err: error }, "unhandled error");
-  const headers: Record<string, string> = { "Content-Type": "application/problem+json", "X-Request-Id": requestId };
+  if (!(error instanceof VigilError))
+    deps.logger.error({ request_id: requestId, err: error }, "unhandled error");
+  const headers: Record<string, string> = {
+    "Content-Type": "application/problem+json",
+    "X-Request-Id": requestId,
+  };
   if (error instanceof VigilError && error.headers) Object.assign(headers, error.headers);
   return new Response(JSON.stringify(problem), { status: problem.status, headers });
 }

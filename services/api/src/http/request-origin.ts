@@ -2,9 +2,9 @@
 // when VIGIL_TRUST_PROXY says a proxy in front of the api sets it.
 import { isIP } from "node:net";
 import { getConnInfo } from "@hono/node-server/conninfo";
-import type { Context } from "hono";
 import type { RequestOrigin } from "@vigil/shared/audit/admin-audit";
 import type { VigilConfig } from "@vigil/shared/config/config";
+import type { Context } from "hono";
 import type { AppEnv } from "./app-env.ts";
 
 export function clientIp(c: Context, config: Pick<VigilConfig, "VIGIL_TRUST_PROXY">): string | null {

@@ -32,8 +32,16 @@ export function registerEventRoutes(app: OpenAPIHono<AppEnv>, deps: ApiDependenc
         body: { content: { "application/json": { schema: eventInputSchema } }, required: true },
       },
       responses: {
-        202: { description: "On the queue", content: { "application/json": { schema: z.object({ id: z.uuid(), status: z.literal("accepted") }) } } },
-        201: { description: "Stored (with ?wait=true)", content: { "application/json": { schema: storedEventSchema } } },
+        202: {
+          description: "On the queue",
+          content: {
+            "application/json": { schema: z.object({ id: z.uuid(), status: z.literal("accepted") }) },
+          },
+        },
+        201: {
+          description: "Stored (with ?wait=true)",
+          content: { "application/json": { schema: storedEventSchema } },
+        },
         ...problemResponses,
       },
     }),
@@ -41,11 +49,17 @@ export function registerEventRoutes(app: OpenAPIHono<AppEnv>, deps: ApiDependenc
   app.post("/api/v1/logs", async (c) => {
     const wait = c.req.query("wait");
     if (wait !== undefined && wait !== "true" && wait !== "false") {
-      throw new VigilError("INVALID_PARAMETER", "`wait` must be true or false", [{ path: "wait", message: "must be true or false" }]);
+      throw new VigilError("INVALID_PARAMETER", "`wait` must be true or false", [
+        { path: "wait", message: "must be true or false" },
+      ]);
     }
     const body = await readJsonBody(c, SINGLE_BODY_LIMIT);
     if (Array.isArray(body)) {
-      throw new VigilError("VALIDATION_FAILED", "send one event object here; arrays go to /api/v1/logs/bulk", [{ path: "(body)", message: "must be an object" }]);
+      throw new VigilError(
+        "VALIDATION_FAILED",
+        "send one event object here; arrays go to /api/v1/logs/bulk",
+        [{ path: "(body)", message: "must be an object" }],
+      );
     }
     const principal = c.get("principal");
     const result = await ingestEvents(deps, principal, [body], { bulk: false });
@@ -69,14 +83,22 @@ export function registerEventRoutes(app: OpenAPIHono<AppEnv>, deps: ApiDependenc
         body: {
           content: {
             "application/json": {
-              schema: z.union([z.array(eventInputSchema).max(EVENT_LIMITS.maxBulkEvents), z.object({ events: z.array(eventInputSchema).max(EVENT_LIMITS.maxBulkEvents) })]),
+              schema: z.union([
+                z.array(eventInputSchema).max(EVENT_LIMITS.maxBulkEvents),
+                z.object({ events: z.array(eventInputSchema).max(EVENT_LIMITS.maxBulkEvents) }),
+              ]),
             },
           },
           required: true,
         },
       },
       responses: {
-        202: { description: "All on the queue", content: { "application/json": { schema: z.object({ accepted: z.number().int(), ids: z.array(z.uuid()) }) } } },
+        202: {
+          description: "All on the queue",
+          content: {
+            "application/json": { schema: z.object({ accepted: z.number().int(), ids: z.array(z.uuid()) }) },
+          },
+        },
         ...problemResponses,
       },
     }),
@@ -84,14 +106,24 @@ export function registerEventRoutes(app: OpenAPIHono<AppEnv>, deps: ApiDependenc
   app.post("/api/v1/logs/bulk", async (c) => {
     const body = await readJsonBody(c, EVENT_LIMITS.maxBulkBytes);
     const items = Array.isArray(body) ? body : (body as { events?: unknown } | null)?.events;
-    if (!Array.isArray(items) || (!Array.isArray(body) && Object.keys(body as object).some((key) => key !== "events"))) {
-      throw new VigilError("VALIDATION_FAILED", "send an array of events or {\"events\": [...]}", [{ path: "(body)", message: "must be an array or an object with only `events`" }]);
-    }
-    if (items.length === 0) throw new VigilError("VALIDATION_FAILED", "send at least one event", [{ path: "events", message: "must not be empty" }]);
-    if (items.length > EVENT_LIMITS.maxBulkEvents) {
-      throw new VigilError("PAYLOAD_TOO_LARGE", `a bulk request holds at most ${EVENT_LIMITS.maxBulkEvents} events`, [
-        { path: "events", message: `more than ${EVENT_LIMITS.maxBulkEvents} events` },
+    if (
+      !Array.isArray(items) ||
+      (!Array.isArray(body) && Object.keys(body as object).some((key) => key !== "events"))
+    ) {
+      throw new VigilError("VALIDATION_FAILED", 'send an array of events or {"events": [...]}', [
+        { path: "(body)", message: "must be an array or an object with only `events`" },
       ]);
+    }
+    if (items.length === 0)
+      throw new VigilError("VALIDATION_FAILED", "send at least one event", [
+        { path: "events", message: "must not be empty" },
+      ]);
+    if (items.length > EVENT_LIMITS.maxBulkEvents) {
+      throw new VigilError(
+        "PAYLOAD_TOO_LARGE",
+        `a bulk request holds at most ${EVENT_LIMITS.maxBulkEvents} events`,
+        [{ path: "events", message: `more than ${EVENT_LIMITS.maxBulkEvents} events` }],
+      );
     }
     const result = await ingestEvents(deps, c.get("principal"), items, { bulk: true });
     deps.metrics.eventsAccepted.inc(result.enqueued);
@@ -106,7 +138,14 @@ export function registerEventRoutes(app: OpenAPIHono<AppEnv>, deps: ApiDependenc
       security,
       request: { query: z.object({ ...searchParamsSchema.shape, ...tenantQuery.shape }) },
       responses: {
-        200: { description: "One page", content: { "application/json": { schema: z.object({ data: z.array(storedEventSchema), next_cursor: z.string().nullable() }) } } },
+        200: {
+          description: "One page",
+          content: {
+            "application/json": {
+              schema: z.object({ data: z.array(storedEventSchema), next_cursor: z.string().nullable() }),
+            },
+          },
+        },
         ...problemResponses,
       },
     }),
@@ -128,7 +167,10 @@ export function registerEventRoutes(app: OpenAPIHono<AppEnv>, deps: ApiDependenc
       summary: "One event by id",
       security,
       request: { params: z.object({ id: z.uuid() }), query: tenantQuery },
-      responses: { 200: { description: "The event", content: { "application/json": { schema: storedEventSchema } } }, ...problemResponses },
+      responses: {
+        200: { description: "The event", content: { "application/json": { schema: storedEventSchema } } },
+        ...problemResponses,
+      },
     }),
   );
   app.get("/api/v1/logs/:id{[0-9a-fA-F-]{36}}", async (c) => {
@@ -141,7 +183,12 @@ export function registerEventRoutes(app: OpenAPIHono<AppEnv>, deps: ApiDependenc
 
   for (const method of ["PUT", "PATCH"] as const) {
     app.on(method, "/api/v1/logs/:id{[0-9a-fA-F-]{36}}", () => {
-      throw new VigilError("METHOD_NOT_ALLOWED", "the audit log is append-only: stored events cannot be changed", undefined, { Allow: "GET" });
+      throw new VigilError(
+        "METHOD_NOT_ALLOWED",
+        "the audit log is append-only: stored events cannot be changed",
+        undefined,
+        { Allow: "GET" },
+      );
     });
   }
 }

@@ -6,9 +6,14 @@ export function registerHealthRoutes(app: OpenAPIHono<AppEnv>, deps: ApiDependen
   app.get("/healthz", (c) => c.json({ status: "ok" }));
   app.get("/readyz", async (c) => {
     const [database, queue] = await Promise.allSettled([deps.db.ping(), deps.queue.depth()]);
-    const checks = { database: database.status === "fulfilled" ? "ok" : "unavailable", queue: queue.status === "fulfilled" ? "ok" : "unavailable" };
+    const checks = {
+      database: database.status === "fulfilled" ? "ok" : "unavailable",
+      queue: queue.status === "fulfilled" ? "ok" : "unavailable",
+    };
     const ready = checks.database === "ok" && checks.queue === "ok";
     return c.json({ status: ready ? "ready" : "unavailable", checks }, ready ? 200 : 503);
   });
-  app.get("/metrics", async (c) => c.text(await deps.metrics.registry.metrics(), 200, { "Content-Type": deps.metrics.registry.contentType }));
+  app.get("/metrics", async (c) =>
+    c.text(await deps.metrics.registry.metrics(), 200, { "Content-Type": deps.metrics.registry.contentType }),
+  );
 }

@@ -14,10 +14,15 @@ export const problemSchema = z.object({
   detail: z.string(),
   code: z.string(),
   request_id: z.string(),
-  errors: z.array(z.object({ path: z.string(), message: z.string(), index: z.number().int().optional() })).optional(),
+  errors: z
+    .array(z.object({ path: z.string(), message: z.string(), index: z.number().int().optional() }))
+    .optional(),
 });
 
-const problem = (description: string) => ({ description, content: { "application/problem+json": { schema: problemSchema } } });
+const problem = (description: string) => ({
+  description,
+  content: { "application/problem+json": { schema: problemSchema } },
+});
 
 export const problemResponses = {
   400: problem("Malformed JSON or parameters"),

@@ -1,7 +1,6 @@
 // Admin API (spec §5): tenants, their API keys and their users. Handlers validate input, call one
 // shared verb (which authorizes and audits) and shape the response.
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
-import type { Context } from "hono";
 import type { ActionContext } from "@vigil/shared/audit/admin-audit";
 import { API_KEY_SCOPES } from "@vigil/shared/auth/api-keys";
 import {
@@ -26,6 +25,7 @@ import {
 } from "@vigil/shared/tenants/manage-tenants";
 import { addUser, listUsers, userCreateSchema } from "@vigil/shared/users/manage-users";
 import { USER_STATUSES } from "@vigil/shared/users/user-records";
+import type { Context } from "hono";
 import type { ApiDependencies, AppEnv } from "../http/app-env.ts";
 import { readJsonBody } from "../http/request-body.ts";
 import { requestOrigin } from "../http/request-origin.ts";

@@ -6,10 +6,14 @@ import { type Kysely, sql } from "kysely";
 export async function up(db: Kysely<unknown>): Promise<void> {
   // The services log in as a member of vigil_app, which does not own the tables and so cannot
   // bypass row-level security.
-  await sql`DO $$ BEGIN CREATE ROLE vigil_app NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$`.execute(db);
+  await sql`DO $$ BEGIN CREATE ROLE vigil_app NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$`.execute(
+    db,
+  );
 
   const timescale = await sql<{ available: boolean }>`
-    SELECT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb') AS available`.execute(db);
+    SELECT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb') AS available`.execute(
+    db,
+  );
   const useTimescale = timescale.rows[0]?.available === true;
   if (useTimescale) await sql`CREATE EXTENSION IF NOT EXISTS timescaledb`.execute(db);
 
@@ -80,7 +84,9 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 
   if (useTimescale) {
     await sql`CREATE TABLE events (${eventColumns})`.execute(db);
-    await sql`SELECT create_hypertable('events', 'occurred_at', chunk_time_interval => interval '7 days')`.execute(db);
+    await sql`SELECT create_hypertable('events', 'occurred_at', chunk_time_interval => interval '7 days')`.execute(
+      db,
+    );
   } else {
     await sql`CREATE TABLE events (${eventColumns}) PARTITION BY RANGE (occurred_at)`.execute(db);
   }
@@ -88,10 +94,16 @@ export async function up(db: Kysely<unknown>): Promise<void> {
   // newest-first order and keyset cursor (occurred_at, seq).
   await sql`CREATE INDEX events_tenant_seq ON events (tenant_id, seq)`.execute(db);
   await sql`CREATE INDEX events_tenant_received ON events (tenant_id, received_at, seq)`.execute(db);
-  await sql`CREATE INDEX events_tenant_user ON events (tenant_id, user_id, occurred_at) WHERE user_id IS NOT NULL`.execute(db);
-  await sql`CREATE INDEX events_tenant_resource ON events (tenant_id, resource_type, resource_id, occurred_at)`.execute(db);
+  await sql`CREATE INDEX events_tenant_user ON events (tenant_id, user_id, occurred_at) WHERE user_id IS NOT NULL`.execute(
+    db,
+  );
+  await sql`CREATE INDEX events_tenant_resource ON events (tenant_id, resource_type, resource_id, occurred_at)`.execute(
+    db,
+  );
   await sql`CREATE INDEX events_tenant_action ON events (tenant_id, action, occurred_at)`.execute(db);
-  await sql`CREATE INDEX events_tenant_session ON events (tenant_id, session_id, occurred_at) WHERE session_id IS NOT NULL`.execute(db);
+  await sql`CREATE INDEX events_tenant_session ON events (tenant_id, session_id, occurred_at) WHERE session_id IS NOT NULL`.execute(
+    db,
+  );
   await sql`CREATE INDEX events_search ON events USING gin (search_vector)`.execute(db);
 
   // Idempotency: a partitioned table cannot carry UNIQUE (tenant_id, id), so ids live here too.
@@ -158,10 +170,18 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       END LOOP;
       RETURN created;
     END $$`.execute(db);
-  await sql`SELECT vigil_ensure_event_partitions(now() - interval '13 months', now() + interval '2 months')`.execute(db);
+  await sql`SELECT vigil_ensure_event_partitions(now() - interval '13 months', now() + interval '2 months')`.execute(
+    db,
+  );
 
   // Row-level security on every table that holds tenant data.
-  for (const table of ["events", "event_ids", "event_conflicts", "event_rollups_hourly", "tenant_sequences"]) {
+  for (const table of [
+    "events",
+    "event_ids",
+    "event_conflicts",
+    "event_rollups_hourly",
+    "tenant_sequences",
+  ]) {
     await sql.raw(`ALTER TABLE ${table} ENABLE ROW LEVEL SECURITY`).execute(db);
     await sql
       .raw(
@@ -177,13 +197,23 @@ export async function up(db: Kysely<unknown>): Promise<void> {
   await sql`GRANT SELECT, INSERT, UPDATE ON tenant_sequences TO vigil_app`.execute(db);
   await sql`GRANT SELECT, INSERT, DELETE ON events, event_ids, event_conflicts TO vigil_app`.execute(db);
   await sql`GRANT SELECT, INSERT, UPDATE, DELETE ON event_rollups_hourly TO vigil_app`.execute(db);
-  await sql`GRANT EXECUTE ON FUNCTION vigil_ensure_event_partitions(timestamptz, timestamptz) TO vigil_app`.execute(db);
+  await sql`GRANT EXECUTE ON FUNCTION vigil_ensure_event_partitions(timestamptz, timestamptz) TO vigil_app`.execute(
+    db,
+  );
   // No grants on the partitions themselves: the service role reaches rows only through the parent,
   // where the policies apply.
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {
-  for (const table of ["event_rollups_hourly", "event_conflicts", "event_ids", "events", "api_keys", "tenant_sequences", "tenants"]) {
+  for (const table of [
+    "event_rollups_hourly",
+    "event_conflicts",
+    "event_ids",
+    "events",
+    "api_keys",
+    "tenant_sequences",
+    "tenants",
+  ]) {
     await sql.raw(`DROP TABLE IF EXISTS ${table} CASCADE`).execute(db);
   }
   await sql`DROP FUNCTION IF EXISTS vigil_ensure_event_partitions(timestamptz, timestamptz)`.execute(db);

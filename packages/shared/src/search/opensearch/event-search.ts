@@ -7,8 +7,8 @@
 import { errors } from "@opensearch-project/opensearch";
 import { VigilError } from "../../errors/vigil-error.ts";
 import type { StoredEvent } from "../../events/event-schema.ts";
-import type { EventSearchBackend, EventSearchQuery } from "../../query/event-search-backend.ts";
 import { EVENT_COLUMNS } from "../../query/event-rows.ts";
+import type { EventSearchBackend, EventSearchQuery } from "../../query/event-search-backend.ts";
 import type { Sort } from "../../query/search-params.ts";
 import type { TenantScope } from "../../query/tenant-scope.ts";
 import { type EventIndexTarget, eventIndexPattern } from "./event-index.ts";
