@@ -118,40 +118,48 @@ async function main() {
     for (const name of ["queries", "export"] as const) {
       if (!options.only.includes(name)) continue;
       log(name);
-      sections.push(await runQuerySection(stack, name));
+      try {
+        sections.push(await runQuerySection(stack, name));
+      } catch (error) {
+        sections.push(failedSection(name, error, stack));
+      }
     }
     if (options.only.includes("stream")) {
-      log("stream");
-      const result = await benchStream(
-        stack,
-        { subscribers: quick ? 100 : 500, eventsPerSecond: quick ? 500 : 2000, seconds: quick ? 3 : 10 },
-        log,
-      );
-      const { latencyP99, idleRssPerConnection } = result.figures;
-      result.targets.push(
-        {
-          section: "stream",
-          target: `store-to-client p99 ≤ 250 ms with ${quick ? 100 : 500} subscribers`,
-          measured: `p99 ${formatFigure(latencyP99!)}`,
-          pass: latencyP99!.median <= 250,
-        },
-        {
-          section: "stream",
-          target: "≤ 50 KB streamer RSS per idle connection",
-          measured: formatFigure(idleRssPerConnection!),
-          pass: idleRssPerConnection!.median <= 50,
-        },
-      );
-      sections.push({
-        name: "Stream",
-        labels: {
-          latencyP50: "store-to-client latency p50",
-          latencyP99: "store-to-client latency p99",
-          deliveriesPerSecond: "deliveries per second (all subscribers)",
-          idleRssPerConnection: "streamer RSS per idle connection",
-        },
-        ...result,
-      });
+      try {
+        log("stream");
+        const result = await benchStream(
+          stack,
+          { subscribers: quick ? 100 : 500, eventsPerSecond: quick ? 500 : 2000, seconds: quick ? 3 : 10 },
+          log,
+        );
+        const { latencyP99, idleRssPerConnection } = result.figures;
+        result.targets.push(
+          {
+            section: "stream",
+            target: `store-to-client p99 ≤ 250 ms with ${quick ? 100 : 500} subscribers`,
+            measured: `p99 ${formatFigure(latencyP99!)}`,
+            pass: latencyP99!.median <= 250,
+          },
+          {
+            section: "stream",
+            target: "≤ 50 KB streamer RSS per idle connection",
+            measured: formatFigure(idleRssPerConnection!),
+            pass: idleRssPerConnection!.median <= 50,
+          },
+        );
+        sections.push({
+          name: "Stream",
+          labels: {
+            latencyP50: "store-to-client latency p50",
+            latencyP99: "store-to-client latency p99",
+            deliveriesPerSecond: "deliveries per second (all subscribers)",
+            idleRssPerConnection: "streamer RSS per idle connection",
+          },
+          ...result,
+        });
+      } catch (error) {
+        sections.push(failedSection("stream", error, stack));
+      }
     }
   } catch (error) {
     process.stderr.write(serviceOutputTails(stack));
@@ -171,6 +179,19 @@ async function main() {
   const written = writeReport(report, results, `${startedAt.slice(0, 10)}${quick ? "-quick" : ""}`);
   process.stdout.write(`\n${renderMarkdown(report)}`);
   log(`wrote ${path.relative(REPO_ROOT, written.json)} and ${path.relative(REPO_ROOT, written.markdown)}`);
+}
+
+/** A section that threw: recorded in the report (so the other sections' figures are kept). */
+function failedSection(name: string, error: unknown, stack: BenchStack | undefined): SectionReport {
+  process.stderr.write(
+    `${name} section failed: ${(error as Error)?.stack ?? error}\n${serviceOutputTails(stack)}`,
+  );
+  return {
+    name: `${name} (failed)`,
+    figures: {},
+    targets: [],
+    notes: [`the ${name} section failed: ${(error as Error)?.message ?? error}`],
+  };
 }
 
 /** The last lines each running service wrote, for a failed run's diagnosis. */
