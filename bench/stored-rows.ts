@@ -2,7 +2,7 @@
 // chain hash as in store-events.ts), built ahead of time so the direct-SQL baselines measure only
 // PostgreSQL: a multi-row INSERT and a COPY into the same `events` table with all its indexes.
 import { computeChainHash, computeEventHash, GENESIS_CHAIN_HASH } from "@vigil/shared/events/event-hash";
-import type { StoredEvent } from "@vigil/shared/events/event-schema";
+import { HASHED_FIELDS, type StoredEvent } from "@vigil/shared/events/event-schema";
 import { prepareEvents } from "@vigil/shared/events/prepare-events";
 import { sensitiveKeyMatcher } from "@vigil/shared/events/redaction";
 import { sampleEvent } from "@vigil/testkit/events";
@@ -10,29 +10,8 @@ import type postgres from "postgres";
 
 export type EventRow = StoredEvent & { chain_hash: string };
 
-export const EVENT_COLUMNS = [
-  "tenant_id",
-  "seq",
-  "id",
-  "occurred_at",
-  "received_at",
-  "action_type",
-  "action",
-  "resource_type",
-  "resource_id",
-  "user_id",
-  "session_id",
-  "ip_address",
-  "user_agent",
-  "severity",
-  "outcome",
-  "before_state",
-  "after_state",
-  "metadata",
-  "redacted",
-  "hash",
-  "chain_hash",
-] as const;
+/** Every stored column: the hashed fields, the hash and the chain hash (one list, from the schema). */
+export const EVENT_COLUMNS = [...HASHED_FIELDS, "hash", "chain_hash"] as const;
 
 const isSensitiveKey = sensitiveKeyMatcher(["password", "secret", "token"]);
 
