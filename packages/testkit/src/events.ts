@@ -1,3 +1,5 @@
+import { randomUUID } from "node:crypto";
+import type { NormalizedEvent } from "@vigil/shared/events/event-schema";
 // Deterministic sample events for tests and benchmarks (~650 bytes each, like a typical audit event).
 export function sampleEvent(index: number, overrides: Record<string, unknown> = {}): Record<string, unknown> {
   const actions = ["CREATE", "UPDATE", "DELETE", "VIEW"] as const;
@@ -20,6 +22,33 @@ export function sampleEvent(index: number, overrides: Record<string, unknown> = 
       approver: { id: `user-${index % 7}`, level: 2 },
     },
     metadata: { request: { path: "/invoices/approve", method: "POST" }, region: "eu-west-1", index },
+    ...overrides,
+  };
+}
+
+/** A normalized event as the api would queue it, for tests that publish straight onto the queue. */
+export function queuedEvent(tenantId: string, overrides: Partial<NormalizedEvent> = {}): NormalizedEvent {
+  const now = new Date().toISOString();
+  return {
+    id: randomUUID(),
+    tenant_id: tenantId,
+    occurred_at: now,
+    received_at: now,
+    action_type: "CREATE",
+    action: "doc.create",
+    resource_type: "doc",
+    resource_id: "d1",
+    user_id: null,
+    session_id: null,
+    ip_address: null,
+    user_agent: null,
+    severity: "INFO",
+    outcome: "success",
+    before_state: null,
+    after_state: null,
+    metadata: null,
+    redacted: [],
+    payload_hash: "c".repeat(64),
     ...overrides,
   };
 }

@@ -2,6 +2,7 @@
 // ws clients): exact delivery per filter and tenant, a backfill/live seam without gap or duplicate,
 // and resumption across a crashed and a gracefully restarted streamer.
 
+import { EVENT_COLUMNS } from "@vigil/shared/query/event-rows";
 import { STREAM_CLOSE_CODES } from "@vigil/shared/stream/stream-protocol";
 import { createTestPipeline, type RunningService, type TestPipeline } from "@vigil/testkit";
 import { afterAll, beforeAll, expect, test } from "vitest";
@@ -91,30 +92,7 @@ test("three subscribers with different filters each get exactly their tenant's m
     failures.events.every((event) => event.tenant_id === b.tenant.id && event.user_id === "user-3"),
   ).toBe(true);
   // The stream carries the stored event itself (same shape as GET /api/v1/logs/{id}).
-  expect(Object.keys(everything.events[0]!).sort()).toEqual(
-    [
-      "id",
-      "tenant_id",
-      "seq",
-      "occurred_at",
-      "received_at",
-      "action_type",
-      "action",
-      "resource_type",
-      "resource_id",
-      "user_id",
-      "session_id",
-      "ip_address",
-      "user_agent",
-      "severity",
-      "outcome",
-      "before_state",
-      "after_state",
-      "metadata",
-      "redacted",
-      "hash",
-    ].sort(),
-  );
+  expect(Object.keys(everything.events[0]!).sort()).toEqual([...EVENT_COLUMNS].sort());
   for (const client of clients) client.close();
 });
 

@@ -7,6 +7,7 @@ import { tenantScope } from "@vigil/shared/query/tenant-scope";
 import {
   createTestPipeline,
   eventually,
+  queuedEvent,
   type RunningService,
   requestJson,
   sampleEvent,
@@ -268,26 +269,7 @@ describe("idempotency by client id", () => {
   test("two different payloads with one id racing to the worker: the first is kept, the conflict recorded", async () => {
     const { tenant } = await pipeline.createTenantWithKey();
     const id = randomUUID();
-    const base = {
-      id,
-      tenant_id: tenant.id,
-      occurred_at: new Date().toISOString(),
-      received_at: new Date().toISOString(),
-      action_type: "CREATE" as const,
-      action: "doc.create",
-      resource_type: "doc",
-      resource_id: "d1",
-      user_id: null,
-      session_id: null,
-      ip_address: null,
-      user_agent: null,
-      severity: "INFO" as const,
-      outcome: "success" as const,
-      before_state: null,
-      after_state: null,
-      metadata: null,
-      redacted: [],
-    };
+    const base = queuedEvent(tenant.id, { id });
     // Straight onto the queue, as two api replicas would before either copy is stored.
     await pipeline.queue.publishEvents([{ ...base, payload_hash: "a".repeat(64) }]);
     await pipeline.queue.publishEvents([{ ...base, resource_id: "d2", payload_hash: "b".repeat(64) }]);

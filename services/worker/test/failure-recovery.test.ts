@@ -16,6 +16,7 @@ import {
   eventually,
   freePort,
   prepareTemplateDatabase,
+  queuedEvent,
   REPO_ROOT,
   requestJson,
   sampleEvent,
@@ -91,28 +92,8 @@ describe("poison messages and the dead-letter queue", () => {
     void key;
     // An event for a tenant that does not exist yet fails in the database (foreign key) every time.
     const missingTenant = randomUUID();
-    const now = new Date().toISOString();
-    const event = (tenantId: string, resourceId: string) => ({
-      id: randomUUID(),
-      tenant_id: tenantId,
-      occurred_at: now,
-      received_at: now,
-      action_type: "CREATE" as const,
-      action: "doc.create",
-      resource_type: "doc",
-      resource_id: resourceId,
-      user_id: null,
-      session_id: null,
-      ip_address: null,
-      user_agent: null,
-      severity: "INFO" as const,
-      outcome: "success" as const,
-      before_state: null,
-      after_state: null,
-      metadata: null,
-      redacted: [],
-      payload_hash: "c".repeat(64),
-    });
+    const event = (tenantId: string, resourceId: string) =>
+      queuedEvent(tenantId, { resource_id: resourceId });
     await pipeline.queue.publishEvents([event(missingTenant, "poison"), event(tenant.id, "good-1")]);
     await pipeline.queue.client.send(
       new SendMessageCommand({ QueueUrl: pipeline.queues.queueUrl, MessageBody: "not json at all" }),

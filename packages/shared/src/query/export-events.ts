@@ -36,28 +36,7 @@ export type ExportParams = z.infer<typeof exportParamsSchema>;
  * CSV columns, fixed and in this order (the public event shape). JSON values (states, metadata,
  * redacted paths) are compact JSON in one cell; absent values are empty cells.
  */
-export const EXPORT_COLUMNS = [
-  "seq",
-  "id",
-  "tenant_id",
-  "occurred_at",
-  "received_at",
-  "action_type",
-  "action",
-  "resource_type",
-  "resource_id",
-  "user_id",
-  "session_id",
-  "ip_address",
-  "user_agent",
-  "severity",
-  "outcome",
-  "before_state",
-  "after_state",
-  "metadata",
-  "redacted",
-  "hash",
-] as const satisfies ReadonlyArray<(typeof EVENT_COLUMNS)[number]>;
+export const EXPORT_COLUMNS = ["seq", ...EVENT_COLUMNS.filter((column) => column !== "seq")] as const;
 
 /** Rows fetched per round trip of the server-side cursor. */
 export const EXPORT_BATCH_SIZE = 1000;
