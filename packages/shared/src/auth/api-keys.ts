@@ -99,6 +99,8 @@ export interface ApiKeyPrincipal {
   keyId: string;
   tenantId: string;
   tenantStatus: "active" | "suspended" | "inactive";
+  /** Read in the same lookup, so ingest needs no second query for the tenant's retention. */
+  tenantRetentionDays: number;
   scopes: ApiKeyScope[];
 }
 
@@ -111,10 +113,11 @@ export async function authenticateApiKey(sql: Queryable, key: string): Promise<A
       tenant_id: string;
       scopes: ApiKeyScope[];
       status: ApiKeyPrincipal["tenantStatus"];
+      retention_days: number;
       last_used_at: Date | null;
     }[]
   >`
-    select k.id, k.tenant_id, k.scopes, t.status, k.last_used_at
+    select k.id, k.tenant_id, k.scopes, t.status, t.retention_days, k.last_used_at
     from api_keys k join tenants t on t.id = k.tenant_id
     where k.key_hash = ${hashApiKey(key)} and k.revoked_at is null`;
   const row = rows[0];
@@ -123,5 +126,11 @@ export async function authenticateApiKey(sql: Queryable, key: string): Promise<A
   if (!row.last_used_at || Date.now() - row.last_used_at.getTime() > 60_000) {
     await sql`update api_keys set last_used_at = now() where id = ${row.id}`;
   }
-  return { keyId: row.id, tenantId: row.tenant_id, tenantStatus: row.status, scopes: row.scopes };
+  return {
+    keyId: row.id,
+    tenantId: row.tenant_id,
+    tenantStatus: row.status,
+    tenantRetentionDays: row.retention_days,
+    scopes: row.scopes,
+  };
 }

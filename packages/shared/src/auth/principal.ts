@@ -7,7 +7,15 @@ export const ROLES = ["admin", "tenant_admin", "auditor"] as const;
 export type Role = (typeof ROLES)[number];
 
 export type Principal =
-  | { kind: "api_key"; keyId: string; tenantId: string; scopes: ApiKeyScope[]; tenantStatus: TenantStatus }
+  | {
+      kind: "api_key";
+      keyId: string;
+      tenantId: string;
+      scopes: ApiKeyScope[];
+      tenantStatus: TenantStatus;
+      /** Set when the key lookup read it (see authenticateApiKey). */
+      tenantRetentionDays?: number;
+    }
   | { kind: "user"; userId: string; tenantId: string | null; role: Role; email?: string };
 
 type TenantStatus = "active" | "suspended" | "inactive";

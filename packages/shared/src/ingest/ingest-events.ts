@@ -44,6 +44,13 @@ export async function ingestEvents(
   const tenantId = authorize(principal, "events:write");
   const now = options.now ?? new Date();
   const tenantCache = new Map<string, TenantState | undefined>();
+  // An API key's lookup already read its tenant's state; only other tenants cost a query.
+  if (principal.kind === "api_key" && principal.tenantRetentionDays !== undefined) {
+    tenantCache.set(principal.tenantId, {
+      status: principal.tenantStatus,
+      retention_days: principal.tenantRetentionDays,
+    });
+  }
   const tenantState = async (id: string) => {
     if (!tenantCache.has(id)) tenantCache.set(id, (await loadTenantStates(deps.db, [id])).get(id));
     return tenantCache.get(id);
