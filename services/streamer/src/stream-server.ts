@@ -41,6 +41,8 @@ export function createStreamServer(deps: StreamerDependencies): StreamServer {
   const wss = new WebSocketServer({
     noServer: true,
     maxPayload: MAX_INBOUND_MESSAGE_BYTES,
+    // Off on purpose: event frames are written pre-encoded and uncompressed (see sendFrames).
+    perMessageDeflate: false,
     handleProtocols: (protocols) => (protocols.has(STREAM_SUBPROTOCOL) ? STREAM_SUBPROTOCOL : false),
   });
   const alive = new WeakSet<WebSocket>();
@@ -99,7 +101,12 @@ export function createStreamServer(deps: StreamerDependencies): StreamServer {
         ws.on("pong", () => alive.add(ws));
         ws.on("error", (err) => logger.debug({ err, request_id: requestId }, "stream socket error"));
         const subscription = hub.open(grant, {
-          send: (message) => ws.send(message, { binary: false }),
+          // Frames are pre-encoded by the hub (shared by every subscriber of a batch) and written
+          // to the upgraded socket itself: ws writes its own frames (ping, close) to this same
+          // socket synchronously and without compression, so the order on the wire is kept.
+          sendFrames: (frames) => {
+            if (ws.readyState === ws.OPEN) socket.write(frames);
+          },
           bufferedBytes: () => ws.bufferedAmount,
           close: (code, reason) => ws.close(code, reason),
         });

@@ -16,10 +16,12 @@ import {
 } from "./stream-protocol.ts";
 import type { StreamGrant } from "./stream-request.ts";
 import type { FeedBatch, TenantFeed } from "./tenant-feed.ts";
+import { encodeTextFrames } from "./websocket-frames.ts";
 
 /** The transport under a subscription (a WebSocket in services/streamer). */
 export interface StreamSink {
-  send(message: Buffer): void;
+  /** Writes already-encoded WebSocket frames (websocket-frames.ts), in order, as one write. */
+  sendFrames(frames: Buffer): void;
   /** Bytes handed to `send` that the peer has not taken yet (transport queue + socket buffer). */
   bufferedBytes(): number;
   close(code: number, reason: string): void;
@@ -77,7 +79,7 @@ export class StreamSubscription {
         const upTo = feed.deliveredSeq;
         if (this.position >= upTo) {
           this.state = "live";
-          this.sink.send(encodeReadyMessage(this.position));
+          this.sink.sendFrames(encodeTextFrames([encodeReadyMessage(this.position)]));
           return;
         }
         const rows = await readEventsAfter(this.env.db, this.grant.scope, {
@@ -86,16 +88,14 @@ export class StreamSubscription {
           filter: this.filter.filter,
           limit: this.env.backfillBatchSize,
         });
-        let sent = 0;
-        for (const { event } of rows) {
-          if (this.closed) return;
-          // Backfill waits for a slow reader instead of dropping it: the data is in the database.
-          if (this.sink.bufferedBytes() > this.env.maxBufferedBytes / 2) await this.drained();
-          if (this.closed) return;
-          this.sink.send(encodeEventMessage(event));
-          sent++;
+        if (this.closed) return;
+        // Backfill waits for a slow reader instead of dropping it: the data is in the database.
+        if (this.sink.bufferedBytes() > this.env.maxBufferedBytes / 2) await this.drained();
+        if (this.closed) return;
+        if (rows.length > 0) {
+          this.sink.sendFrames(encodeTextFrames(rows.map(({ event }) => encodeEventMessage(event))));
+          this.env.onSent(rows.length);
         }
-        this.env.onSent(sent);
         // Fewer rows than asked means nothing else matched up to `upTo`.
         this.position = rows.length < this.env.backfillBatchSize ? upTo : rows.at(-1)!.event.seq;
       }
@@ -110,26 +110,29 @@ export class StreamSubscription {
     }
   }
 
-  /** Live delivery of one feed batch (contiguous seqs). Returns the number of events sent. */
+  /**
+   * Live delivery of one feed batch (contiguous seqs), as one write. Returns the number of events
+   * sent. A client still holding more than the buffer limit is closed instead: its memory is
+   * bounded by the limit plus one batch, which unfiltered subscribers all share.
+   */
   deliver(batch: FeedBatch): number {
     if (this.state !== "live") return 0;
-    let sent = 0;
-    for (const item of batch.events) {
-      if (item.event.seq <= this.position || !this.filter.matches(item.event)) continue;
-      if (this.sink.bufferedBytes() > this.env.maxBufferedBytes) {
-        this.env.onSlowConsumer();
-        this.close(
-          STREAM_CLOSE_CODES.slowConsumer,
-          "SLOW_CONSUMER",
-          "the stream outpaced this client; reconnect with `since` set to the last seq received",
-        );
-        return sent;
-      }
-      this.sink.send(item.frame());
-      sent++;
+    const wanted = batch.events.filter(
+      (item) => item.event.seq > this.position && this.filter.matches(item.event),
+    );
+    if (wanted.length > 0 && this.sink.bufferedBytes() > this.env.maxBufferedBytes) {
+      this.env.onSlowConsumer();
+      this.close(
+        STREAM_CLOSE_CODES.slowConsumer,
+        "SLOW_CONSUMER",
+        "the stream outpaced this client; reconnect with `since` set to the last seq received",
+      );
+      return 0;
     }
+    if (wanted.length === batch.events.length) this.sink.sendFrames(batch.allFrames());
+    else if (wanted.length > 0) this.sink.sendFrames(encodeTextFrames(wanted.map((item) => item.message())));
     this.position = Math.max(this.position, batch.lastSeq);
-    return sent;
+    return wanted.length;
   }
 
   /** Server-initiated close: an error message, then the close frame. Idempotent. */
@@ -137,7 +140,7 @@ export class StreamSubscription {
     if (this.closed) return;
     this.state = "closed";
     try {
-      this.sink.send(encodeErrorMessage(errorCode, message));
+      this.sink.sendFrames(encodeTextFrames([encodeErrorMessage(errorCode, message)]));
       this.sink.close(code, errorCode.toLowerCase().replaceAll("_", " "));
     } finally {
       this.env.onClosed(this);

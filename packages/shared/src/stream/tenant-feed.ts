@@ -9,17 +9,20 @@ import { tenantScope } from "../query/tenant-scope.ts";
 import { type FeedEvent, latestSeq, readEventsAfter } from "./read-events-after.ts";
 import { encodeEventMessage } from "./stream-protocol.ts";
 import type { StreamSubscription } from "./stream-subscription.ts";
+import { encodeTextFrames } from "./websocket-frames.ts";
 
 export interface FeedBatchItem {
   event: StoredEvent;
   storedAt: number;
   /** The encoded message, built on first use and shared by all subscribers. */
-  frame(): Buffer;
+  message(): Buffer;
 }
 
 export interface FeedBatch {
   events: FeedBatchItem[];
   lastSeq: number;
+  /** Every event of the batch as WebSocket frames, built on first use and shared by every subscriber that takes them all. */
+  allFrames(): Buffer;
 }
 
 export interface FeedEnvironment {
@@ -33,11 +36,21 @@ const RETRY_DELAY_MS = 1000;
 
 function toBatchItem({ event, storedAt }: FeedEvent): FeedBatchItem {
   let encoded: Buffer | undefined;
-  const frame = () => {
-    if (!encoded) encoded = encodeEventMessage(event);
+  const message = () => {
+    encoded ??= encodeEventMessage(event);
     return encoded;
   };
-  return { event, storedAt, frame };
+  return { event, storedAt, message };
+}
+
+function toBatch(rows: FeedEvent[]): FeedBatch {
+  const events = rows.map(toBatchItem);
+  let frames: Buffer | undefined;
+  const allFrames = () => {
+    frames ??= encodeTextFrames(events.map((item) => item.message()));
+    return frames;
+  };
+  return { events, lastSeq: events.at(-1)!.event.seq, allFrames };
 }
 
 export class TenantFeed {
@@ -93,7 +106,7 @@ export class TenantFeed {
             limit: this.env.batchSize,
           });
           if (this.stopped || rows.length === 0) break;
-          this.fanOut({ events: rows.map(toBatchItem), lastSeq: rows.at(-1)!.event.seq });
+          this.fanOut(toBatch(rows));
           if (rows.length < this.env.batchSize) break;
         }
       } while (this.readAgain && !this.stopped);
