@@ -11,8 +11,8 @@ import { TSX_LOADER } from "@vigil/testkit/services";
 import { openStream, type StreamClient } from "../services/streamer/test/stream-client.ts";
 import { makeEvent } from "../services/streamer/test/stream-fixtures.ts";
 import type { BenchStack } from "./bench-stack.ts";
-import type { SectionResult } from "./ingest-bench.ts";
-import { figure, formatNumber, percentile, sleep } from "./measure.ts";
+import { cpuReport, type SectionResult } from "./ingest-bench.ts";
+import { cpuMeter, figure, formatNumber, percentile, sleep } from "./measure.ts";
 
 export interface StreamBenchOptions {
   subscribers: number;
@@ -100,6 +100,14 @@ export async function benchStream(
   log(
     `stream: ${options.subscribers} subscribers, ${options.eventsPerSecond} events/s for ${options.seconds} s`,
   );
+  const meter = cpuMeter({
+    streamer: { pid: streamer.pid },
+    subscribers: { pid: child.pid },
+    api: { pid: api.pid },
+    worker: { pid: stack.services.worker?.pid },
+    postgres: { pid: stack.pgPid, tree: true },
+    "bench+fauxqs": { pid: process.pid },
+  });
   const started = Date.now();
   let posted = 0;
   let failedPosts = 0;
@@ -121,10 +129,12 @@ export async function benchStream(
   if (failedPosts) notes.push(`${failedPosts} bulk posts failed; their events count as not delivered.`);
   // Bounded drain: whatever has not arrived 30 s after the last post counts as not delivered.
   const resultMessage = nextMessage();
+  const cpuDuringLoad = meter.since();
   child.send({ type: "collect", total, deadlineMs: Date.now() + 30_000 });
   const result = (await resultMessage) as {
     complete: number;
     delivered: number;
+    outOfOrder: number;
     slowCloses: number;
     receipts: Array<[number, number]>;
   };
@@ -133,7 +143,7 @@ export async function benchStream(
     select seq, stored_at from events where tenant_id = ${tenant.id} order by seq`;
   const storedAt = new Map(stored.map((row) => [Number(row.seq), row.stored_at.getTime()]));
   const latencies = result.receipts.map(([seq, at]) => at - storedAt.get(seq)!);
-  const { delivered, slowCloses, complete } = result;
+  const { delivered, slowCloses, complete, outOfOrder } = result;
   const p50 = percentile(latencies, 50);
   const p99 = percentile(latencies, 99);
   log(
@@ -141,7 +151,8 @@ export async function benchStream(
   );
   notes.push(
     `${options.subscribers} subscribers on one streamer, each subscribed to every event of the tenant, ${options.eventsPerSecond} events/s for ${options.seconds} s (${formatNumber(total)} events, ${formatNumber(total * options.subscribers)} deliveries); the subscribers run in a separate process on the same machine.`,
-    `${complete}/${options.subscribers} subscribers received every event; ${slowCloses} were closed as slow consumers (4008).`,
+    `${complete}/${options.subscribers} subscribers received every event, each in seq order with no gap or duplicate (${outOfOrder} out-of-order deliveries in total); ${slowCloses} were closed as slow consumers (4008).`,
+    `While posting (${postSeconds.toFixed(1)} s): ${cpuReport(cpuDuringLoad, postSeconds, total / 1000, "1,000 events")}.`,
     `Latency = client receive time − stored_at (transaction start in the worker), over ${sampled} sampled subscribers.`,
   );
   return {

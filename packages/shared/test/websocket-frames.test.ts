@@ -1,12 +1,20 @@
 import { encodeTextFrames } from "@vigil/shared/stream/websocket-frames";
 import { describe, expect, it } from "vitest";
-import { Receiver } from "ws";
+import * as ws from "ws";
+
+// ws exports its frame parser at run time, but @types/ws does not declare it.
+interface FrameParser {
+  on(event: "message", listener: (data: Buffer, isBinary: boolean) => void): void;
+  on(event: "error", listener: (error: Error) => void): void;
+  write(chunk: Buffer): void;
+}
+const Receiver = (ws as unknown as { Receiver: new (options: object) => FrameParser }).Receiver;
 
 /** Decodes with the ws library's own client-side parser, so the frames are checked by an independent implementation. */
 function decode(frames: Buffer): string[] {
   const messages: string[] = [];
   const receiver = new Receiver({ isServer: false, maxPayload: 0 });
-  receiver.on("message", (data: Buffer, isBinary: boolean) => {
+  receiver.on("message", (data, isBinary) => {
     expect(isBinary).toBe(false);
     messages.push(data.toString());
   });
