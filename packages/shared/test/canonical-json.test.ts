@@ -1,7 +1,7 @@
 // RFC 8785 test vectors: key order (§3.2.3), the combined example (§3.2.4) and the IEEE 754 number
 // samples of Appendix B, which pin the ECMAScript shortest-form serialisation the hash depends on.
 import { describe, expect, test } from "vitest";
-import { canonicalJson } from "../src/events/canonical-json.ts";
+import { canonicalFieldsJson, canonicalJson } from "../src/events/canonical-json.ts";
 
 /** A double from its IEEE 754 bit pattern, as Appendix B lists them. */
 function fromBits(hex: string): number {
@@ -105,5 +105,37 @@ describe("canonicalJson", () => {
     expect(() => canonicalJson(10n)).toThrow(TypeError);
     expect(() => canonicalJson(() => 1)).toThrow(TypeError);
     expect(() => canonicalJson(Symbol("s"))).toThrow(TypeError);
+  });
+
+  test("sorts small and large objects alike (insertion sort up to 16 keys, the built-in sort above)", () => {
+    for (const size of [2, 16, 17, 40]) {
+      const keys = Array.from(
+        { length: size },
+        (_, index) => `k${(index * 7919) % 1000}\u00e9${index % 3 ? "Z" : "a"}`,
+      );
+      const shuffled = Object.fromEntries(keys.map((key, index) => [key, index]));
+      const expected = `{${[...keys]
+        .sort()
+        .map((key) => `${JSON.stringify(key)}:${shuffled[key]}`)
+        .join(",")}}`;
+      expect(canonicalJson(shuffled)).toBe(expected);
+    }
+  });
+});
+
+describe("canonicalFieldsJson", () => {
+  test("equals canonicalJson of the picked fields, whatever else the record holds", () => {
+    const serialize = canonicalFieldsJson(["seq", "id", "after_state", "missing", "\u20ac"]);
+    const record = {
+      id: "x",
+      seq: 3,
+      after_state: { b: 1, a: [null, "é"] },
+      extra: "ignored",
+      "\u20ac": true,
+    };
+    expect(serialize(record)).toBe(
+      canonicalJson({ id: "x", seq: 3, after_state: record.after_state, "\u20ac": true }),
+    );
+    expect(serialize({})).toBe("{}");
   });
 });

@@ -95,6 +95,15 @@ describe("sensitiveKeyMatcher with the default list", () => {
     expect(custom("password")).toBe(false);
   });
 
+  test("answers the same for a key seen before, also after more distinct keys than it remembers", () => {
+    const matcher = sensitiveKeyMatcher(["password"]);
+    for (let round = 0; round < 2; round++) {
+      for (let index = 0; index < 12_000; index++) expect(matcher(`field_${index}`)).toBe(false);
+      expect(matcher("db_password")).toBe(true);
+      expect(matcher("passwordless")).toBe(false);
+    }
+  });
+
   test("an empty list matches nothing", () => {
     const none = sensitiveKeyMatcher([]);
     expect(none("password")).toBe(false);

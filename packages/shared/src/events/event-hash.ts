@@ -2,7 +2,7 @@
 // chain hash links each event to the one before it (by seq), so a deleted or reordered row is as
 // detectable as an edited one.
 import { createHash } from "node:crypto";
-import { canonicalJson } from "./canonical-json.ts";
+import { canonicalFieldsJson } from "./canonical-json.ts";
 import { HASHED_FIELDS, type StoredEvent } from "./event-schema.ts";
 
 export const GENESIS_CHAIN_HASH = "0".repeat(64);
@@ -11,10 +11,10 @@ export function sha256Hex(data: string | Buffer): string {
   return createHash("sha256").update(data).digest("hex");
 }
 
+const hashedFieldsJson = canonicalFieldsJson(HASHED_FIELDS);
+
 export function computeEventHash(event: Omit<StoredEvent, "hash">): string {
-  const hashed: Record<string, unknown> = {};
-  for (const field of HASHED_FIELDS) hashed[field] = event[field];
-  return sha256Hex(canonicalJson(hashed));
+  return sha256Hex(hashedFieldsJson(event));
 }
 
 export function computeChainHash(previousChainHash: string, eventHash: string): string {

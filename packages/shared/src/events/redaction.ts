@@ -16,11 +16,22 @@ function keyWords(key: string): string {
     .replace(/^_+|_+$/g, "");
 }
 
+/** Distinct keys remembered per matcher; events repeat the same few keys, clients may send any. */
+const MATCHER_MEMO_KEYS = 10_000;
+
 export function sensitiveKeyMatcher(names: readonly string[]): KeyMatcher {
   const needles = names.map((name) => `_${keyWords(name)}_`).filter((needle) => needle !== "__");
+  // Splitting a key into words costs three regex passes; the answer per key never changes.
+  const memo = new Map<string, boolean>();
   return (key) => {
-    const haystack = `_${keyWords(key)}_`;
-    return needles.some((needle) => haystack.includes(needle));
+    let sensitive = memo.get(key);
+    if (sensitive === undefined) {
+      const haystack = `_${keyWords(key)}_`;
+      sensitive = needles.some((needle) => haystack.includes(needle));
+      if (memo.size >= MATCHER_MEMO_KEYS) memo.clear();
+      memo.set(key, sensitive);
+    }
+    return sensitive;
   };
 }
 
@@ -40,16 +51,22 @@ export function redactSecrets(
   if (value !== null && typeof value === "object") {
     const result: Record<string, unknown> = {};
     for (const [key, child] of Object.entries(value)) {
-      const childPath = `${path}.${key}`;
-      const sensitive = isSensitive(key) && child !== null;
-      if (sensitive) redactedPaths.push(childPath);
-      // defineProperty, not assignment: a JSON key named `__proto__` must stay data, not become a prototype.
-      Object.defineProperty(result, key, {
-        value: sensitive ? REDACTED_VALUE : redactSecrets(child, isSensitive, childPath, redactedPaths),
-        enumerable: true,
-        writable: true,
-        configurable: true,
-      });
+      let copy: unknown = child;
+      if (child !== null && isSensitive(key)) {
+        redactedPaths.push(`${path}.${key}`);
+        copy = REDACTED_VALUE;
+      } else if (child !== null && typeof child === "object") {
+        copy = redactSecrets(child, isSensitive, `${path}.${key}`, redactedPaths);
+      }
+      // A JSON key named `__proto__` must stay data, not become a prototype: assigning it would.
+      if (key === "__proto__")
+        Object.defineProperty(result, key, {
+          value: copy,
+          enumerable: true,
+          writable: true,
+          configurable: true,
+        });
+      else result[key] = copy;
     }
     return result;
   }
