@@ -8,7 +8,7 @@
 
 import { type Database, setTenant, type TransactionSql } from "../db/database.ts";
 import { computeChainHash, computeEventHash } from "../events/event-hash.ts";
-import type { NormalizedEvent, StoredEvent } from "../events/event-schema.ts";
+import type { NormalizedEvent } from "../events/event-schema.ts";
 
 export const EVENTS_NOTIFY_CHANNEL = "vigil_events";
 
@@ -39,8 +39,47 @@ async function ensurePartitions(db: Database, events: NormalizedEvent[]): Promis
   }
 }
 
-function hourBucket(iso: string): string {
-  return `${iso.slice(0, 13)}:00:00.000Z`;
+/** Every stored column with its type, as json_to_recordset reads a batch; payload_hash goes to event_ids. */
+const BATCH_RECORD = `x(tenant_id uuid, seq bigint, id uuid, occurred_at timestamptz, received_at timestamptz,
+  action_type text, action text, resource_type text, resource_id text, user_id text, session_id text,
+  ip_address text, user_agent text, severity text, outcome text, before_state jsonb, after_state jsonb,
+  metadata jsonb, redacted text[], hash text, chain_hash text, payload_hash text)`;
+
+const EVENT_COLUMNS = `tenant_id, seq, id, occurred_at, received_at, action_type, action, resource_type,
+  resource_id, user_id, session_id, ip_address, user_agent, severity, outcome, before_state, after_state,
+  metadata, redacted, hash, chain_hash`;
+
+/**
+ * Everything a tenant's batch writes, in ONE statement (one round trip, the rows sent and parsed
+ * once): events, their ids, the hourly rollups (UTC hours), the sequence row, and the NOTIFY.
+ */
+const WRITE_BATCH = `
+  with batch as materialized (select * from json_to_recordset($1::text::json) as ${BATCH_RECORD}),
+  stored as (
+    insert into events (${EVENT_COLUMNS}) select ${EVENT_COLUMNS} from batch),
+  ids as (
+    insert into event_ids (tenant_id, id, seq, occurred_at, payload_hash)
+    select tenant_id, id, seq, occurred_at, payload_hash from batch),
+  rollups as (
+    insert into event_rollups_hourly (tenant_id, bucket, action_type, severity, outcome, resource_type, event_count)
+    select tenant_id, date_trunc('hour', occurred_at, 'UTC'), action_type, severity, outcome, resource_type, count(*)
+    from batch group by 1, 2, 3, 4, 5, 6
+    on conflict (tenant_id, bucket, action_type, severity, outcome, resource_type)
+    do update set event_count = event_rollups_hourly.event_count + excluded.event_count),
+  sequence as (
+    update tenant_sequences set last_seq = $2, last_chain_hash = $3 where tenant_id = $4)
+  select pg_notify($5, $6)`;
+
+async function lockTenantSequence(tx: TransactionSql, tenantId: string) {
+  const lock = () => tx<{ last_seq: number; last_chain_hash: string }[]>`
+    select last_seq, last_chain_hash from tenant_sequences where tenant_id = ${tenantId} for update`;
+  const [sequence] = await lock();
+  if (sequence) return sequence;
+  // A tenant's first batch creates its row (concurrent first batches: one inserts, both then lock).
+  await tx`insert into tenant_sequences (tenant_id) values (${tenantId}) on conflict do nothing`;
+  const [created] = await lock();
+  if (!created) throw new Error(`tenant ${tenantId} has no sequence row`);
+  return created;
 }
 
 async function storeTenantEvents(
@@ -50,10 +89,7 @@ async function storeTenantEvents(
   summary: StoreSummary,
 ) {
   await setTenant(tx, tenantId);
-  await tx`insert into tenant_sequences (tenant_id) values (${tenantId}) on conflict do nothing`;
-  const [sequence] = await tx<{ last_seq: number; last_chain_hash: string }[]>`
-    select last_seq, last_chain_hash from tenant_sequences where tenant_id = ${tenantId} for update`;
-  if (!sequence) throw new Error(`tenant ${tenantId} has no sequence row`);
+  const sequence = await lockTenantSequence(tx, tenantId);
 
   // Under the tenant lock nobody else can insert this tenant's ids, so a plain lookup is race-free.
   const ids = events.map((event) => event.id);
@@ -88,68 +124,22 @@ async function storeTenantEvents(
   let chainHash = sequence.last_chain_hash;
   const rows = fresh.map((event) => {
     seq += 1;
-    const { payload_hash: _payloadHash, ...fields } = event;
-    const stored: Omit<StoredEvent, "hash"> = { ...fields, seq };
+    const stored = { ...event, seq };
     const hash = computeEventHash(stored);
     chainHash = computeChainHash(chainHash, hash);
-    return { ...stored, hash, chain_hash: chainHash, payload_hash: event.payload_hash };
+    return Object.assign(stored, { hash, chain_hash: chainHash });
   });
 
-  const payload = JSON.stringify(rows);
-  await tx`
-    insert into events (tenant_id, seq, id, occurred_at, received_at, action_type, action, resource_type,
-      resource_id, user_id, session_id, ip_address, user_agent, severity, outcome, before_state, after_state,
-      metadata, redacted, hash, chain_hash)
-    select tenant_id, seq, id, occurred_at, received_at, action_type, action, resource_type,
-      resource_id, user_id, session_id, ip_address, user_agent, severity, outcome, before_state, after_state,
-      metadata, redacted, hash, chain_hash
-    from json_to_recordset(${payload}::text::json) as x(tenant_id uuid, seq bigint, id uuid, occurred_at timestamptz,
-      received_at timestamptz, action_type text, action text, resource_type text, resource_id text, user_id text,
-      session_id text, ip_address text, user_agent text, severity text, outcome text, before_state jsonb,
-      after_state jsonb, metadata jsonb, redacted text[], hash text, chain_hash text)`;
-  await tx`
-    insert into event_ids (tenant_id, id, seq, occurred_at, payload_hash)
-    select tenant_id, id, seq, occurred_at, payload_hash
-    from json_to_recordset(${payload}::text::json) as x(tenant_id uuid, id uuid, seq bigint, occurred_at timestamptz, payload_hash text)`;
-
-  const rollup = new Map<
-    string,
-    {
-      bucket: string;
-      action_type: string;
-      severity: string;
-      outcome: string;
-      resource_type: string;
-      n: number;
-    }
-  >();
-  for (const row of rows) {
-    const bucket = hourBucket(row.occurred_at);
-    const key = `${bucket}\u0001${row.action_type}\u0001${row.severity}\u0001${row.outcome}\u0001${row.resource_type}`;
-    const entry = rollup.get(key);
-    if (entry) entry.n++;
-    else
-      rollup.set(key, {
-        bucket,
-        action_type: row.action_type,
-        severity: row.severity,
-        outcome: row.outcome,
-        resource_type: row.resource_type,
-        n: 1,
-      });
-  }
-  await tx`
-    insert into event_rollups_hourly (tenant_id, bucket, action_type, severity, outcome, resource_type, event_count)
-    select ${tenantId}, bucket, action_type, severity, outcome, resource_type, n
-    from json_to_recordset(${JSON.stringify([...rollup.values()])}::text::json)
-      as x(bucket timestamptz, action_type text, severity text, outcome text, resource_type text, n bigint)
-    on conflict (tenant_id, bucket, action_type, severity, outcome, resource_type)
-    do update set event_count = event_rollups_hourly.event_count + excluded.event_count`;
-
   const fromSeq = sequence.last_seq + 1;
-  await tx`update tenant_sequences set last_seq = ${seq}, last_chain_hash = ${chainHash} where tenant_id = ${tenantId}`;
   // Delivered at commit and only if it commits; small on purpose (NOTIFY payloads cap at 8000 bytes).
-  await tx`select pg_notify(${EVENTS_NOTIFY_CHANNEL}, ${`${tenantId}:${fromSeq}:${seq}`})`;
+  await tx.unsafe(WRITE_BATCH, [
+    JSON.stringify(rows),
+    seq,
+    chainHash,
+    tenantId,
+    EVENTS_NOTIFY_CHANNEL,
+    `${tenantId}:${fromSeq}:${seq}`,
+  ]);
   summary.stored += rows.length;
   summary.tenants.push({ tenantId, fromSeq, toSeq: seq });
 }
