@@ -1,5 +1,6 @@
 // services/api entry point: configuration, dependencies, HTTP server, graceful shutdown.
 import { serve } from "@hono/node-server";
+import { ApiKeyCache } from "@vigil/shared/auth/api-key-cache";
 import { ensureSigningKey, SigningKeyRing } from "@vigil/shared/auth/signing-keys";
 import { createTokenVerifier } from "@vigil/shared/auth/token-verifier";
 import { loadConfigOrExit } from "@vigil/shared/config/config";
@@ -43,6 +44,9 @@ const keys = new SigningKeyRing(db.sql, {
   accessTokenTtlSeconds: config.VIGIL_ACCESS_TOKEN_TTL_SECONDS,
   secret: config.VIGIL_SIGNING_KEY_SECRET,
 });
+// Keys are cached per replica; revocation and tenant changes reach every replica by NOTIFY.
+const apiKeys = new ApiKeyCache(db.sql);
+await apiKeys.start();
 const deps = {
   config,
   db,
@@ -51,6 +55,7 @@ const deps = {
   metrics: createMetrics("api"),
   keys,
   tokens: createTokenVerifier({ config, db, keys }),
+  apiKeys,
   isSensitiveKey: sensitiveKeyMatcher(config.VIGIL_REDACT_KEYS),
 };
 const app = createApp(deps);
@@ -67,6 +72,7 @@ async function shutdown(signal: string) {
   const forced = setTimeout(() => process.exit(1), 15_000);
   forced.unref();
   await new Promise<void>((resolve) => server.close(() => resolve()));
+  await apiKeys.stop();
   await db.close();
   queue.close();
   process.exit(0);

@@ -104,9 +104,24 @@ export interface ApiKeyPrincipal {
   scopes: ApiKeyScope[];
 }
 
+/** Last use is recorded at most this often per key, so hot keys do not write on every request. */
+export const API_KEY_LAST_USE_INTERVAL_MS = 60_000;
+
 /** Resolves a presented key to its tenant and scopes, or null when unknown or revoked. */
 export async function authenticateApiKey(sql: Queryable, key: string): Promise<ApiKeyPrincipal | null> {
   if (!looksLikeApiKey(key)) return null;
+  const found = await findApiKey(sql, hashApiKey(key));
+  if (!found) return null;
+  if (found.lastUsedAt === null || Date.now() - found.lastUsedAt > API_KEY_LAST_USE_INTERVAL_MS)
+    await recordApiKeyUse(sql, found.principal.keyId);
+  return found.principal;
+}
+
+/** The live (unrevoked) key with this hash, with its tenant's state and when it was last used. */
+export async function findApiKey(
+  sql: Queryable,
+  keyHash: string,
+): Promise<{ principal: ApiKeyPrincipal; lastUsedAt: number | null } | null> {
   const rows = await sql<
     {
       id: string;
@@ -119,18 +134,21 @@ export async function authenticateApiKey(sql: Queryable, key: string): Promise<A
   >`
     select k.id, k.tenant_id, k.scopes, t.status, t.retention_days, k.last_used_at
     from api_keys k join tenants t on t.id = k.tenant_id
-    where k.key_hash = ${hashApiKey(key)} and k.revoked_at is null`;
+    where k.key_hash = ${keyHash} and k.revoked_at is null`;
   const row = rows[0];
   if (!row) return null;
-  // Last use is recorded at most once a minute per key, so hot keys do not write on every request.
-  if (!row.last_used_at || Date.now() - row.last_used_at.getTime() > 60_000) {
-    await sql`update api_keys set last_used_at = now() where id = ${row.id}`;
-  }
   return {
-    keyId: row.id,
-    tenantId: row.tenant_id,
-    tenantStatus: row.status,
-    tenantRetentionDays: row.retention_days,
-    scopes: row.scopes,
+    principal: {
+      keyId: row.id,
+      tenantId: row.tenant_id,
+      tenantStatus: row.status,
+      tenantRetentionDays: row.retention_days,
+      scopes: row.scopes,
+    },
+    lastUsedAt: row.last_used_at?.getTime() ?? null,
   };
+}
+
+export async function recordApiKeyUse(sql: Queryable, keyId: string): Promise<void> {
+  await sql`update api_keys set last_used_at = now() where id = ${keyId}`;
 }

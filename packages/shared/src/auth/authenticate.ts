@@ -2,6 +2,7 @@
 // JWT verification is delegated to a TokenVerifier so the transports never parse tokens themselves.
 import type { Database } from "../db/database.ts";
 import { VigilError } from "../errors/vigil-error.ts";
+import type { ApiKeyLookup } from "./api-key-cache.ts";
 import { API_KEY_PREFIX, authenticateApiKey } from "./api-keys.ts";
 import type { Principal } from "./principal.ts";
 
@@ -32,17 +33,19 @@ export function presentedSecret(credential: PresentedCredential): string | null 
   return apiKey ?? bearer;
 }
 
+/** `apiKeys`: a cached lookup (the api's ApiKeyCache); without one every key is looked up in `db`. */
 export async function authenticate(
   db: Database,
   tokens: TokenVerifier,
   secret: string | null,
+  apiKeys?: ApiKeyLookup,
 ): Promise<Principal> {
   if (!secret)
     throw new VigilError("UNAUTHENTICATED", "send an API key (X-API-Key) or a bearer token", undefined, {
       "WWW-Authenticate": "Bearer",
     });
   const principal: Principal | null = secret.startsWith(API_KEY_PREFIX)
-    ? await authenticateApiKey(db.sql, secret).then((key) =>
+    ? await (apiKeys ? apiKeys.authenticate(secret) : authenticateApiKey(db.sql, secret)).then((key) =>
         key ? { kind: "api_key" as const, ...key } : null,
       )
     : await tokens.verify(secret);

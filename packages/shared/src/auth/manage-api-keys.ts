@@ -1,5 +1,6 @@
 // Verbs on a tenant's API keys: issue (the plaintext is returned once and never stored or logged),
-// list (prefix, scopes, last use) and revoke (effective on the next request: keys are not cached).
+// list (prefix, scopes, last use) and revoke (effective on the next request on every api replica:
+// the revocation's NOTIFY empties each replica's key cache, see auth/api-key-cache.ts).
 import { z } from "zod";
 import { type ActionContext, recordAdminAction } from "../audit/admin-audit.ts";
 import { VigilError } from "../errors/vigil-error.ts";

@@ -1,4 +1,5 @@
 // What every handler can reach: the process-wide dependencies and per-request variables.
+import type { ApiKeyLookup } from "@vigil/shared/auth/api-key-cache";
 import type { TokenVerifier } from "@vigil/shared/auth/authenticate";
 import type { Principal } from "@vigil/shared/auth/principal";
 import type { SigningKeyRing } from "@vigil/shared/auth/signing-keys";
@@ -16,6 +17,8 @@ export interface ApiDependencies {
   logger: Logger;
   metrics: Metrics;
   tokens: TokenVerifier;
+  /** Cached API-key lookups (invalidated by NOTIFY); absent = every key is looked up in `db`. */
+  apiKeys?: ApiKeyLookup;
   /** Vigil's own token signing keys (issuing, JWKS). */
   keys: SigningKeyRing;
   isSensitiveKey: KeyMatcher;

@@ -11,7 +11,7 @@ export function requirePrincipal(deps: ApiDependencies): MiddlewareHandler<AppEn
       apiKey: c.req.header("x-api-key"),
       authorization: c.req.header("authorization"),
     });
-    c.set("principal", await authenticate(deps.db, deps.tokens, secret));
+    c.set("principal", await authenticate(deps.db, deps.tokens, secret, deps.apiKeys));
     await next();
   };
 }

@@ -4,10 +4,12 @@ import * as initialSchema from "./20261121T2230_initial_schema.ts";
 import * as usersTokensSigningKeys from "./20261121T2231_users_tokens_signing_keys.ts";
 import * as retentionPartitionDrop from "./20261121T2236_retention_partition_drop.ts";
 import * as eventRemovedRanges from "./20261121T2340_event_removed_ranges.ts";
+import * as authChangeNotify from "./20261122T0059_auth_change_notify.ts";
 
 export const migrations: Record<string, Migration> = {
   "20261121T2230_initial_schema": initialSchema,
   "20261121T2231_users_tokens_signing_keys": usersTokensSigningKeys,
   "20261121T2236_retention_partition_drop": retentionPartitionDrop,
   "20261121T2340_event_removed_ranges": eventRemovedRanges,
+  "20261122T0059_auth_change_notify": authChangeNotify,
 };

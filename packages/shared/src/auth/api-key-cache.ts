@@ -1,0 +1,96 @@
+// API-key lookups cached in the process (key hash → principal with its tenant's state), so a hot key
+// costs no database round trip per request. Revocation and tenant changes still take effect at once
+// on every replica: triggers on api_keys and tenants send NOTIFY vigil_auth_changes at commit
+// (migration 20261122T0059) and each notification empties the cache; a lookup that overlapped a
+// notification is not cached. Nothing is cached until the LISTEN is in place, and each (re)LISTEN
+// empties the cache; the TTL bounds staleness should a notification ever be lost.
+import type { Sql } from "../db/database.ts";
+import {
+  API_KEY_LAST_USE_INTERVAL_MS,
+  type ApiKeyPrincipal,
+  findApiKey,
+  hashApiKey,
+  looksLikeApiKey,
+  recordApiKeyUse,
+} from "./api-keys.ts";
+
+export const AUTH_CHANGES_CHANNEL = "vigil_auth_changes";
+
+/** Backstop only: changes normally arrive by NOTIFY within milliseconds. */
+const DEFAULT_TTL_MS = 10_000;
+/** Only valid keys are cached, so this bounds memory even against a flood of made-up keys. */
+const MAX_ENTRIES = 10_000;
+
+interface CachedKey {
+  principal: ApiKeyPrincipal;
+  expiresAt: number;
+  lastUsedAt: number | null;
+}
+
+export interface ApiKeyLookup {
+  /** The key's principal, or null when it is unknown or revoked. */
+  authenticate(key: string): Promise<ApiKeyPrincipal | null>;
+}
+
+export class ApiKeyCache implements ApiKeyLookup {
+  private readonly entries = new Map<string, CachedKey>();
+  /** Bumped by every invalidation; a lookup started under an older one is not cached. */
+  private generation = 0;
+  private listening = false;
+  private unlisten: (() => Promise<void>) | undefined;
+
+  constructor(
+    private readonly sql: Sql,
+    private readonly ttlMs = DEFAULT_TTL_MS,
+  ) {}
+
+  async start(): Promise<void> {
+    const listener = await this.sql.listen(
+      AUTH_CHANGES_CHANNEL,
+      () => this.invalidate(),
+      () => {
+        // Also after postgres.js re-LISTENs on a new connection: changes may have been missed.
+        this.invalidate();
+        this.listening = true;
+      },
+    );
+    this.unlisten = listener.unlisten;
+  }
+
+  async stop(): Promise<void> {
+    this.listening = false;
+    this.invalidate();
+    await this.unlisten?.();
+  }
+
+  async authenticate(key: string): Promise<ApiKeyPrincipal | null> {
+    if (!looksLikeApiKey(key)) return null;
+    const keyHash = hashApiKey(key);
+    const now = Date.now();
+    const cached = this.entries.get(keyHash);
+    if (cached && cached.expiresAt > now) {
+      if (cached.lastUsedAt === null || now - cached.lastUsedAt > API_KEY_LAST_USE_INTERVAL_MS) {
+        cached.lastUsedAt = now;
+        await recordApiKeyUse(this.sql, cached.principal.keyId);
+      }
+      return cached.principal;
+    }
+    const generation = this.generation;
+    const found = await findApiKey(this.sql, keyHash);
+    if (!found) return null;
+    if (found.lastUsedAt === null || now - found.lastUsedAt > API_KEY_LAST_USE_INTERVAL_MS) {
+      await recordApiKeyUse(this.sql, found.principal.keyId);
+      found.lastUsedAt = now;
+    }
+    if (this.listening && generation === this.generation) {
+      if (this.entries.size >= MAX_ENTRIES) this.entries.clear();
+      this.entries.set(keyHash, { ...found, expiresAt: now + this.ttlMs });
+    }
+    return found.principal;
+  }
+
+  private invalidate(): void {
+    this.generation++;
+    this.entries.clear();
+  }
+}
