@@ -1,6 +1,7 @@
 // Reads a JSON request body with its size limit enforced while reading (a client cannot make the
 // api buffer more than the limit), and turns each way it can be wrong into the right 4xx.
 
+import type { IncomingMessage } from "node:http";
 import { VigilError } from "@vigil/shared/errors/vigil-error";
 import type { Context } from "hono";
 
@@ -51,25 +52,52 @@ export async function readJsonOrFormBody(c: Context, maxBytes: number): Promise<
 async function readBodyText(c: Context, maxBytes: number): Promise<string> {
   const declared = Number(c.req.header("content-length") ?? "0");
   if (declared > maxBytes) throw tooLarge(maxBytes);
+  // On @hono/node-server, read Node's request stream itself: touching `c.req.raw.body` would build
+  // a WHATWG Request, an AbortController and a web stream for every request first.
+  const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
+  const chunks = incoming ? await readIncoming(incoming, maxBytes) : await readWebStream(c, maxBytes);
+  return chunks.length === 1 ? chunks[0]!.toString("utf8") : Buffer.concat(chunks).toString("utf8");
+}
+
+function readIncoming(incoming: IncomingMessage, maxBytes: number): Promise<Buffer[]> {
+  if (incoming.readableEnded) return Promise.resolve([]);
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let total = 0;
+    const finish = (error?: unknown) => {
+      incoming.off("data", onData).off("end", onEnd).off("error", finish).off("close", onClose);
+      if (error) reject(error);
+      else resolve(chunks);
+    };
+    const onData = (chunk: Buffer) => {
+      total += chunk.byteLength;
+      if (total <= maxBytes) return void chunks.push(chunk);
+      incoming.pause();
+      finish(tooLarge(maxBytes));
+    };
+    const onEnd = () => finish();
+    // The client went away mid-body: nobody is left to answer.
+    const onClose = () => finish(new VigilError("BAD_REQUEST", "the request body was cut off"));
+    incoming.on("data", onData).on("end", onEnd).on("error", finish).on("close", onClose);
+  });
+}
+
+async function readWebStream(c: Context, maxBytes: number): Promise<Buffer[]> {
   const stream = c.req.raw.body;
-  if (!stream)
-    throw new VigilError("MALFORMED_JSON", "the request body is empty", [
-      { path: "(body)", message: "is empty" },
-    ]);
-  const chunks: Uint8Array[] = [];
+  if (!stream) return [];
+  const chunks: Buffer[] = [];
   let total = 0;
   const reader = stream.getReader();
   for (;;) {
     const { done, value } = await reader.read();
-    if (done) break;
+    if (done) return chunks;
     total += value.byteLength;
     if (total > maxBytes) {
       await reader.cancel().catch(() => undefined);
       throw tooLarge(maxBytes);
     }
-    chunks.push(value);
+    chunks.push(Buffer.from(value.buffer, value.byteOffset, value.byteLength));
   }
-  return Buffer.concat(chunks).toString("utf8");
 }
 
 /**
