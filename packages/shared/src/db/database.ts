@@ -66,12 +66,39 @@ export class Database {
     this.sql = createSql(options);
   }
 
-  /** Runs `fn` in a transaction scoped to one tenant; RLS hides every other tenant's rows. */
-  withTenant<T>(tenantId: string, fn: (tx: TransactionSql) => Promise<T>): Promise<T> {
-    return this.sql.begin(async (tx) => {
-      await setTenant(tx, tenantId);
-      return fn(tx);
-    }) as Promise<T>;
+  /**
+   * Runs `fn` in a transaction scoped to one tenant; RLS hides every other tenant's rows.
+   *
+   * BEGIN and the tenant setting are pipelined with fn's first statement on a reserved connection
+   * (postgres.js sends them in one write), so scoping costs no round trip of its own. Should either
+   * fail, fn's statements cannot run unscoped: they fail in the aborted transaction, or (no BEGIN)
+   * the policies see no tenant and answer nothing; the scoping error is the one thrown.
+   */
+  async withTenant<T>(tenantId: string, fn: (tx: Queryable) => Promise<T>): Promise<T> {
+    const connection = await this.sql.reserve();
+    try {
+      const scoped = Promise.all([
+        connection.unsafe("begin").execute(),
+        setTenant(connection, tenantId).execute(),
+      ]);
+      // Observed below; without this, a failure here would also be an unhandled rejection.
+      scoped.catch(() => undefined);
+      let result: T;
+      try {
+        result = await fn(connection);
+        await scoped;
+      } catch (error) {
+        await connection.unsafe("rollback").catch(() => undefined);
+        throw await scoped.then(
+          () => error,
+          (scopeError: unknown) => scopeError,
+        );
+      }
+      await connection.unsafe("commit");
+      return result;
+    } finally {
+      connection.release();
+    }
   }
 
   /** A transaction with no tenant set: tenant-scoped tables answer with zero rows. */
@@ -113,8 +140,9 @@ export class Database {
   }
 }
 
-export async function setTenant(tx: Queryable, tenantId: string): Promise<void> {
-  await tx`select set_config('vigil.tenant_id', ${tenantId}, true)`;
+/** Scopes the open transaction to one tenant (SET LOCAL semantics); returns the pending statement. */
+export function setTenant(tx: Queryable, tenantId: string): postgres.PendingQuery<postgres.Row[]> {
+  return tx`select set_config('vigil.tenant_id', ${tenantId}, true)`;
 }
 
 /** Executes a Kysely-built query through postgres.js and returns its rows. */
