@@ -1,6 +1,7 @@
 # syntax=docker/dockerfile:1
-# One image for every Vigil process (api, worker, streamer, migrate). TypeScript runs through tsx,
-# so there is no build step: the image is the workspace with its dependencies installed.
+# One image for every Vigil process (api, worker, streamer, migrate): the workspace with its
+# dependencies installed, and each service bundled by `pnpm build` into services/<name>/dist/main.mjs,
+# which `pnpm --filter @vigil/<name> start` runs with plain node (no TypeScript loader at run time).
 #   docker build --build-arg SERVICE=worker -t vigil-worker .
 # SERVICE picks the default command; `docker run ... pnpm vigil migrate` (or compose's
 # `command:`) overrides it.
@@ -24,11 +25,12 @@ COPY packages/testkit/package.json packages/testkit/
 COPY services/api/package.json services/api/
 COPY services/streamer/package.json services/streamer/
 COPY services/worker/package.json services/worker/
-# tsx (the runtime) is a devDependency, hence --prod=false.
+# tsx (the CLI: `pnpm vigil migrate`, `pnpm build`) is a devDependency, hence --prod=false.
 RUN --mount=type=cache,id=vigil-pnpm-store,target=/pnpm-store \
     pnpm install --frozen-lockfile --prod=false --store-dir /pnpm-store
 
 COPY . .
+RUN pnpm build
 
 # Files stay root-owned and read-only to the app; it runs unprivileged.
 ENV NODE_ENV=production \

@@ -326,6 +326,18 @@ describe("Dockerfile", () => {
     expect(dockerfile).toMatch(/^ARG SERVICE=api$/m);
   });
 
+  it("bundles the services after copying the sources; each service's start script runs its bundle", () => {
+    expect(dockerfile.indexOf("RUN pnpm build")).toBeGreaterThan(dockerfile.indexOf("COPY . ."));
+    const rootPackage = JSON.parse(readRepoFile("package.json")) as { scripts: Record<string, string> };
+    expect(rootPackage.scripts.build).toBe("tsx packages/devstack/src/build-services.ts");
+    for (const name of APP_SERVICES) {
+      const manifest = JSON.parse(readRepoFile(`services/${name}/package.json`)) as {
+        scripts: Record<string, string>;
+      };
+      expect(manifest.scripts.start).toBe("node dist/main.mjs");
+    }
+  });
+
   it(".dockerignore keeps local state out of the build context", () => {
     const ignored = readRepoFile(".dockerignore").split("\n");
     for (const entry of ["node_modules", ".vigil", ".git", "bench/results"]) expect(ignored).toContain(entry);

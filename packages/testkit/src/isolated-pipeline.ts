@@ -9,7 +9,7 @@ import { EventQueue } from "@vigil/shared/queue/event-queue";
 import { createTenant, type Tenant } from "@vigil/shared/tenants/tenants";
 import { createTestDatabase, type TestDatabase } from "./database.ts";
 import { freePort } from "./ports.ts";
-import { type RunningService, type ServiceName, startService } from "./services.ts";
+import { type RunningService, type ServiceName, type ServiceRuntime, startService } from "./services.ts";
 
 export interface TestPipeline {
   database: TestDatabase;
@@ -32,6 +32,8 @@ export interface PipelineOptions {
   sqsEndpoint: string;
   /** A PostgreSQL cluster holding the migrated template (see prepareTemplateDatabase). */
   postgres: { port: number; password: string };
+  /** How services start (default "source"; the benchmark runs the built bundles). */
+  serviceRuntime?: ServiceRuntime;
 }
 
 export async function createPipeline(options: PipelineOptions): Promise<TestPipeline> {
@@ -73,7 +75,12 @@ export async function createPipeline(options: PipelineOptions): Promise<TestPipe
       const portVariable = { api: "API_PORT", worker: "WORKER_METRICS_PORT", streamer: "STREAMER_PORT" }[
         name
       ];
-      const service = await startService(name, env({ [portVariable]: String(port), ...overrides }), port);
+      const service = await startService(
+        name,
+        env({ [portVariable]: String(port), ...overrides }),
+        port,
+        options.serviceRuntime,
+      );
       running.add(service);
       void service.exited.then(() => running.delete(service));
       return service;

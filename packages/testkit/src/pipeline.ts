@@ -2,6 +2,7 @@
 // global setup started (see isolated-pipeline.ts for what it holds).
 import { inject } from "vitest";
 import { createPipeline, type TestPipeline } from "./isolated-pipeline.ts";
+import type { ServiceRuntime } from "./services.ts";
 
 export type { TestPipeline } from "./isolated-pipeline.ts";
 
@@ -12,6 +13,8 @@ export interface TestPipelineOptions {
   sqsEndpoint?: string;
   /** Another PostgreSQL cluster (a test that restarts its own database); needs a migrated template. */
   postgres?: { port: number; password: string };
+  /** "built": services start from the bundles `pnpm build` writes (what production runs). */
+  serviceRuntime?: ServiceRuntime;
 }
 
 export function createTestPipeline(options: TestPipelineOptions = {}): Promise<TestPipeline> {

@@ -1,5 +1,6 @@
 // Starts the real api / worker / streamer processes for cross-process tests, exactly as the dev
-// stack does (node + tsx on the service's main.ts), with configuration passed as environment.
+// stack does (node + tsx on the service's main.ts), with configuration passed as environment; or,
+// for the benchmark, the bundle `pnpm build` wrote (what production runs).
 import { type ChildProcess, spawn } from "node:child_process";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -9,6 +10,9 @@ export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url
 export const TSX_LOADER = path.join(REPO_ROOT, "node_modules/tsx/dist/esm/index.mjs");
 
 export type ServiceName = "api" | "worker" | "streamer";
+
+/** "source": src/main.ts through tsx (tests, dev). "built": dist/main.mjs from `pnpm build`, plain node. */
+export type ServiceRuntime = "source" | "built";
 
 export interface RunningService {
   name: ServiceName;
@@ -28,10 +32,13 @@ export async function startService(
   name: ServiceName,
   env: Record<string, string>,
   port: number,
+  runtime: ServiceRuntime = "source",
 ): Promise<RunningService> {
   const child = spawn(
     process.execPath,
-    ["--import", TSX_LOADER, path.join(REPO_ROOT, "services", name, "src/main.ts")],
+    runtime === "built"
+      ? [path.join(REPO_ROOT, "services", name, "dist/main.mjs")]
+      : ["--import", TSX_LOADER, path.join(REPO_ROOT, "services", name, "src/main.ts")],
     {
       cwd: REPO_ROOT,
       env: {

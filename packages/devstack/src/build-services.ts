@@ -1,0 +1,49 @@
+// `pnpm build`: each service (api, worker, streamer) as one ES module, services/<name>/dist/main.mjs,
+// run with plain `node` — what the Docker image and the benchmark run. TypeScript is compiled once
+// here instead of by the tsx loader at every start, which saves ~70 MB of RSS per process (the
+// loader's compiler and caches). Dependencies are bundled too: under pnpm a service's folder can only
+// resolve its own direct dependencies, not those of @vigil/shared. Tests and `pnpm start` keep
+// running the sources through tsx.
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { build } from "esbuild";
+
+const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
+
+export const BUILT_SERVICES = ["api", "worker", "streamer"] as const;
+export type BuiltService = (typeof BUILT_SERVICES)[number];
+
+/** Where `pnpm build` writes a service's bundle. */
+export function serviceBundlePath(name: BuiltService): string {
+  return path.join(REPO_ROOT, "services", name, "dist/main.mjs");
+}
+
+export async function buildServices(names: readonly BuiltService[] = BUILT_SERVICES): Promise<void> {
+  await Promise.all(
+    names.map((name) =>
+      build({
+        entryPoints: [path.join(REPO_ROOT, "services", name, "src/main.ts")],
+        outfile: serviceBundlePath(name),
+        bundle: true,
+        platform: "node",
+        format: "esm",
+        target: "node20",
+        // Readable stack traces without --enable-source-maps: names and code are kept as written.
+        minify: false,
+        sourcemap: "linked",
+        logLevel: "warning",
+        // CommonJS dependencies call require() for node built-ins, which an ES module lacks.
+        banner: {
+          js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
+        },
+      }),
+    ),
+  );
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  await buildServices();
+  process.stdout.write(
+    `built ${BUILT_SERVICES.map((name) => path.relative(REPO_ROOT, serviceBundlePath(name))).join(", ")}\n`,
+  );
+}
