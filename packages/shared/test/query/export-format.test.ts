@@ -1,0 +1,124 @@
+// The export's CSV and NDJSON text, without a database: byte for byte what the fast-csv formatter
+// (which the export used before writing CSV per batch itself) produces for the same cells, on
+// values that need quoting, doubling, formula neutralising and NUL stripping.
+import type { StoredEvent } from "@vigil/shared/events/event-schema";
+import { EXPORT_COLUMNS, formatExport, neutralizeFormula } from "@vigil/shared/query/export-events";
+import { format as fastCsvFormat } from "fast-csv";
+import { describe, expect, test } from "vitest";
+
+const TRICKY = [
+  "plain",
+  "",
+  "a,b",
+  'say "hi"',
+  '"quoted", with comma',
+  "line one\nline two",
+  "carriage\rreturn",
+  "crlf\r\n",
+  "pipe|separated",
+  "nul\0inside",
+  '\0"',
+  "=1+2",
+  "+SUM(A1)",
+  "-1+1",
+  "@cmd",
+  "\tx",
+  "\rcalc",
+  "'already",
+  "ünïcödé ✓ 🚀",
+  "trailing space ",
+];
+
+function event(index: number): StoredEvent {
+  const text = TRICKY[index % TRICKY.length]!;
+  return {
+    id: `00000000-0000-4000-8000-${String(index).padStart(12, "0")}`,
+    tenant_id: "11111111-1111-4111-8111-111111111111",
+    seq: index + 1,
+    occurred_at: new Date(Date.UTC(2026, 0, 1) + index * 1000).toISOString(),
+    received_at: new Date(Date.UTC(2026, 0, 1) + index * 1000 + 5).toISOString(),
+    action_type: "UPDATE",
+    action: text,
+    resource_type: "invoice",
+    resource_id: text,
+    user_id: index % 3 === 0 ? null : text,
+    session_id: index % 4 === 0 ? null : `s-${index}`,
+    ip_address: "10.0.0.1",
+    user_agent: text,
+    severity: "INFO",
+    outcome: "success",
+    before_state: index % 2 ? null : { note: text, n: index },
+    after_state: { status: text, nested: { list: [text, 1, null, true] } },
+    metadata: index % 5 ? { index } : null,
+    redacted: index % 2 ? [] : ["metadata.password", text],
+    hash: "ab".repeat(32),
+  };
+}
+
+/** The same rows through fast-csv, with the cells the export has always written. */
+async function fastCsvText(events: StoredEvent[]): Promise<string> {
+  const cell = (value: unknown) =>
+    value === null || value === undefined
+      ? ""
+      : neutralizeFormula(typeof value === "object" ? JSON.stringify(value) : String(value));
+  const stream = fastCsvFormat({
+    headers: [...EXPORT_COLUMNS],
+    alwaysWriteHeaders: true,
+    includeEndRowDelimiter: true,
+  });
+  const chunks: Buffer[] = [];
+  stream.on("data", (chunk: Buffer) => chunks.push(chunk));
+  const ended = new Promise((resolve) => stream.on("end", resolve));
+  for (const row of events) stream.write(EXPORT_COLUMNS.map((column) => cell(row[column])));
+  stream.end();
+  await ended;
+  return Buffer.concat(chunks).toString("utf8");
+}
+
+async function exported(format: "csv" | "ndjson", batches: StoredEvent[][]) {
+  const progress = { rows: 0, completed: false };
+  let text = "";
+  for await (const chunk of formatExport(
+    format,
+    (async function* () {
+      yield* batches;
+    })(),
+    progress,
+  ))
+    text += chunk;
+  return { text, progress };
+}
+
+describe("export text", () => {
+  const events = Array.from({ length: 3 * TRICKY.length + 7 }, (_, index) => event(index));
+  const batches = [events.slice(0, 25), [], events.slice(25, 26), events.slice(26)];
+
+  test("CSV is byte-identical to fast-csv's, across batch boundaries", async () => {
+    const { text, progress } = await exported("csv", batches);
+    expect(text).toBe(await fastCsvText(events));
+    expect(progress).toEqual({ rows: events.length, completed: true });
+    expect(text).toContain(`"say ""hi"""`);
+    expect(text).toContain(`"pipe|separated"`);
+    expect(text).toContain(`,'=1+2,`);
+    expect(text).not.toContain("\0");
+  });
+
+  test("CSV of no rows is the header line, as before", async () => {
+    const { text, progress } = await exported("csv", [[]]);
+    expect(text).toBe(await fastCsvText([]));
+    expect(text).toBe(`${EXPORT_COLUMNS.join(",")}\n`);
+    expect(progress).toEqual({ rows: 0, completed: true });
+  });
+
+  test("NDJSON is one JSON.stringify per event and line", async () => {
+    const { text } = await exported("ndjson", batches);
+    expect(text).toBe(events.map((row) => `${JSON.stringify(row)}\n`).join(""));
+    expect((await exported("ndjson", [])).text).toBe("");
+  });
+
+  test("neutralizeFormula prefixes exactly = + - @ tab and CR", () => {
+    for (const start of ["=", "+", "-", "@", "\t", "\r"])
+      expect(neutralizeFormula(`${start}x`)).toBe(`'${start}x`);
+    for (const safe of ["x", "", " =x", "'=x", "\n=x", "1"]) expect(neutralizeFormula(safe)).toBe(safe);
+  });
+});
