@@ -69,36 +69,16 @@ export class Database {
   /**
    * Runs `fn` in a transaction scoped to one tenant; RLS hides every other tenant's rows.
    *
-   * BEGIN and the tenant setting are pipelined with fn's first statement on a reserved connection
-   * (postgres.js sends them in one write), so scoping costs no round trip of its own. Should either
-   * fail, fn's statements cannot run unscoped: they fail in the aborted transaction, or (no BEGIN)
-   * the policies see no tenant and answer nothing; the scoping error is the one thrown.
+   * The tenant setting is not awaited: it leaves in the same write as fn's first statement
+   * (postgres.js pipelines on the transaction's connection), which saves a round trip. Should it
+   * fail, the transaction is aborted, so fn's statements fail rather than run unscoped, and
+   * postgres.js reports the setting's error, not the abort.
    */
-  async withTenant<T>(tenantId: string, fn: (tx: Queryable) => Promise<T>): Promise<T> {
-    const connection = await this.sql.reserve();
-    try {
-      const scoped = Promise.all([
-        connection.unsafe("begin").execute(),
-        setTenant(connection, tenantId).execute(),
-      ]);
-      // Observed below; without this, a failure here would also be an unhandled rejection.
-      scoped.catch(() => undefined);
-      let result: T;
-      try {
-        result = await fn(connection);
-        await scoped;
-      } catch (error) {
-        await connection.unsafe("rollback").catch(() => undefined);
-        throw await scoped.then(
-          () => error,
-          (scopeError: unknown) => scopeError,
-        );
-      }
-      await connection.unsafe("commit");
-      return result;
-    } finally {
-      connection.release();
-    }
+  withTenant<T>(tenantId: string, fn: (tx: TransactionSql) => Promise<T>): Promise<T> {
+    return this.sql.begin((tx) => {
+      setTenant(tx, tenantId).execute();
+      return fn(tx);
+    }) as Promise<T>;
   }
 
   /** A transaction with no tenant set: tenant-scoped tables answer with zero rows. */

@@ -1,6 +1,6 @@
-// Database.withTenant against the real PostgreSQL: BEGIN and the tenant setting are pipelined with
-// the caller's first statement, so these check what that must not change — the scope holds for
-// every statement, ends with the transaction, and an error rolls back and frees the connection.
+// Database.withTenant against the real PostgreSQL: the tenant setting is pipelined with the
+// caller's first statement, so these check what that must not change — the scope holds for every
+// statement, ends with the transaction, and an error rolls back and leaves the pool usable.
 import { Database, queryBuilder, run } from "@vigil/shared/db/database";
 import { createTestPipeline, type TestPipeline } from "@vigil/testkit";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
