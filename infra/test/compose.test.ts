@@ -5,6 +5,7 @@ import { accessSync, constants, existsSync, readdirSync, readFileSync } from "no
 import { createRequire } from "node:module";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { SERVICE_NODE_FLAGS } from "@vigil/devstack/build-services";
 import { Ajv, type ValidateFunction } from "ajv";
 import addFormatsModule from "ajv-formats";
 import { describe, expect, it } from "vitest";
@@ -334,7 +335,7 @@ describe("Dockerfile", () => {
       const manifest = JSON.parse(readRepoFile(`services/${name}/package.json`)) as {
         scripts: Record<string, string>;
       };
-      expect(manifest.scripts.start).toBe("node dist/main.mjs");
+      expect(manifest.scripts.start).toBe(`node ${SERVICE_NODE_FLAGS.join(" ")} dist/main.mjs`);
     }
   });
 
