@@ -10,7 +10,7 @@ import { startSqsEmulator } from "@vigil/devstack/queues";
 import { prepareTemplateDatabase } from "@vigil/testkit/database";
 import { createPipeline, type TestPipeline } from "@vigil/testkit/isolated-pipeline";
 import { freePort } from "@vigil/testkit/ports";
-import type { RunningService, ServiceName } from "@vigil/testkit/services";
+import type { RunningService, ServiceName, ServiceRuntime } from "@vigil/testkit/services";
 import type postgres from "postgres";
 
 /**
@@ -42,6 +42,7 @@ export interface BenchStack {
 export async function startBenchStack(
   log: (line: string) => void,
   serviceEnv: Record<string, string> = {},
+  serviceRuntime: ServiceRuntime = "source",
 ): Promise<BenchStack> {
   const dataRoot = mkdtempSync(path.join(tmpdir(), "vigil-bench-"));
   chmodSync(dataRoot, 0o755); // PostgreSQL runs as the OS user `postgres` when the bench runs as root
@@ -69,6 +70,7 @@ export async function startBenchStack(
       postgres: { port: pg.port, password: pgPassword },
       sqsEndpoint: sqs.endpoint,
       visibilityTimeoutSeconds: 60,
+      serviceRuntime,
     });
     cleanups.push(() => pipeline.close());
     const services: BenchStack["services"] = {};

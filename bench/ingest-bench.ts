@@ -219,7 +219,12 @@ function meterPipeline(stack: BenchStack) {
 }
 
 /** "api 1.2 cores, 3.4 ms/request; …" — which process was busy, and how much per unit of work. */
-function cpuReport(used: Record<string, number>, seconds: number, units: number, unit: string): string {
+export function cpuReport(
+  used: Record<string, number>,
+  seconds: number,
+  units: number,
+  unit: string,
+): string {
   return Object.entries(used)
     .map(
       ([name, cpu]) =>

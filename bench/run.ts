@@ -1,16 +1,19 @@
 // `pnpm bench [--quick] [--only=ingest,queries,export,stream] [--events=N] [--tenants=N] [--runs=N]
-//  [--ingest-events=N] [--clients=N] [--seconds=N]`
+//  [--ingest-events=N] [--clients=N] [--seconds=N] [--profile=<dir>] [--runtime=built|source]`
 // Stands up its own embedded stack (bench-stack.ts), measures each section next to its floor or
 // ceiling in the same run, prints every target with PASS/MISS and writes bench/results/<date>.json
 // and .md (quick runs: <date>-quick.*). Everything started is stopped by PID, also on error.
-import { existsSync, mkdirSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
-import { REPO_ROOT } from "@vigil/testkit/services";
+import { buildServices } from "@vigil/devstack/build-services";
+import { REPO_ROOT, type ServiceRuntime } from "@vigil/testkit/services";
 import { type BenchStack, startBenchStack } from "./bench-stack.ts";
+import { benchExport } from "./export-bench.ts";
 import { benchIngest, type SectionResult } from "./ingest-bench.ts";
 import { formatFigure, type TargetCheck } from "./measure.ts";
+import { benchQueries } from "./query-bench.ts";
 import { machineInfo, type RunReport, renderMarkdown, type SectionReport, writeReport } from "./report.ts";
 import { benchStream } from "./stream-bench.ts";
 
@@ -28,6 +31,7 @@ const { values: args } = parseArgs({
     clients: { type: "string" },
     seconds: { type: "string" },
     profile: { type: "string" },
+    runtime: { type: "string", default: "built" },
   },
   strict: true,
 });
@@ -42,7 +46,7 @@ function integer(name: string, value: string | undefined, fallback: number): num
 const quick = args.quick ?? false;
 const options = {
   quick,
-  /** Events of the query/export dataset. */
+  /** Events of the query dataset, and of the exported tenant. */
   events: integer("events", args.events, quick ? 20_000 : 1_000_000),
   tenants: integer("tenants", args.tenants, quick ? 4 : 20),
   runs: integer("runs", args.runs, quick ? 1 : 3),
@@ -51,8 +55,12 @@ const options = {
   seconds: integer("seconds", args.seconds, quick ? 3 : 8),
   /** Folder for CPU profiles (node --cpu-prof) of the api and worker processes. */
   profile: args.profile ? path.resolve(args.profile) : undefined,
+  /** "built" (default): the services as `pnpm build` bundles them, run by plain node, as in production; "source": through tsx. */
+  runtime: args.runtime as ServiceRuntime,
   only: (args.only?.split(",").map((name) => name.trim()) ?? [...SECTIONS]) as Section[],
 };
+if (options.runtime !== "built" && options.runtime !== "source")
+  throw new Error('--runtime must be "built" or "source"');
 for (const name of options.only)
   if (!SECTIONS.includes(name))
     throw new Error(`--only: unknown section "${name}" (known: ${SECTIONS.join(", ")})`);
@@ -78,6 +86,10 @@ async function main() {
   });
   const sections: SectionReport[] = [];
   try {
+    if (options.runtime === "built") {
+      log("building the services (pnpm build)");
+      await buildServices();
+    }
     stack = await startBenchStack(
       log,
       options.profile
@@ -86,6 +98,7 @@ async function main() {
             VIGIL_BENCH_PROFILE_DIR: options.profile,
           }
         : {},
+      options.runtime,
     );
     if (options.only.includes("ingest")) {
       log("ingest");
@@ -115,13 +128,34 @@ async function main() {
         ...result,
       });
     }
-    for (const name of ["queries", "export"] as const) {
-      if (!options.only.includes(name)) continue;
-      log(name);
+    if (options.only.includes("queries")) {
+      log("queries");
       try {
-        sections.push(await runQuerySection(stack, name));
+        sections.push(await runQuerySection(stack));
       } catch (error) {
-        sections.push(failedSection(name, error, stack));
+        sections.push(failedSection("queries", error, stack));
+      }
+    }
+    if (options.only.includes("export")) {
+      log("export");
+      try {
+        const result = await benchExport(stack, { events: options.events, runs: options.runs }, log);
+        sections.push({
+          name: "Export",
+          labels: {
+            "export rows/s (HTTP, CSV)": `GET /api/v1/logs/export?format=csv, ${options.events.toLocaleString("en-US")} rows, body read to the end`,
+            "export rows/s (HTTP, NDJSON)": "the same rows as NDJSON",
+            "COPY TO STDOUT rows/s (CSV)":
+              "limit: COPY (select the same columns … order by seq) TO STDOUT (CSV), read to the end",
+          },
+          ...result,
+          notes: [
+            `the api runs ${options.runtime === "built" ? "its bundle (pnpm build) with plain node" : "its TypeScript sources through tsx"}`,
+            ...result.notes,
+          ],
+        });
+      } catch (error) {
+        sections.push(failedSection("export", error, stack));
       }
     }
     if (options.only.includes("stream")) {
@@ -204,36 +238,14 @@ function serviceOutputTails(stack: BenchStack | undefined): string {
     .join("");
 }
 
-/**
- * Queries and export are measured by bench/query-bench.ts (written by the query module's owner):
- * `benchQueries` / `benchExport` (stack, options, log) → SectionResult, when present.
- */
-async function runQuerySection(stack: BenchStack, name: "queries" | "export"): Promise<SectionReport> {
-  const title = name === "queries" ? "Queries" : "Export";
-  const file = path.join(REPO_ROOT, "bench/query-bench.ts");
-  const verb = name === "queries" ? "benchQueries" : "benchExport";
-  const module: Record<string, unknown> = existsSync(file) ? await import(file) : {};
-  const bench = module[verb] as
-    | ((
-        stack: BenchStack,
-        options: { events: number; tenants: number; runs: number; quick: boolean },
-        log: (line: string) => void,
-      ) => Promise<SectionResult>)
-    | undefined;
-  if (typeof bench !== "function") {
-    return {
-      name: title,
-      figures: {},
-      targets: [],
-      notes: [`not measured: bench/query-bench.ts does not export ${verb} yet`],
-    };
-  }
-  const result = await bench(
+/** Queries are measured by bench/query-bench.ts (written by the query module's owner). */
+async function runQuerySection(stack: BenchStack): Promise<SectionReport> {
+  const result = await benchQueries(
     stack,
     { events: options.events, tenants: options.tenants, runs: options.runs, quick },
     log,
   );
-  return { name: title, ...result, targets: [...result.targets, ...queryTargets(name, result.figures)] };
+  return { name: "Queries", ...result, targets: [...result.targets, ...queryTargets(result.figures)] };
 }
 
 /** Upper bounds of the service's p95 per query (ms); every query also ≤ 2 × its direct SQL p95. */
@@ -245,46 +257,25 @@ const QUERY_P95_LIMITS_MS: Record<string, number | undefined> = {
 };
 
 /** The issue's targets, checked on the figures query-bench.ts reports (figures it does not report are skipped). */
-function queryTargets(name: "queries" | "export", figures: SectionResult["figures"]): TargetCheck[] {
+function queryTargets(figures: SectionResult["figures"]): TargetCheck[] {
   const targets: TargetCheck[] = [];
-  if (name === "queries") {
-    for (const query of ["newest_page", "three_filters", "full_text", "stats_30d", "history"]) {
-      const http = figures[`${query} p95 (HTTP)`];
-      const direct = figures[`${query} p95 (direct SQL)`];
-      if (!http || !direct) continue;
+  for (const query of ["newest_page", "three_filters", "full_text", "stats_30d", "history"]) {
+    const http = figures[`${query} p95 (HTTP)`];
+    const direct = figures[`${query} p95 (direct SQL)`];
+    if (!http || !direct) continue;
+    targets.push({
+      section: "queries",
+      target: `${query}: p95 ≤ 2 × direct SQL p95`,
+      measured: `${formatFigure(http)} vs ${formatFigure(direct)}`,
+      pass: http.median <= 2 * direct.median,
+    });
+    const limit = QUERY_P95_LIMITS_MS[query];
+    if (limit !== undefined)
       targets.push({
         section: "queries",
-        target: `${query}: p95 ≤ 2 × direct SQL p95`,
-        measured: `${formatFigure(http)} vs ${formatFigure(direct)}`,
-        pass: http.median <= 2 * direct.median,
-      });
-      const limit = QUERY_P95_LIMITS_MS[query];
-      if (limit !== undefined)
-        targets.push({
-          section: "queries",
-          target: `${query}: p95 ≤ ${limit} ms`,
-          measured: formatFigure(http),
-          pass: http.median <= limit,
-        });
-    }
-  } else {
-    const http = figures["export rows/s (HTTP, CSV)"];
-    const direct = figures["export rows/s (direct)"];
-    const rss = figures["api peak RSS during export"];
-    if (http && direct) {
-      targets.push({
-        section: "export",
-        target: "export ≥ 0.5 × direct rows/s",
-        measured: `${formatFigure(http)} vs ${formatFigure(direct)}`,
-        pass: http.median >= 0.5 * direct.median,
-      });
-    }
-    if (rss)
-      targets.push({
-        section: "export",
-        target: "api peak RSS ≤ 200 MB",
-        measured: formatFigure(rss),
-        pass: rss.median <= 200,
+        target: `${query}: p95 ≤ ${limit} ms`,
+        measured: formatFigure(http),
+        pass: http.median <= limit,
       });
   }
   return targets;
