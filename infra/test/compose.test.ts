@@ -335,7 +335,7 @@ describe("Dockerfile", () => {
       const manifest = JSON.parse(readRepoFile(`services/${name}/package.json`)) as {
         scripts: Record<string, string>;
       };
-      expect(manifest.scripts.start).toBe(`node ${SERVICE_NODE_FLAGS.join(" ")} dist/main.mjs`);
+      expect(manifest.scripts.start).toBe(["node", ...SERVICE_NODE_FLAGS[name], "dist/main.mjs"].join(" "));
     }
   });
 

@@ -14,12 +14,17 @@ export const BUILT_SERVICES = ["api", "worker", "streamer"] as const;
 export type BuiltService = (typeof BUILT_SERVICES)[number];
 
 /**
- * Node flags every built service runs with (its package.json `start` script, and testkit's "built"
- * runtime). A young generation of 2 × 8 MB instead of V8's 2 × 16 MB: a streamed export turns
- * ~5 MB of short-lived objects per 1,000 rows into garbage, and the smaller semi-spaces keep the
- * api's peak RSS ~25 MB lower at no measurable CPU cost (measured on 100,000-row exports).
+ * Node flags each built service runs with (its package.json `start` script, and testkit's "built"
+ * runtime). The api's heap: V8 sizes heap growth to the maximum heap, which by default follows the
+ * machine's memory (~4 GB here), so a streamed export — ~5 MB of short-lived objects per 1,000 rows,
+ * ~20–45 MB live — let ~100 MB of garbage pile up before a full collection (peak RSS ~205 MB). With a
+ * 512 MB maximum and 2 × 8 MB semi-spaces the peak stays ~120 MB, the live heap unchanged.
  */
-export const SERVICE_NODE_FLAGS = ["--max-semi-space-size=8"] as const;
+export const SERVICE_NODE_FLAGS: Record<BuiltService, readonly string[]> = {
+  api: ["--max-semi-space-size=8", "--max-old-space-size=512"],
+  worker: [],
+  streamer: [],
+};
 
 /** Where `pnpm build` writes a service's bundle. */
 export function serviceBundlePath(name: BuiltService): string {

@@ -38,7 +38,7 @@ export async function startService(
   const child = spawn(
     process.execPath,
     runtime === "built"
-      ? [...SERVICE_NODE_FLAGS, path.join(REPO_ROOT, "services", name, "dist/main.mjs")]
+      ? [...SERVICE_NODE_FLAGS[name], path.join(REPO_ROOT, "services", name, "dist/main.mjs")]
       : ["--import", TSX_LOADER, path.join(REPO_ROOT, "services", name, "src/main.ts")],
     {
       cwd: REPO_ROOT,
