@@ -7,6 +7,7 @@ import { chmodSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
+import { gzipSync } from "node:zlib";
 import { SendMessageCommand } from "@aws-sdk/client-sqs";
 import { startEmbeddedPostgres } from "@vigil/devstack/embedded-postgres";
 import { createEventQueues, startSqsEmulator } from "@vigil/devstack/queues";
@@ -94,15 +95,28 @@ describe("poison messages and the dead-letter queue", () => {
     const missingTenant = randomUUID();
     const event = (tenantId: string, resourceId: string) =>
       queuedEvent(tenantId, { resource_id: resourceId });
+    const sendRaw = (body: string) =>
+      pipeline.queue.client.send(
+        new SendMessageCommand({ QueueUrl: pipeline.queues.queueUrl, MessageBody: body }),
+      );
+    // v1 bodies, as queued by an api from before compressed messages: still stored, or dead-lettered
+    // and replayed like any other.
+    const v1Body = (tenantId: string, resourceId: string) =>
+      JSON.stringify({ v: 1, tenant_id: tenantId, events: [event(tenantId, resourceId)] });
+    const v2Body = (eventsGzip: Buffer) =>
+      JSON.stringify({ v: 2, tenant_id: tenant.id, events_gzip: eventsGzip.toString("base64") });
     await pipeline.queue.publishEvents([event(missingTenant, "poison"), event(tenant.id, "good-1")]);
-    await pipeline.queue.client.send(
-      new SendMessageCommand({ QueueUrl: pipeline.queues.queueUrl, MessageBody: "not json at all" }),
-    );
+    await sendRaw(v1Body(missingTenant, "poison-v1"));
+    await sendRaw("not json at all");
+    await sendRaw(v2Body(Buffer.from("corrupt: not gzip at all")));
+    // A decompression bomb: ~64 MiB of zeros in ~64 KiB; the worker stops inflating at its limit.
+    await sendRaw(v2Body(gzipSync(Buffer.alloc(64 * 1024 * 1024), { level: 9 })));
+    await sendRaw(v1Body(tenant.id, "good-v1"));
     await pipeline.queue.publishEvents([event(tenant.id, "good-2")]);
 
-    await eventually(async () => (await countEvents(pipeline, tenant.id)) === 2, 30_000);
+    await eventually(async () => (await countEvents(pipeline, tenant.id)) === 3, 30_000);
     await eventually(
-      async () => (await pipeline.queue.depth(pipeline.queues.dlqUrl)).visible === 2,
+      async () => (await pipeline.queue.depth(pipeline.queues.dlqUrl)).visible === 5,
       30_000,
       250,
     );
@@ -120,16 +134,16 @@ describe("poison messages and the dead-letter queue", () => {
       ["--import", "tsx", "packages/cli/src/main.ts", "dlq", "replay"],
       { cwd: REPO_ROOT, env },
     );
-    expect(replay.stdout).toContain("replayed 2 message(s)");
-    await eventually(async () => (await countEvents(pipeline, missingTenant)) === 1, 30_000);
-    // The garbage message is still garbage: it goes back to the DLQ, never into the table.
+    expect(replay.stdout).toContain("replayed 5 message(s)");
+    await eventually(async () => (await countEvents(pipeline, missingTenant)) === 2, 30_000);
+    // The garbage messages are still garbage: they go back to the DLQ, never into the table.
     await eventually(
-      async () => (await pipeline.queue.depth(pipeline.queues.dlqUrl)).visible === 1,
+      async () => (await pipeline.queue.depth(pipeline.queues.dlqUrl)).visible === 3,
       30_000,
       250,
     );
-    expect(await countEvents(pipeline, missingTenant)).toBe(1);
-    expect(await countEvents(pipeline, tenant.id)).toBe(2);
+    expect(await countEvents(pipeline, missingTenant)).toBe(2);
+    expect(await countEvents(pipeline, tenant.id)).toBe(3);
   });
 });
 

@@ -1,98 +1,190 @@
 // The SQS message format, versioned, shared by the producer (api) and the consumer (worker).
 // One message carries many events of ONE tenant, packed up to the queue's size limit, so a bulk
 // request of 1,000 events usually costs a single SendMessage call.
+//
+//   v2 (published): {"v":2,"tenant_id":"…","events_gzip":"<base64 of the gzipped JSON array of events>"}
+//   v1 (still read): {"v":1,"tenant_id":"…","events":[…]}
+//
+// Why v2: event JSON shrinks ~7× under gzip; the bytes the SDK escapes, the queue parses and AWS bills
+// (per 64 KiB) cost more than the compression. Base64, because a body must be XML-safe text. The
+// decoder reads both, so messages queued or dead-lettered before an upgrade are still stored.
+import { promisify } from "node:util";
+import { gunzipSync, gzip, gzipSync } from "node:zlib";
 import { z } from "zod";
 import { type NormalizedEvent, normalizedEventSchema } from "../events/event-schema.ts";
 
-export const EVENT_MESSAGE_VERSION = 1;
-
-export const eventMessageSchema = z.strictObject({
-  v: z.literal(EVENT_MESSAGE_VERSION),
-  tenant_id: z.uuid(),
-  events: z.array(normalizedEventSchema).min(1),
-});
-
-export type EventMessage = z.infer<typeof eventMessageSchema>;
-
-/** SQS accepts #x9 #xA #xD #x20–#xD7FF #xE000–#xFFFD and above; JSON.stringify leaves U+FFFE/U+FFFF raw. */
-function sqsSafe(json: string): string {
-  return json.replace(/[\uFFFE\uFFFF]/g, (char) => `\\u${char.charCodeAt(0).toString(16)}`);
-}
-
-const ENVELOPE_OVERHEAD = 128;
+/** The version the producer writes. */
+export const EVENT_MESSAGE_VERSION = 2;
 
 /**
- * Packs one tenant's events into as few message bodies as fit `maxMessageBytes` each.
- * An event is never split; one event always fits because events are capped far below the limit.
+ * The most a v2 body may inflate to; a larger one is refused without being inflated further, so a
+ * hostile message cannot exhaust the worker's memory. Well above what the producer packs (raw JSON
+ * up to the SQS message limit, ~1 MiB).
  */
-export function encodeEventMessages(
+export const MAX_INFLATED_MESSAGE_BYTES = 4 * 1024 * 1024;
+
+/** Level 1: ~half the CPU of the default level for ~15% more bytes (still ~6× smaller than v1). */
+const GZIP_LEVEL = 1;
+
+/**
+ * Up to this raw size gzip runs inline (≤ ~0.2 ms): the thread-pool round trip would cost more CPU
+ * than the compression. Larger groups (bulk requests, ~2.5 ms per 1,000 events) leave the event loop
+ * free; one large output chunk keeps them to a single round trip.
+ */
+const INLINE_GZIP_MAX_BYTES = 64 * 1024;
+const THREAD_POOL_GZIP = { level: GZIP_LEVEL, chunkSize: 256 * 1024 };
+
+const eventListSchema = z.array(normalizedEventSchema).min(1);
+
+const messageEnvelopeSchema = z.discriminatedUnion("v", [
+  z.strictObject({ v: z.literal(1), tenant_id: z.uuid(), events: eventListSchema }),
+  z.strictObject({ v: z.literal(2), tenant_id: z.uuid(), events_gzip: z.base64().min(1) }),
+]);
+
+/** A decoded message, whichever version it arrived in. */
+export interface EventMessage {
+  v: 1 | 2;
+  tenant_id: string;
+  events: NormalizedEvent[];
+}
+
+const gzipAsync = promisify(gzip);
+
+/** Room for `{"v":2,"tenant_id":"…","events_gzip":""}` and the brackets of the raw event array. */
+const ENVELOPE_OVERHEAD = 128;
+
+/** Packs one tenant's events into as few message bodies as fit `maxMessageBytes` each. */
+export async function encodeEventMessages(
   tenantId: string,
   events: NormalizedEvent[],
   maxMessageBytes: number,
-): string[] {
-  return packEventMessages(tenantId, [{ events, owner: 0 }], maxMessageBytes).map((message) => message.body);
+  rawBytesPerMessage = maxMessageBytes,
+): Promise<string[]> {
+  const messages = await packEventMessages(
+    tenantId,
+    [{ events, owner: 0 }],
+    maxMessageBytes,
+    rawBytesPerMessage,
+  );
+  return messages.map((message) => message.body);
+}
+
+interface PackedEvent<Owner> {
+  json: string;
+  owner: Owner;
 }
 
 /**
  * Like encodeEventMessages for the events of several publishers of one tenant (the queue coalesces
  * concurrent publishes): each body says whose events it carries, so each publisher is acknowledged
  * only when every body holding its events is on the queue.
+ *
+ * Events are grouped by their raw JSON size up to `rawBytesPerMessage` (by default the message
+ * limit, so a message holds as many events as a v1 message did and the worker's batches keep their
+ * size), then each group is compressed once, off the event loop. A group whose body still exceeds
+ * `maxMessageBytes` (random-looking data: base64 adds back what gzip saved) is halved and compressed
+ * again. An event is never split; one always fits because events are capped far below the limit.
  */
-export function packEventMessages<Owner>(
+export async function packEventMessages<Owner>(
   tenantId: string,
   parts: Array<{ events: NormalizedEvent[]; owner: Owner }>,
   maxMessageBytes: number,
-): Array<{ body: string; owners: Set<Owner> }> {
-  const messages: Array<{ body: string; owners: Set<Owner> }> = [];
-  let pending: string[] = [];
-  let owners = new Set<Owner>();
+  rawBytesPerMessage = maxMessageBytes,
+): Promise<Array<{ body: string; owners: Set<Owner> }>> {
+  const rawBudget = Math.min(rawBytesPerMessage, MAX_INFLATED_MESSAGE_BYTES);
+  const groups: PackedEvent<Owner>[][] = [];
+  let pending: PackedEvent<Owner>[] = [];
   let pendingBytes = ENVELOPE_OVERHEAD;
-  const flush = () => {
-    if (pending.length === 0) return;
-    messages.push({
-      body: `{"v":${EVENT_MESSAGE_VERSION},"tenant_id":${JSON.stringify(tenantId)},"events":[${pending.join(",")}]}`,
-      owners,
-    });
-    pending = [];
-    owners = new Set();
-    pendingBytes = ENVELOPE_OVERHEAD;
-  };
   for (const { events, owner } of parts) {
     for (const event of events) {
       if (event.tenant_id !== tenantId) throw new Error("encodeEventMessages: event of another tenant");
-      const encoded = sqsSafe(JSON.stringify(event));
-      const bytes = Buffer.byteLength(encoded) + 1;
-      if (pendingBytes + bytes > maxMessageBytes) flush();
-      pending.push(encoded);
-      owners.add(owner);
+      const json = JSON.stringify(event);
+      const bytes = Buffer.byteLength(json) + 1;
+      if (pending.length > 0 && pendingBytes + bytes > rawBudget) {
+        groups.push(pending);
+        pending = [];
+        pendingBytes = ENVELOPE_OVERHEAD;
+      }
+      pending.push({ json, owner });
       pendingBytes += bytes;
     }
   }
-  flush();
-  return messages;
+  if (pending.length > 0) groups.push(pending);
+
+  const encodeGroup = async (
+    group: PackedEvent<Owner>[],
+  ): Promise<Array<{ body: string; owners: Set<Owner> }>> => {
+    const body = await encodeBody(tenantId, group);
+    if (body.length <= maxMessageBytes) return [{ body, owners: new Set(group.map((event) => event.owner)) }];
+    if (group.length === 1) throw new Error(`encodeEventMessages: one event needs ${body.length} bytes`);
+    const half = Math.ceil(group.length / 2);
+    return [...(await encodeGroup(group.slice(0, half))), ...(await encodeGroup(group.slice(half)))];
+  };
+  return (await Promise.all(groups.map(encodeGroup))).flat();
+}
+
+/** A v2 body: ASCII only (JSON punctuation, a uuid and base64), so its length is its byte size. */
+async function encodeBody(tenantId: string, events: Array<{ json: string }>): Promise<string> {
+  const raw = Buffer.from(`[${events.map((event) => event.json).join(",")}]`);
+  const compressed =
+    raw.length <= INLINE_GZIP_MAX_BYTES
+      ? gzipSync(raw, { level: GZIP_LEVEL })
+      : await gzipAsync(raw, THREAD_POOL_GZIP);
+  return `{"v":2,"tenant_id":${JSON.stringify(tenantId)},"events_gzip":"${compressed.toString("base64")}"}`;
 }
 
 export class MessageDecodeError extends Error {
   override name = "MessageDecodeError";
 }
 
-/** Parses and re-validates a message body; the worker trusts nothing it did not check itself. */
+/**
+ * Parses and re-validates a message body of any known version; the worker trusts nothing it did not
+ * check itself. Synchronous: inflating one message takes ~2–3 ms per 1,000 events.
+ */
 export function decodeEventMessage(body: string): EventMessage {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(body);
-  } catch {
-    throw new MessageDecodeError("message body is not JSON");
+  const envelope = messageEnvelopeSchema.safeParse(parseJson(body, "message body"));
+  if (!envelope.success) throw schemaError("message does not match a known version (v1, v2)", envelope.error);
+  const message = envelope.data;
+  let events: NormalizedEvent[];
+  if (message.v === 1) {
+    events = message.events;
+  } else {
+    const parsed = eventListSchema.safeParse(parseJson(inflate(message.events_gzip), "inflated events"));
+    if (!parsed.success)
+      throw schemaError("message v2 events do not match the event schema", parsed.error, "events");
+    events = parsed.data;
   }
-  const parsed = eventMessageSchema.safeParse(raw);
-  if (!parsed.success) {
-    const first = parsed.error.issues[0];
-    throw new MessageDecodeError(
-      `message does not match schema v${EVENT_MESSAGE_VERSION}: ${first?.path.join(".")} ${first?.message}`,
-    );
-  }
-  if (parsed.data.events.some((event) => event.tenant_id !== parsed.data.tenant_id)) {
+  if (events.some((event) => event.tenant_id !== message.tenant_id)) {
     throw new MessageDecodeError("message mixes tenants");
   }
-  return parsed.data;
+  return { v: message.v, tenant_id: message.tenant_id, events };
+}
+
+function parseJson(text: string, what: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new MessageDecodeError(`${what} is not JSON`);
+  }
+}
+
+function inflate(base64: string): string {
+  try {
+    return gunzipSync(Buffer.from(base64, "base64"), {
+      maxOutputLength: MAX_INFLATED_MESSAGE_BYTES,
+    }).toString();
+  } catch (error) {
+    const tooLarge = (error as { code?: string }).code === "ERR_BUFFER_TOO_LARGE";
+    throw new MessageDecodeError(
+      tooLarge
+        ? `message v2 inflates beyond ${MAX_INFLATED_MESSAGE_BYTES} bytes`
+        : "message v2 events_gzip is not valid gzip",
+    );
+  }
+}
+
+function schemaError(what: string, error: z.ZodError, prefix?: string): MessageDecodeError {
+  const first = error.issues[0];
+  const path = [...(prefix ? [prefix] : []), ...(first?.path ?? [])].join(".");
+  return new MessageDecodeError(`${what}: ${path} ${first?.message}`);
 }

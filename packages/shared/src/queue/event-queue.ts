@@ -127,9 +127,10 @@ export class EventQueue {
       }
       let messages: Array<{ body: string; owners: Set<PendingPublish> }>;
       try {
-        messages = [...byTenant].flatMap(([tenantId, parts]) =>
-          packEventMessages(tenantId, parts, this.maxMessageBytes),
+        const packed = await Promise.all(
+          [...byTenant].map(([tenantId, parts]) => packEventMessages(tenantId, parts, this.maxMessageBytes)),
         );
+        messages = packed.flat();
       } catch (error) {
         for (const publish of publishes) publish.reject(error);
         return;
