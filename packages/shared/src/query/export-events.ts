@@ -3,10 +3,11 @@
 // memory stays flat for any export size; a consumer that goes away closes the cursor and the
 // transaction at once.
 import { Readable } from "node:stream";
+import { sql } from "kysely";
 import { z } from "zod";
 import type { Database } from "../db/database.ts";
 import type { StoredEvent } from "../events/event-schema.ts";
-import { EVENT_COLUMNS, type EventRow, toStoredEvent } from "./event-rows.ts";
+import { EVENT_COLUMNS } from "./event-rows.ts";
 import { applyEventFilter, baseEventsQuery } from "./search-events.ts";
 import { type EventFilter, eventFilterSchema } from "./search-params.ts";
 import type { TenantScope } from "./tenant-scope.ts";
@@ -34,12 +35,63 @@ export type ExportParams = z.infer<typeof exportParamsSchema>;
 
 /**
  * CSV columns, fixed and in this order (the public event shape). JSON values (states, metadata,
- * redacted paths) are compact JSON in one cell; absent values are empty cells.
+ * redacted paths) are JSON in one cell, as PostgreSQL prints them; absent values are empty cells.
  */
 export const EXPORT_COLUMNS = ["seq", ...EVENT_COLUMNS.filter((column) => column !== "seq")] as const;
 
 /** Rows fetched per round trip of the server-side cursor. */
-export const EXPORT_BATCH_SIZE = 1000;
+export const EXPORT_BATCH_SIZE = 2000;
+
+/**
+ * An event as the export reads it: every value already text in its output form, so no Date or
+ * JSON object is built per row. Timestamps are ISO 8601 UTC with milliseconds (as toISOString);
+ * JSON values are JSON text: states and metadata as jsonb prints them (`{"a": 1, "b": [1, 2]}`,
+ * the same values as the compact form), redacted paths compact.
+ */
+export interface ExportRow {
+  id: string;
+  tenant_id: string;
+  seq: number;
+  occurred_at: string;
+  received_at: string;
+  action_type: StoredEvent["action_type"];
+  action: string;
+  resource_type: string;
+  resource_id: string;
+  user_id: string | null;
+  session_id: string | null;
+  ip_address: string | null;
+  user_agent: string | null;
+  severity: StoredEvent["severity"];
+  outcome: StoredEvent["outcome"];
+  before_state: string | null;
+  after_state: string | null;
+  metadata: string | null;
+  redacted: string;
+  hash: string;
+}
+
+/** Column → SQL that yields it as ExportRow text; columns not listed are read as they are. */
+const isoTimestamp = (column: "occurred_at" | "received_at") =>
+  sql<string>`to_char(${sql.ref(column)} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`.as(column);
+const jsonText = (column: "before_state" | "after_state" | "metadata") =>
+  sql<string | null>`${sql.ref(column)}::text`.as(column);
+const EXPORT_SELECTION = EVENT_COLUMNS.map((column) => {
+  switch (column) {
+    case "occurred_at":
+    case "received_at":
+      return isoTimestamp(column);
+    case "before_state":
+    case "after_state":
+    case "metadata":
+      return jsonText(column);
+    case "redacted":
+      // array_to_json writes compact JSON, as JSON.stringify of the array.
+      return sql<string>`array_to_json(redacted)::text`.as("redacted");
+    default:
+      return column;
+  }
+});
 
 /**
  * Spreadsheet formula injection: a cell that starts with = + - @ tab or CR can run as a formula
@@ -58,7 +110,7 @@ export function exportEventsQuery(
   filter: EventFilter & { from: string },
   afterSeq?: number,
 ) {
-  let query = applyEventFilter(baseEventsQuery(), scope, filter).select([...EVENT_COLUMNS]);
+  let query = applyEventFilter(baseEventsQuery(), scope, filter).select(EXPORT_SELECTION);
   if (afterSeq !== undefined) query = query.where("seq", ">", afterSeq);
   // seq order: an interrupted export resumes with after_seq = the last seq received.
   return query.orderBy("seq", "asc");
@@ -103,18 +155,26 @@ export function csvField(text: string): string {
   return /[,\r\n|]/.test(field) ? `"${field}"` : field;
 }
 
-/** A CSV cell: absent → empty; JSON values (states, metadata, redacted paths) compact in one cell. */
-function csvCell(value: unknown): string {
-  if (value === null || value === undefined) return "";
-  // JSON text starts with { or [, so it is never taken for a formula.
-  if (typeof value === "object") return csvField(JSON.stringify(value));
-  return csvField(neutralizeFormula(String(value)));
-}
-
 const CSV_HEADER = `${EXPORT_COLUMNS.map(csvField).join(",")}\n`;
 
-function csvRow(event: StoredEvent): string {
-  return EXPORT_COLUMNS.map((column) => csvCell(event[column])).join(",");
+/** A CSV cell of free text: absent → empty; formulas neutralised. */
+const textCell = (value: string | null) => (value === null ? "" : csvField(neutralizeFormula(value)));
+/** A CSV cell of JSON text: it starts with { or [, so it is never taken for a formula. */
+const jsonCell = (value: string | null) => (value === null ? "" : csvField(value));
+
+/** One CSV row in EXPORT_COLUMNS order; uuids, hashes, enums and timestamps never need quoting. */
+function csvRow(row: ExportRow): string {
+  return `${row.seq},${row.id},${row.tenant_id},${row.occurred_at},${row.received_at},${row.action_type},${textCell(row.action)},${textCell(row.resource_type)},${textCell(row.resource_id)},${textCell(row.user_id)},${textCell(row.session_id)},${textCell(row.ip_address)},${textCell(row.user_agent)},${row.severity},${row.outcome},${jsonCell(row.before_state)},${jsonCell(row.after_state)},${jsonCell(row.metadata)},${jsonCell(row.redacted)},${row.hash}`;
+}
+
+const jsonString = (value: string | null) => (value === null ? "null" : JSON.stringify(value));
+
+/**
+ * One NDJSON line: the event with the fields, order and values of GET /logs/{id}; the JSON values
+ * spliced in as PostgreSQL printed them. uuids, hashes, enums and timestamps need no escaping.
+ */
+function ndjsonRow(row: ExportRow): string {
+  return `{"id":"${row.id}","tenant_id":"${row.tenant_id}","seq":${row.seq},"occurred_at":"${row.occurred_at}","received_at":"${row.received_at}","action_type":"${row.action_type}","action":${JSON.stringify(row.action)},"resource_type":${JSON.stringify(row.resource_type)},"resource_id":${JSON.stringify(row.resource_id)},"user_id":${jsonString(row.user_id)},"session_id":${jsonString(row.session_id)},"ip_address":${jsonString(row.ip_address)},"user_agent":${jsonString(row.user_agent)},"severity":"${row.severity}","outcome":"${row.outcome}","before_state":${row.before_state ?? "null"},"after_state":${row.after_state ?? "null"},"metadata":${row.metadata ?? "null"},"redacted":${row.redacted},"hash":"${row.hash}"}`;
 }
 
 /** Yields `source`'s items while the next one is already being fetched (one item read ahead). */
@@ -141,12 +201,12 @@ export async function* exportedBatches(
   db: Database,
   scope: TenantScope,
   plan: ExportPlan,
-): AsyncGenerator<StoredEvent[]> {
+): AsyncGenerator<ExportRow[]> {
   const query = exportEventsQuery(scope, plan.filter, plan.afterSeq);
   // While one batch is formatted and written, PostgreSQL already produces the next.
-  for await (const batch of readAhead(db.cursorWithTenant(scope.tenantId, query, EXPORT_BATCH_SIZE))) {
-    yield (batch as unknown as EventRow[]).map(toStoredEvent);
-  }
+  yield* readAhead(
+    db.cursorWithTenant(scope.tenantId, query, EXPORT_BATCH_SIZE) as AsyncIterable<ExportRow[]>,
+  );
 }
 
 export interface ExportProgress {
@@ -164,17 +224,17 @@ const CHUNK_CHARS = 64 * 1024;
 /** Batches of events → the export's text in `format`, in chunks of whole rows; `progress` counts rows. */
 export async function* formatExport(
   format: ExportFormat,
-  batches: AsyncIterable<StoredEvent[]>,
+  batches: AsyncIterable<ExportRow[]>,
   progress: ExportProgress = { rows: 0, completed: false },
 ): AsyncGenerator<string> {
-  const formatRow = format === "csv" ? csvRow : (event: StoredEvent) => JSON.stringify(event);
+  const formatRow = format === "csv" ? csvRow : ndjsonRow;
   if (format === "csv") yield CSV_HEADER;
   for await (const batch of batches) {
     progress.rows += batch.length;
     let lines: string[] = [];
     let size = 0;
-    for (const event of batch) {
-      const line = formatRow(event);
+    for (const row of batch) {
+      const line = formatRow(row);
       lines.push(line);
       size += line.length + 1;
       if (size >= CHUNK_CHARS) {

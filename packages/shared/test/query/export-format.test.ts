@@ -1,8 +1,14 @@
 // The export's CSV and NDJSON text, without a database: byte for byte what the fast-csv formatter
 // (which the export used before writing CSV per batch itself) produces for the same cells, on
-// values that need quoting, doubling, formula neutralising and NUL stripping.
+// values that need quoting, doubling, formula neutralising and NUL stripping. JSON values arrive
+// as text (PostgreSQL's jsonb output, `{"a": 1}`) and are written as they came.
 import type { StoredEvent } from "@vigil/shared/events/event-schema";
-import { EXPORT_COLUMNS, formatExport, neutralizeFormula } from "@vigil/shared/query/export-events";
+import {
+  EXPORT_COLUMNS,
+  type ExportRow,
+  formatExport,
+  neutralizeFormula,
+} from "@vigil/shared/query/export-events";
 import { format as fastCsvFormat } from "fast-csv";
 import { describe, expect, test } from "vitest";
 
@@ -55,12 +61,42 @@ function event(index: number): StoredEvent {
   };
 }
 
-/** The same rows through fast-csv, with the cells the export has always written. */
+/** jsonb's text output: `, ` and `: ` between items (only the layout differs from JSON.stringify). */
+function jsonbText(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(jsonbText).join(", ")}]`;
+  if (value !== null && typeof value === "object")
+    return `{${Object.entries(value)
+      .map(([key, child]) => `${JSON.stringify(key)}: ${jsonbText(child)}`)
+      .join(", ")}}`;
+  return JSON.stringify(value);
+}
+
+/** The event as the export's query returns it: JSON values as text, as PostgreSQL prints them. */
+function exportRow(event: StoredEvent): ExportRow {
+  const json = (value: Record<string, unknown> | null | undefined) => (value ? jsonbText(value) : null);
+  return {
+    ...event,
+    user_id: event.user_id ?? null,
+    session_id: event.session_id ?? null,
+    ip_address: event.ip_address ?? null,
+    user_agent: event.user_agent ?? null,
+    before_state: json(event.before_state),
+    after_state: json(event.after_state),
+    metadata: json(event.metadata),
+    redacted: JSON.stringify(event.redacted),
+  };
+}
+
+/** The same rows through fast-csv, with the cells the export writes: JSON values as they came. */
 async function fastCsvText(events: StoredEvent[]): Promise<string> {
   const cell = (value: unknown) =>
     value === null || value === undefined
       ? ""
-      : neutralizeFormula(typeof value === "object" ? JSON.stringify(value) : String(value));
+      : typeof value === "object"
+        ? Array.isArray(value)
+          ? JSON.stringify(value)
+          : jsonbText(value)
+        : neutralizeFormula(String(value));
   const stream = fastCsvFormat({
     headers: [...EXPORT_COLUMNS],
     alwaysWriteHeaders: true,
@@ -81,7 +117,7 @@ async function exported(format: "csv" | "ndjson", batches: StoredEvent[][]) {
   for await (const chunk of formatExport(
     format,
     (async function* () {
-      yield* batches;
+      for (const batch of batches) yield batch.map(exportRow);
     })(),
     progress,
   ))
@@ -110,9 +146,30 @@ describe("export text", () => {
     expect(progress).toEqual({ rows: 0, completed: true });
   });
 
-  test("NDJSON is one JSON.stringify per event and line", async () => {
+  test("NDJSON is one event per line: the fields, order and values of JSON.stringify(event)", async () => {
     const { text } = await exported("ndjson", batches);
-    expect(text).toBe(events.map((row) => `${JSON.stringify(row)}\n`).join(""));
+    const lines = text.split("\n");
+    expect(lines.pop()).toBe("");
+    expect(lines).toHaveLength(events.length);
+    lines.forEach((line, index) => {
+      const event = events[index]!;
+      const parsed = JSON.parse(line);
+      expect(parsed).toEqual(JSON.parse(JSON.stringify(event)));
+      expect(Object.keys(parsed)).toEqual(Object.keys(event));
+      // Byte for byte: JSON.stringify's output, except that states and metadata keep jsonb's layout.
+      const row = exportRow(event);
+      const withJsonbLayout = JSON.stringify({
+        ...event,
+        before_state: "\u0001before",
+        after_state: "\u0001after",
+        metadata: "\u0001metadata",
+      })
+        .replace('"\\u0001before"', row.before_state ?? "null")
+        .replace('"\\u0001after"', row.after_state ?? "null")
+        .replace('"\\u0001metadata"', row.metadata ?? "null");
+      expect(line).toBe(withJsonbLayout);
+    });
+    expect(text).toContain(`"after_state":{"status": "plain", "nested": {"list": ["plain", 1, null, true]}}`);
     expect((await exported("ndjson", [])).text).toBe("");
   });
 
