@@ -81,9 +81,10 @@ interface PackedEvent<Owner> {
  *
  * Events are grouped by their raw JSON size up to `rawBytesPerMessage` (by default the message
  * limit, so a message holds as many events as a v1 message did and the worker's batches keep their
- * size), then each group is compressed once, off the event loop. A group whose body still exceeds
- * `maxMessageBytes` (random-looking data: base64 adds back what gzip saved) is halved and compressed
- * again. An event is never split; one always fits because events are capped far below the limit.
+ * size), then each group is compressed once (large ones off the event loop). A group whose body
+ * still exceeds `maxMessageBytes` (random-looking data: base64 adds back what gzip saved) is halved
+ * and compressed again. An event is never split; one always fits because events are capped far
+ * below the limit.
  */
 export async function packEventMessages<Owner>(
   tenantId: string,
