@@ -129,16 +129,35 @@ describe("encodeEventMessages", () => {
     await expect(encodeEventMessages(TENANT, events, 256 * 1024)).rejects.toThrow(/another tenant/);
   });
 
-  test("characters SQS refuses (U+FFFE, U+FFFF, lone surrogates) travel inside the base64 and come back", async () => {
+  test("a small group (a single-event POST) goes out uncompressed as v1: gzip would buy nothing there", async () => {
+    const events = await makeEvents(2);
+    const [body, ...rest] = await encodeEventMessages(TENANT, events, 256 * 1024);
+    expect(rest).toEqual([]);
+    expect(JSON.parse(body!)).toEqual({
+      v: 1,
+      tenant_id: TENANT,
+      events: JSON.parse(JSON.stringify(events)),
+    });
+    expect(decodeEventMessage(body!)).toEqual({ v: 1, tenant_id: TENANT, events });
+    const bulk = await encodeEventMessages(TENANT, await makeEvents(40), 256 * 1024);
+    expect(bulk.map((message) => JSON.parse(message).v)).toEqual([2]);
+  });
+
+  test.each([
+    ["v1 (small, escaped)", 1, 0],
+    ["v2 (inside the base64)", 2, 40],
+  ])("characters SQS refuses (U+FFFE, U+FFFF, lone surrogates) never reach the queue: %s", async (_name, version, extraEvents) => {
     // Validation refuses lone surrogates; the codec must still never produce a body SQS rejects.
-    const events = (
+    const odd = (
       await makeEvents(1, {
         resource_id: "a\ufffeb\uffffc",
         metadata: { "k\ufffe": "v\uffff", emoji: "😀", ctl: "\u0001\u001f" },
       })
     ).map((event) => ({ ...event, user_id: "a\ud800b" }));
+    const events = [...odd, ...(await makeEvents(extraEvents))];
     const body = (await encodeEventMessages(TENANT, events, 256 * 1024))[0]!;
-    expect(body).toMatch(/^[\x20-\x7e]+$/);
+    expect(JSON.parse(body).v).toBe(version);
+    if (version === 2) expect(body).toMatch(/^[\x20-\x7e]+$/);
     expect(sqsAccepts(body)).toBe(true);
     const decoded = decodeEventMessage(body).events[0]!;
     expect(decoded.resource_id).toBe("a\ufffeb\uffffc");

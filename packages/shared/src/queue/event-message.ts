@@ -2,8 +2,8 @@
 // One message carries many events of ONE tenant, packed up to the queue's size limit, so a bulk
 // request of 1,000 events usually costs a single SendMessage call.
 //
-//   v2 (published): {"v":2,"tenant_id":"…","events_gzip":"<base64 of the gzipped JSON array of events>"}
-//   v1 (still read): {"v":1,"tenant_id":"…","events":[…]}
+//   v2: {"v":2,"tenant_id":"…","events_gzip":"<base64 of the gzipped JSON array of events>"}
+//   v1: {"v":1,"tenant_id":"…","events":[…]} — published only for small groups (≤ 4 KiB of JSON)
 //
 // Why v2: event JSON shrinks ~7× under gzip; the bytes the SDK escapes, the queue parses and AWS bills
 // (per 64 KiB) cost more than the compression. Base64, because a body must be XML-safe text. The
@@ -13,7 +13,7 @@ import { gunzipSync, gzip, gzipSync } from "node:zlib";
 import { z } from "zod";
 import { type NormalizedEvent, normalizedEventSchema } from "../events/event-schema.ts";
 
-/** The version the producer writes. */
+/** The version the producer writes for all but small groups (see UNCOMPRESSED_MAX_BYTES). */
 export const EVENT_MESSAGE_VERSION = 2;
 
 /**
@@ -124,9 +124,27 @@ export async function packEventMessages<Owner>(
   return (await Promise.all(groups.map(encodeGroup))).flat();
 }
 
-/** A v2 body: ASCII only (JSON punctuation, a uuid and base64), so its length is its byte size. */
+/**
+ * Below this raw size a message goes out as v1: gzip's fixed cost per call (~30 µs) buys nothing
+ * there, since SQS bills per 64 KiB and a few events are one chunk either way. Single-event POSTs
+ * mostly land here; bulk requests are far above it.
+ */
+const UNCOMPRESSED_MAX_BYTES = 4 * 1024;
+
+/** SQS accepts #x9 #xA #xD #x20–#xD7FF #xE000–#xFFFD and above; JSON.stringify leaves U+FFFE/U+FFFF raw. */
+function sqsSafe(json: string): string {
+  return json.replace(/[\uFFFE\uFFFF]/g, (char) => `\\u${char.charCodeAt(0).toString(16)}`);
+}
+
+/**
+ * A v1 body for a small group, else a v2 body. Their length is their byte size only for v2 (ASCII:
+ * JSON punctuation, a uuid and base64); a v1 body is far below any limit, so the char count is safe.
+ */
 async function encodeBody(tenantId: string, events: Array<{ json: string }>): Promise<string> {
-  const raw = Buffer.from(`[${events.map((event) => event.json).join(",")}]`);
+  const rawJson = `[${events.map((event) => event.json).join(",")}]`;
+  if (rawJson.length <= UNCOMPRESSED_MAX_BYTES && Buffer.byteLength(rawJson) <= UNCOMPRESSED_MAX_BYTES)
+    return `{"v":1,"tenant_id":${JSON.stringify(tenantId)},"events":${sqsSafe(rawJson)}}`;
+  const raw = Buffer.from(rawJson);
   const compressed =
     raw.length <= INLINE_GZIP_MAX_BYTES
       ? gzipSync(raw, { level: GZIP_LEVEL })
