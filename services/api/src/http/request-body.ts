@@ -51,12 +51,37 @@ export async function readJsonOrFormBody(c: Context, maxBytes: number): Promise<
 /** The raw body as text, refusing (413) as soon as more than `maxBytes` have arrived. */
 async function readBodyText(c: Context, maxBytes: number): Promise<string> {
   const declared = Number(c.req.header("content-length") ?? "0");
-  if (declared > maxBytes) throw tooLarge(maxBytes);
   // On @hono/node-server, read Node's request stream itself: touching `c.req.raw.body` would build
   // a WHATWG Request, an AbortController and a web stream for every request first.
   const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
+  if (declared > maxBytes) {
+    if (incoming && declared <= maxBytes * DISCARD_FACTOR) await discard(incoming);
+    throw tooLarge(maxBytes);
+  }
   const chunks = incoming ? await readIncoming(incoming, maxBytes) : await readWebStream(c, maxBytes);
   return chunks.length === 1 ? chunks[0]!.toString("utf8") : Buffer.concat(chunks).toString("utf8");
+}
+
+/**
+ * A body declared too large (up to this multiple of the limit) is read and thrown away before the
+ * 413 goes out: a client still writing when the server closes gets EPIPE/ECONNRESET instead of the
+ * problem+json that names the field. Beyond it, the connection is dropped without reading.
+ */
+const DISCARD_FACTOR = 4;
+const DISCARD_TIMEOUT_MS = 10_000;
+
+function discard(incoming: IncomingMessage): Promise<void> {
+  if (incoming.readableEnded) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, DISCARD_TIMEOUT_MS);
+    function done() {
+      clearTimeout(timer);
+      incoming.off("end", done).off("close", done).off("error", done);
+      resolve();
+    }
+    incoming.on("end", done).on("close", done).on("error", done);
+    incoming.resume();
+  });
 }
 
 function readIncoming(incoming: IncomingMessage, maxBytes: number): Promise<Buffer[]> {
@@ -72,10 +97,14 @@ function readIncoming(incoming: IncomingMessage, maxBytes: number): Promise<Buff
     const onData = (chunk: Buffer) => {
       total += chunk.byteLength;
       if (total <= maxBytes) return void chunks.push(chunk);
-      incoming.pause();
-      finish(tooLarge(maxBytes));
+      // Over the limit: keep nothing more, but let the client finish (up to a bound) so it reads the 413.
+      chunks.length = 0;
+      if (total > maxBytes * DISCARD_FACTOR) {
+        incoming.pause();
+        finish(tooLarge(maxBytes));
+      }
     };
-    const onEnd = () => finish();
+    const onEnd = () => finish(total > maxBytes ? tooLarge(maxBytes) : undefined);
     // The client went away mid-body: nobody is left to answer.
     const onClose = () => finish(new VigilError("BAD_REQUEST", "the request body was cut off"));
     incoming.on("data", onData).on("end", onEnd).on("error", finish).on("close", onClose);
