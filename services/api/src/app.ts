@@ -38,6 +38,12 @@ export function createApp(deps: ApiDependencies, extraRoutes: RouteRegistrar[] =
     PUBLIC_API_PATHS.has(c.req.path.replace(/\/$/, "")) ? next() : authenticate(c, next),
   );
   app.use("/api/*", rateLimit(deps));
+  // Key and tenant changes (revoke, suspend, …) bind this replica before it answers; the others
+  // learn of them by NOTIFY (api-key-cache.ts).
+  app.use("/api/v1/tenants/*", async (c, next) => {
+    await next();
+    if (c.req.method !== "GET" && c.req.method !== "HEAD" && c.res.status < 400) deps.apiKeys?.invalidate();
+  });
 
   registerHealthRoutes(app, deps);
   registerAuthRoutes(app, deps);

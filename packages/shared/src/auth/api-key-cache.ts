@@ -1,6 +1,7 @@
 // API-key lookups cached in the process (key hash → principal with its tenant's state), so a hot key
-// costs no database round trip per request. Revocation and tenant changes still take effect at once
-// on every replica: triggers on api_keys and tenants send NOTIFY vigil_auth_changes at commit
+// costs no database round trip per request. Revocation and tenant changes take effect on the replica
+// that made them before it answers, and on every other replica as soon as the NOTIFY arrives
+// (milliseconds): triggers on api_keys and tenants send NOTIFY vigil_auth_changes at commit
 // (migration 20261122T0059) and each notification empties the cache; a lookup that overlapped a
 // notification is not cached. Nothing is cached until the LISTEN is in place, and each (re)LISTEN
 // empties the cache; the TTL bounds staleness should a notification ever be lost.
@@ -30,6 +31,8 @@ interface CachedKey {
 export interface ApiKeyLookup {
   /** The key's principal, or null when it is unknown or revoked. */
   authenticate(key: string): Promise<ApiKeyPrincipal | null>;
+  /** This process just changed keys or tenants: forget now, without waiting for its own NOTIFY. */
+  invalidate(): void;
 }
 
 export class ApiKeyCache implements ApiKeyLookup {
@@ -89,7 +92,7 @@ export class ApiKeyCache implements ApiKeyLookup {
     return found.principal;
   }
 
-  private invalidate(): void {
+  invalidate(): void {
     this.generation++;
     this.entries.clear();
   }
