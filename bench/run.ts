@@ -187,6 +187,8 @@ async function main() {
             latencyP50: "store-to-client latency p50",
             latencyP99: "store-to-client latency p99",
             deliveriesPerSecond: "deliveries per second (all subscribers)",
+            quarterRateLatencyP50: "store-to-client latency p50 at a quarter of the rate",
+            quarterRateLatencyP99: "store-to-client latency p99 at a quarter of the rate",
             idleRssPerConnection: "streamer RSS per idle connection",
           },
           ...result,

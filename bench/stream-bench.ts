@@ -64,7 +64,7 @@ export async function benchStream(
   if (!stack.services.worker) await stack.start("worker");
 
   // 1. Memory per idle connection, on a fresh streamer.
-  let streamer = await stack.start("streamer");
+  const streamer = await stack.start("streamer");
   const idle = await stack.pipeline.createTenantWithKey(["ingest", "read"]);
   await sleep(1000);
   const rssBefore = rssKilobytes(streamer.pid);
@@ -77,8 +77,40 @@ export async function benchStream(
   );
   for (const client of idleClients) client.close();
 
-  // 2. Latency under load, on a fresh streamer.
-  streamer = await stack.start("streamer");
+  // 2. Latency under load at the target rate, then at a quarter of it (how much load the machine
+  //    takes within the target), each on a fresh streamer.
+  const atTarget = await measureUnderLoad(stack, api, options, options.eventsPerSecond, log);
+  const headroomRate = Math.max(1, Math.round(options.eventsPerSecond / 4));
+  const atQuarter = await measureUnderLoad(stack, api, options, headroomRate, log);
+  notes.push(
+    ...atTarget.notes,
+    ...atQuarter.notes,
+    `Latency = client receive time − stored_at (transaction start in the worker), over ${options.sampledSubscribers ?? 20} sampled subscribers.`,
+  );
+  return {
+    figures: {
+      latencyP50: figure([atTarget.p50], "ms"),
+      latencyP99: figure([atTarget.p99], "ms"),
+      deliveriesPerSecond: figure([atTarget.deliveriesPerSecond], "msg/s"),
+      quarterRateLatencyP50: figure([atQuarter.p50], "ms"),
+      quarterRateLatencyP99: figure([atQuarter.p99], "ms"),
+      idleRssPerConnection: figure([perConnectionKb], "kB"),
+    },
+    targets: [],
+    notes,
+  };
+}
+
+/** Subscribers (in a child process) on a fresh streamer while events are posted at `eventsPerSecond`. */
+async function measureUnderLoad(
+  stack: BenchStack,
+  api: { url: string; pid: number },
+  options: StreamBenchOptions,
+  eventsPerSecond: number,
+  log: (line: string) => void,
+) {
+  const notes: string[] = [];
+  const streamer = await stack.start("streamer");
   const { tenant, key } = await stack.pipeline.createTenantWithKey(["ingest", "read"]);
   const sampled = options.sampledSubscribers ?? 20;
   // The subscribers live in a child process, so they do not starve this process (which hosts the
@@ -95,11 +127,9 @@ export async function benchStream(
     });
   child.send({ url: streamer.url, key, count: options.subscribers, sampled });
   await nextMessage();
-  const total = options.eventsPerSecond * options.seconds;
-  const perTick = Math.max(1, Math.round(options.eventsPerSecond / 10));
-  log(
-    `stream: ${options.subscribers} subscribers, ${options.eventsPerSecond} events/s for ${options.seconds} s`,
-  );
+  const total = eventsPerSecond * options.seconds;
+  const perTick = Math.max(1, Math.round(eventsPerSecond / 10));
+  log(`stream: ${options.subscribers} subscribers, ${eventsPerSecond} events/s for ${options.seconds} s`);
   const meter = cpuMeter({
     streamer: { pid: streamer.pid },
     subscribers: { pid: child.pid },
@@ -121,7 +151,7 @@ export async function benchStream(
         () => void failedPosts++,
       ),
     );
-    const due = started + (posted / options.eventsPerSecond) * 1000;
+    const due = started + (posted / eventsPerSecond) * 1000;
     if (due > Date.now()) await sleep(due - Date.now());
   }
   await Promise.all(inflight);
@@ -150,19 +180,9 @@ export async function benchStream(
     `stream: posted ${total} in ${postSeconds.toFixed(1)} s; ${complete}/${options.subscribers} subscribers got all; ${delivered} deliveries; ${slowCloses} slow-consumer closes; latency p50 ${formatNumber(p50)} ms, p99 ${formatNumber(p99)} ms`,
   );
   notes.push(
-    `${options.subscribers} subscribers on one streamer, each subscribed to every event of the tenant, ${options.eventsPerSecond} events/s for ${options.seconds} s (${formatNumber(total)} events, ${formatNumber(total * options.subscribers)} deliveries); the subscribers run in a separate process on the same machine.`,
-    `${complete}/${options.subscribers} subscribers received every event, each in seq order with no gap or duplicate (${outOfOrder} out-of-order deliveries in total); ${slowCloses} were closed as slow consumers (4008).`,
-    `While posting (${postSeconds.toFixed(1)} s): ${cpuReport(cpuDuringLoad, postSeconds, total / 1000, "1,000 events")}.`,
-    `Latency = client receive time − stored_at (transaction start in the worker), over ${sampled} sampled subscribers.`,
+    `At ${eventsPerSecond} events/s: ${options.subscribers} subscribers on one streamer, each subscribed to every event of the tenant, for ${options.seconds} s (${formatNumber(total)} events, ${formatNumber(total * options.subscribers)} deliveries); the subscribers run in a separate process on the same machine. Latency p50 ${formatNumber(p50)} ms, p99 ${formatNumber(p99)} ms.`,
+    `At ${eventsPerSecond} events/s: ${complete}/${options.subscribers} subscribers received every event, each in seq order with no gap or duplicate (${outOfOrder} out-of-order deliveries in total); ${slowCloses} were closed as slow consumers (4008).`,
+    `At ${eventsPerSecond} events/s, while posting (${postSeconds.toFixed(1)} s): ${cpuReport(cpuDuringLoad, postSeconds, total / 1000, "1,000 events")}.`,
   );
-  return {
-    figures: {
-      latencyP50: figure([p50], "ms"),
-      latencyP99: figure([p99], "ms"),
-      deliveriesPerSecond: figure([delivered / Math.max(postSeconds, 1)], "msg/s"),
-      idleRssPerConnection: figure([perConnectionKb], "kB"),
-    },
-    targets: [],
-    notes,
-  };
+  return { p50, p99, deliveriesPerSecond: delivered / Math.max(postSeconds, 1), notes };
 }
