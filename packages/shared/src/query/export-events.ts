@@ -48,28 +48,17 @@ export const EXPORT_BATCH_SIZE = 2000;
  * JSON values are JSON text: states and metadata as jsonb prints them (`{"a": 1, "b": [1, 2]}`,
  * the same values as the compact form), redacted paths compact.
  */
-export interface ExportRow {
-  id: string;
-  tenant_id: string;
-  seq: number;
+export type ExportRow = Omit<Pick<StoredEvent, (typeof EVENT_COLUMNS)[number]>, TextColumn> & {
   occurred_at: string;
   received_at: string;
-  action_type: StoredEvent["action_type"];
-  action: string;
-  resource_type: string;
-  resource_id: string;
-  user_id: string | null;
-  session_id: string | null;
-  ip_address: string | null;
-  user_agent: string | null;
-  severity: StoredEvent["severity"];
-  outcome: StoredEvent["outcome"];
   before_state: string | null;
   after_state: string | null;
   metadata: string | null;
   redacted: string;
-  hash: string;
-}
+};
+
+/** The columns PostgreSQL hands over already as output text (see the comment above). */
+type TextColumn = "occurred_at" | "received_at" | "before_state" | "after_state" | "metadata" | "redacted";
 
 /** Column → SQL that yields it as ExportRow text; columns not listed are read as they are. */
 const isoTimestamp = (column: "occurred_at" | "received_at") =>
