@@ -63,7 +63,8 @@ export class ApiKeyCache implements ApiKeyLookup {
   async stop(): Promise<void> {
     this.listening = false;
     this.invalidate();
-    await this.unlisten?.();
+    // At shutdown the database may already be gone (Ctrl-C reaches an embedded PostgreSQL too).
+    await this.unlisten?.().catch(() => undefined);
   }
 
   async authenticate(key: string): Promise<ApiKeyPrincipal | null> {
