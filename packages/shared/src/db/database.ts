@@ -12,6 +12,7 @@ import {
   PostgresAdapter,
   PostgresIntrospector,
   PostgresQueryCompiler,
+  type RawBuilder,
 } from "kysely";
 import postgres from "postgres";
 import type { DatabaseSchema } from "./schema.ts";
@@ -30,6 +31,11 @@ export const queryBuilder = new Kysely<DatabaseSchema>({
     createQueryCompiler: () => new PostgresQueryCompiler(),
   },
 });
+
+/** A raw `sql` template as a query `run`/`runCursor` take (compiled by the builder above). */
+export function compilable<Row>(raw: RawBuilder<Row>): Compilable<Row> {
+  return { compile: () => raw.compile(queryBuilder) };
+}
 
 export interface DatabaseOptions {
   url: string;

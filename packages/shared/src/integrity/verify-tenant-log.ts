@@ -6,7 +6,7 @@
 // chain hash recorded for that run. An edited field, a deleted or reordered row, a dropped newest
 // or oldest row, or a forged removal record each show up as a named problem.
 import { type Compilable, sql } from "kysely";
-import { type Database, queryBuilder, runCursor } from "../db/database.ts";
+import { compilable, type Database, runCursor } from "../db/database.ts";
 import { computeChainHash, computeEventHash, GENESIS_CHAIN_HASH } from "../events/event-hash.ts";
 import { EVENT_COLUMNS, type EventRow, toStoredEvent } from "../query/event-rows.ts";
 import type { TenantScope } from "../query/tenant-scope.ts";
@@ -38,14 +38,13 @@ type LogEntry = EventRow & { removed: boolean; from_seq: number; to_seq: number;
  * constant memory however many records there are); at an equal seq the stored row comes first.
  */
 export function verifyQuery(scope: TenantScope): Compilable<LogEntry> {
-  const query = sql<LogEntry>`
+  return compilable(sql<LogEntry>`
     select false as removed, seq as from_seq, seq as to_seq, chain_hash, ${sql.join(EVENT_COLUMNS.map((column) => sql.ref(column)))}
     from events where tenant_id = ${scope.tenantId}
     union all
     select true, from_seq, to_seq, last_chain_hash, ${sql.join(EVENT_COLUMNS.map(() => sql`null`))}
     from event_removed_ranges where tenant_id = ${scope.tenantId}
-    order by from_seq, removed`;
-  return { compile: () => query.compile(queryBuilder) };
+    order by from_seq, removed`);
 }
 
 export async function verifyTenantLog(

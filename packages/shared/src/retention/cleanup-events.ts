@@ -4,11 +4,11 @@
 // same statement, so stats stay equal to what remains. The same statement records each run of
 // consecutive seqs it removed in event_removed_ranges, so the verifier can tell the removal from
 // tampering even when back-dated events make the removed rows a middle part of the seq range.
-import { type RawBuilder, sql } from "kysely";
+import { type Compilable, sql } from "kysely";
 import { z } from "zod";
 import type { AuditRecorder } from "../audit/record-audit-event.ts";
 import { recordAuditEvent } from "../audit/record-audit-event.ts";
-import { type Database, queryBuilder, run } from "../db/database.ts";
+import { compilable, type Database, queryBuilder, run } from "../db/database.ts";
 import { VigilError } from "../errors/vigil-error.ts";
 import { rfc3339 } from "../events/event-schema.ts";
 import type { TenantScope } from "../query/tenant-scope.ts";
@@ -29,14 +29,6 @@ export const cleanupParamsSchema = z.strictObject({
 
 export type CleanupParams = z.infer<typeof cleanupParamsSchema>;
 
-interface Compiled<Row> {
-  compile: () => ReturnType<RawBuilder<Row>["compile"]>;
-}
-
-function compilable<Row>(raw: RawBuilder<Row>): Compiled<Row> {
-  return { compile: () => raw.compile(queryBuilder) };
-}
-
 /**
  * One batch: the oldest `batchSize` rows before `before` (primary-key order), their event_ids rows,
  * their counts off the rollups, and a removal record per run of consecutive seqs among them
@@ -48,7 +40,7 @@ export function deleteEventsBatchQuery(
   before: Date,
   batchSize: number,
   reason: RemovalReason = "cleanup",
-): Compiled<{ deleted: number }> {
+): Compilable<{ deleted: number }> {
   return compilable(sql<{ deleted: number }>`
     with doomed as (
       select tenant_id, occurred_at, seq from events
@@ -97,7 +89,7 @@ export function pruneEmptyRollupsQuery(scope: TenantScope, before: Date) {
  * How many events lie before `before`, without touching them: whole hours from the rollups, the
  * partial last hour from the events table, so the cost does not grow with the tenant's history.
  */
-export function countEventsBeforeQuery(scope: TenantScope, before: Date): Compiled<{ count: number }> {
+export function countEventsBeforeQuery(scope: TenantScope, before: Date): Compilable<{ count: number }> {
   const wholeHoursEnd = new Date(Math.floor(before.getTime() / HOUR_MS) * HOUR_MS);
   return compilable(sql<{ count: number }>`
     select
