@@ -48,32 +48,31 @@ export const EXPORT_BATCH_SIZE = 2000;
  * JSON values are JSON text: states and metadata as jsonb prints them (`{"a": 1, "b": [1, 2]}`,
  * the same values as the compact form), redacted paths compact.
  */
-export type ExportRow = Omit<Pick<StoredEvent, (typeof EVENT_COLUMNS)[number]>, TextColumn> & {
+export type ExportRow = Omit<Pick<StoredEvent, (typeof EVENT_COLUMNS)[number]>, keyof ExportText> &
+  ExportText;
+
+/** The columns PostgreSQL hands over already as output text (see the comment above). */
+interface ExportText {
   occurred_at: string;
   received_at: string;
   before_state: string | null;
   after_state: string | null;
   metadata: string | null;
   redacted: string;
-};
+}
 
-/** The columns PostgreSQL hands over already as output text (see the comment above). */
-type TextColumn = "occurred_at" | "received_at" | "before_state" | "after_state" | "metadata" | "redacted";
-
-/** Column → SQL that yields it as ExportRow text; columns not listed are read as they are. */
-const isoTimestamp = (column: "occurred_at" | "received_at") =>
-  sql<string>`to_char(${sql.ref(column)} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`.as(column);
-const jsonText = (column: "before_state" | "after_state" | "metadata") =>
-  sql<string | null>`${sql.ref(column)}::text`.as(column);
+/** Column → SQL that yields it as ExportRow text; every other column is read as it is. */
 const EXPORT_SELECTION = EVENT_COLUMNS.map((column) => {
   switch (column) {
     case "occurred_at":
     case "received_at":
-      return isoTimestamp(column);
+      return sql<string>`to_char(${sql.ref(column)} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`.as(
+        column,
+      );
     case "before_state":
     case "after_state":
     case "metadata":
-      return jsonText(column);
+      return sql<string | null>`${sql.ref(column)}::text`.as(column);
     case "redacted":
       // array_to_json writes compact JSON, as JSON.stringify of the array.
       return sql<string>`array_to_json(redacted)::text`.as("redacted");
