@@ -26,27 +26,15 @@ function rssKilobytes(pid: number): number {
   return Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1]);
 }
 
-type ReceiptRecorder = (seq: number, receivedAt: number) => void;
-
-/** Opens `count` subscribers (all events, no since); `recorderFor(i)` may time the i-th one's receipts. */
-async function openMany(
-  url: string,
-  key: string,
-  count: number,
-  recorderFor?: (index: number) => ReceiptRecorder | undefined,
-) {
+/** Opens `count` idle subscribers (all events, no since), keeping only their seqs. */
+async function openMany(url: string, key: string, count: number) {
   const clients: StreamClient[] = [];
   // Opened in small waves so the handshake burst does not dominate the start.
   for (let offset = 0; offset < count; offset += 50) {
     const wave = await Promise.all(
-      Array.from({ length: Math.min(50, count - offset) }, (_, j) => {
-        const handler = recorderFor?.(offset + j);
-        return openStream(url, {
-          token: key,
-          keep: "seq",
-          onEvent: handler ? (event, at) => handler(event.seq, at) : undefined,
-        });
-      }),
+      Array.from({ length: Math.min(50, count - offset) }, () =>
+        openStream(url, { token: key, keep: "seq" }),
+      ),
     );
     clients.push(...wave);
   }
