@@ -11,8 +11,16 @@ import http from "node:http";
 import { EXPORT_COLUMNS } from "@vigil/shared/query/export-events";
 import postgres from "postgres";
 import type { BenchStack } from "./bench-stack.ts";
-import { cpuReport, type SectionResult } from "./ingest-bench.ts";
-import { cpuMeter, type Figure, figure, formatFigure, formatNumber, type TargetCheck } from "./measure.ts";
+import {
+  cpuMeter,
+  cpuReport,
+  type Figure,
+  figure,
+  formatFigure,
+  formatNumber,
+  type TargetCheck,
+} from "./measure.ts";
+import type { SectionResult } from "./report.ts";
 import { seedTenantEvents } from "./seed-events.ts";
 
 export interface ExportBenchOptions {

@@ -12,7 +12,7 @@ import { startHttpFloor } from "./http-floor-server.ts";
 import { generateLoad } from "./load-generator.ts";
 import {
   cpuMeter,
-  type Figure,
+  cpuReport,
   figure,
   formatFigure,
   formatNumber,
@@ -21,6 +21,7 @@ import {
   type TargetCheck,
   waitUntil,
 } from "./measure.ts";
+import type { SectionResult } from "./report.ts";
 import { buildStoredRows, copyRows, type EventRow, insertRows } from "./stored-rows.ts";
 
 export interface IngestOptions {
@@ -34,12 +35,6 @@ export interface IngestOptions {
   tenants: number;
   /** Worker pollers (the direct INSERT uses as many connections). */
   writers: number;
-}
-
-export interface SectionResult {
-  figures: Record<string, Figure>;
-  targets: TargetCheck[];
-  notes: string[];
 }
 
 const BULK_SIZE = 1000;
@@ -216,21 +211,6 @@ function meterPipeline(stack: BenchStack) {
     postgres: { pid: stack.pgPid, tree: true },
     "bench+fauxqs": { pid: process.pid },
   });
-}
-
-/** "api 1.2 cores, 3.4 ms/request; …" — which process was busy, and how much per unit of work. */
-export function cpuReport(
-  used: Record<string, number>,
-  seconds: number,
-  units: number,
-  unit: string,
-): string {
-  return Object.entries(used)
-    .map(
-      ([name, cpu]) =>
-        `${name} ${(cpu / seconds).toFixed(2)} cores (${formatNumber((cpu * 1000) / Math.max(units, 1))} CPU ms per ${unit})`,
-    )
-    .join("; ");
 }
 
 /** Writes `rows` with `writers` concurrent connections in chunks of 1,000; returns rows/s. */

@@ -114,3 +114,18 @@ export function cpuMeter(processes: Record<string, { pid: number | undefined; tr
     },
   };
 }
+
+/** "api 1.2 cores, 3.4 ms/request; …" — which process was busy, and how much per unit of work. */
+export function cpuReport(
+  used: Record<string, number>,
+  seconds: number,
+  units: number,
+  unit: string,
+): string {
+  return Object.entries(used)
+    .map(
+      ([name, cpu]) =>
+        `${name} ${(cpu / seconds).toFixed(2)} cores (${formatNumber((cpu * 1000) / Math.max(units, 1))} CPU ms per ${unit})`,
+    )
+    .join("; ");
+}

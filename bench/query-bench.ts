@@ -14,8 +14,8 @@ import { searchEvents } from "@vigil/shared/query/search-events";
 import { searchParamsSchema } from "@vigil/shared/query/search-params";
 import { tenantScope } from "@vigil/shared/query/tenant-scope";
 import { type BenchStack, startBenchStack } from "./bench-stack.ts";
-import type { SectionResult } from "./ingest-bench.ts";
 import { figure, percentile } from "./measure.ts";
+import type { SectionResult } from "./report.ts";
 import { DAY_MS, seedTenantEvents } from "./seed-events.ts";
 
 /** Seeded events span this many days back from now, so a 30-day window holds about half of them. */

@@ -16,6 +16,9 @@ export interface SectionReport {
   notes: string[];
 }
 
+/** What a section's benchmark returns; the runner adds its name (and labels). */
+export type SectionResult = Pick<SectionReport, "figures" | "targets" | "notes">;
+
 export interface RunReport {
   startedAt: string;
   finishedAt: string;

@@ -11,10 +11,17 @@ import { buildServices } from "@vigil/devstack/build-services";
 import { REPO_ROOT, type ServiceRuntime } from "@vigil/testkit/services";
 import { type BenchStack, startBenchStack } from "./bench-stack.ts";
 import { benchExport } from "./export-bench.ts";
-import { benchIngest, type SectionResult } from "./ingest-bench.ts";
+import { benchIngest } from "./ingest-bench.ts";
 import { formatFigure, type TargetCheck } from "./measure.ts";
 import { benchQueries } from "./query-bench.ts";
-import { machineInfo, type RunReport, renderMarkdown, type SectionReport, writeReport } from "./report.ts";
+import {
+  machineInfo,
+  type RunReport,
+  renderMarkdown,
+  type SectionReport,
+  type SectionResult,
+  writeReport,
+} from "./report.ts";
 import { benchStream } from "./stream-bench.ts";
 
 const SECTIONS = ["ingest", "queries", "export", "stream"] as const;

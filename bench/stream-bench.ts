@@ -11,8 +11,8 @@ import { TSX_LOADER } from "@vigil/testkit/services";
 import { openStream, type StreamClient } from "../services/streamer/test/stream-client.ts";
 import { makeEvent } from "../services/streamer/test/stream-fixtures.ts";
 import type { BenchStack } from "./bench-stack.ts";
-import { cpuReport, type SectionResult } from "./ingest-bench.ts";
-import { cpuMeter, figure, formatNumber, percentile, sleep } from "./measure.ts";
+import { cpuMeter, cpuReport, figure, formatNumber, percentile, sleep } from "./measure.ts";
+import type { SectionResult } from "./report.ts";
 
 export interface StreamBenchOptions {
   subscribers: number;
