@@ -29,25 +29,20 @@ export type Permission =
   | "tenant:users"
   | "tenants:manage";
 
+/** Everything inside one tenant; a platform admin may also manage the tenants themselves. */
+const TENANT_ADMIN_PERMISSIONS: Permission[] = [
+  "events:write",
+  "events:read",
+  "events:cleanup",
+  "tenant:retention",
+  "tenant:keys",
+  "tenant:users",
+];
+
 /** The spec's role table (§4), cell for cell. */
 const ROLE_PERMISSIONS: Record<Role, ReadonlySet<Permission>> = {
-  admin: new Set<Permission>([
-    "events:write",
-    "events:read",
-    "events:cleanup",
-    "tenant:retention",
-    "tenant:keys",
-    "tenant:users",
-    "tenants:manage",
-  ]),
-  tenant_admin: new Set<Permission>([
-    "events:write",
-    "events:read",
-    "events:cleanup",
-    "tenant:retention",
-    "tenant:keys",
-    "tenant:users",
-  ]),
+  admin: new Set<Permission>([...TENANT_ADMIN_PERMISSIONS, "tenants:manage"]),
+  tenant_admin: new Set<Permission>(TENANT_ADMIN_PERMISSIONS),
   auditor: new Set<Permission>(["events:read"]),
 };
 
