@@ -9,6 +9,7 @@ import { z } from "zod";
 import type { AuditRecorder } from "../audit/record-audit-event.ts";
 import { recordAuditEvent } from "../audit/record-audit-event.ts";
 import { compilable, type Database, queryBuilder, run } from "../db/database.ts";
+import type { EventRemovedRangesTable } from "../db/schema.ts";
 import { VigilError } from "../errors/vigil-error.ts";
 import { rfc3339 } from "../events/event-schema.ts";
 import type { TenantScope } from "../query/tenant-scope.ts";
@@ -17,7 +18,7 @@ const HOUR_MS = 3_600_000;
 export const CLEANUP_BATCH_SIZE = 5000;
 
 /** Why rows were removed, as written in their removal records. */
-export type RemovalReason = "cleanup" | "retention";
+export type RemovalReason = EventRemovedRangesTable["reason"];
 
 export const cleanupParamsSchema = z.strictObject({
   before: rfc3339,
