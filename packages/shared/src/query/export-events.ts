@@ -136,7 +136,7 @@ export function planExport(params: ExportParams, now: Date = new Date()): Export
  * one holding a comma, CR, LF or `|` is quoted as it is.
  */
 const NEEDS_QUOTING = /[",\r\n|\0]/;
-export function csvField(text: string): string {
+function csvField(text: string): string {
   if (!NEEDS_QUOTING.test(text)) return text;
   const field = text.includes("\0") ? text.replaceAll("\0", "") : text;
   if (field.includes('"')) return `"${field.replaceAll('"', '""')}"`;
@@ -185,7 +185,7 @@ async function* readAhead<T>(source: AsyncIterable<T>): AsyncGenerator<T> {
 }
 
 /** The rows of an export, a cursor batch at a time, from inside the tenant's scope. */
-export async function* exportedBatches(
+async function* exportedBatches(
   db: Database,
   scope: TenantScope,
   plan: ExportPlan,
