@@ -7,12 +7,12 @@
 // empties the cache; the TTL bounds staleness should a notification ever be lost.
 import type { Sql } from "../db/database.ts";
 import {
-  API_KEY_LAST_USE_INTERVAL_MS,
   type ApiKeyPrincipal,
+  type FoundApiKey,
   findApiKey,
   hashApiKey,
   looksLikeApiKey,
-  recordApiKeyUse,
+  recordApiKeyUseIfDue,
 } from "./api-keys.ts";
 
 export const AUTH_CHANGES_CHANNEL = "vigil_auth_changes";
@@ -22,10 +22,8 @@ const DEFAULT_TTL_MS = 10_000;
 /** Only valid keys are cached, so this bounds memory even against a flood of made-up keys. */
 const MAX_ENTRIES = 10_000;
 
-interface CachedKey {
-  principal: ApiKeyPrincipal;
+interface CachedKey extends FoundApiKey {
   expiresAt: number;
-  lastUsedAt: number | null;
 }
 
 export interface ApiKeyLookup {
@@ -73,19 +71,13 @@ export class ApiKeyCache implements ApiKeyLookup {
     const now = Date.now();
     const cached = this.entries.get(keyHash);
     if (cached && cached.expiresAt > now) {
-      if (cached.lastUsedAt === null || now - cached.lastUsedAt > API_KEY_LAST_USE_INTERVAL_MS) {
-        cached.lastUsedAt = now;
-        await recordApiKeyUse(this.sql, cached.principal.keyId);
-      }
+      await recordApiKeyUseIfDue(this.sql, cached, now);
       return cached.principal;
     }
     const generation = this.generation;
     const found = await findApiKey(this.sql, keyHash);
     if (!found) return null;
-    if (found.lastUsedAt === null || now - found.lastUsedAt > API_KEY_LAST_USE_INTERVAL_MS) {
-      await recordApiKeyUse(this.sql, found.principal.keyId);
-      found.lastUsedAt = now;
-    }
+    await recordApiKeyUseIfDue(this.sql, found, now);
     if (this.listening && generation === this.generation) {
       if (this.entries.size >= MAX_ENTRIES) this.entries.clear();
       this.entries.set(keyHash, { ...found, expiresAt: now + this.ttlMs });

@@ -105,23 +105,25 @@ export interface ApiKeyPrincipal {
 }
 
 /** Last use is recorded at most this often per key, so hot keys do not write on every request. */
-export const API_KEY_LAST_USE_INTERVAL_MS = 60_000;
+const API_KEY_LAST_USE_INTERVAL_MS = 60_000;
 
 /** Resolves a presented key to its tenant and scopes, or null when unknown or revoked. */
 export async function authenticateApiKey(sql: Queryable, key: string): Promise<ApiKeyPrincipal | null> {
   if (!looksLikeApiKey(key)) return null;
   const found = await findApiKey(sql, hashApiKey(key));
   if (!found) return null;
-  if (found.lastUsedAt === null || Date.now() - found.lastUsedAt > API_KEY_LAST_USE_INTERVAL_MS)
-    await recordApiKeyUse(sql, found.principal.keyId);
+  await recordApiKeyUseIfDue(sql, found, Date.now());
   return found.principal;
 }
 
+/** A live key as looked up: its principal and when its use was last recorded (epoch ms). */
+export interface FoundApiKey {
+  principal: ApiKeyPrincipal;
+  lastUsedAt: number | null;
+}
+
 /** The live (unrevoked) key with this hash, with its tenant's state and when it was last used. */
-export async function findApiKey(
-  sql: Queryable,
-  keyHash: string,
-): Promise<{ principal: ApiKeyPrincipal; lastUsedAt: number | null } | null> {
+export async function findApiKey(sql: Queryable, keyHash: string): Promise<FoundApiKey | null> {
   const rows = await sql<
     {
       id: string;
@@ -149,6 +151,9 @@ export async function findApiKey(
   };
 }
 
-export async function recordApiKeyUse(sql: Queryable, keyId: string): Promise<void> {
-  await sql`update api_keys set last_used_at = now() where id = ${keyId}`;
+/** Records a use of `found` unless one was recorded within API_KEY_LAST_USE_INTERVAL_MS. */
+export async function recordApiKeyUseIfDue(sql: Queryable, found: FoundApiKey, now: number): Promise<void> {
+  if (found.lastUsedAt !== null && now - found.lastUsedAt <= API_KEY_LAST_USE_INTERVAL_MS) return;
+  found.lastUsedAt = now;
+  await sql`update api_keys set last_used_at = now() where id = ${found.principal.keyId}`;
 }
