@@ -98,8 +98,11 @@ async function dropAlreadyStored(
   bulk: boolean,
 ): Promise<NormalizedEvent[]> {
   const byTenant = new Map<string, string[]>();
-  for (const event of clientChosen)
-    byTenant.set(event.tenant_id, [...(byTenant.get(event.tenant_id) ?? []), event.id]);
+  for (const event of clientChosen) {
+    const ids = byTenant.get(event.tenant_id) ?? [];
+    ids.push(event.id);
+    byTenant.set(event.tenant_id, ids);
+  }
   const stored = new Map<string, string>();
   for (const [tenantId, ids] of byTenant) {
     for (const [id, hash] of await findStoredPayloadHashes(db, tenantScope(tenantId), ids))
