@@ -79,7 +79,7 @@ export class StreamSubscription {
         const upTo = feed.deliveredSeq;
         if (this.position >= upTo) {
           this.state = "live";
-          this.sink.sendFrames(encodeTextFrames([encodeReadyMessage(this.position)]));
+          this.send([encodeReadyMessage(this.position)]);
           return;
         }
         const rows = await readEventsAfter(this.env.db, this.grant.scope, {
@@ -93,7 +93,7 @@ export class StreamSubscription {
         if (this.sink.bufferedBytes() > this.env.maxBufferedBytes / 2) await this.drained();
         if (this.closed) return;
         if (rows.length > 0) {
-          this.sink.sendFrames(encodeTextFrames(rows.map(({ event }) => encodeEventMessage(event))));
+          this.send(rows.map(({ event }) => encodeEventMessage(event)));
           this.env.onSent(rows.length);
         }
         // Fewer rows than asked means nothing else matched up to `upTo`.
@@ -130,7 +130,7 @@ export class StreamSubscription {
       return 0;
     }
     if (wanted.length === batch.events.length) this.sink.sendFrames(batch.allFrames());
-    else if (wanted.length > 0) this.sink.sendFrames(encodeTextFrames(wanted.map((item) => item.message())));
+    else if (wanted.length > 0) this.send(wanted.map((item) => item.message()));
     this.position = Math.max(this.position, batch.lastSeq);
     return wanted.length;
   }
@@ -140,7 +140,7 @@ export class StreamSubscription {
     if (this.closed) return;
     this.state = "closed";
     try {
-      this.sink.sendFrames(encodeTextFrames([encodeErrorMessage(errorCode, message)]));
+      this.send([encodeErrorMessage(errorCode, message)]);
       this.sink.close(code, errorCode.toLowerCase().replaceAll("_", " "));
     } finally {
       this.env.onClosed(this);
@@ -152,6 +152,11 @@ export class StreamSubscription {
     if (this.closed) return;
     this.state = "closed";
     this.env.onClosed(this);
+  }
+
+  /** Encoded messages as text frames, in one write. */
+  private send(messages: readonly Buffer[]): void {
+    this.sink.sendFrames(encodeTextFrames(messages));
   }
 
   private async drained(): Promise<void> {
