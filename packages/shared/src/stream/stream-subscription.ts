@@ -22,7 +22,7 @@ import { encodeTextFrames } from "./websocket-frames.ts";
 export interface StreamSink {
   /** Writes already-encoded WebSocket frames (websocket-frames.ts), in order, as one write. */
   sendFrames(frames: Buffer): void;
-  /** Bytes handed to `send` that the peer has not taken yet (transport queue + socket buffer). */
+  /** Bytes handed to `sendFrames` that the peer has not taken yet (transport queue + socket buffer). */
   bufferedBytes(): number;
   close(code: number, reason: string): void;
 }
