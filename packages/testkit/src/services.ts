@@ -4,7 +4,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { SERVICE_NODE_FLAGS } from "@vigil/devstack/build-services";
+import { SERVICE_NODE_FLAGS, serviceBundlePath } from "@vigil/devstack/build-services";
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
 /** Node loader that runs the TypeScript sources directly (services, benchmark helper processes). */
@@ -38,7 +38,7 @@ export async function startService(
   const child = spawn(
     process.execPath,
     runtime === "built"
-      ? [...SERVICE_NODE_FLAGS[name], path.join(REPO_ROOT, "services", name, "dist/main.mjs")]
+      ? [...SERVICE_NODE_FLAGS[name], serviceBundlePath(name)]
       : ["--import", TSX_LOADER, path.join(REPO_ROOT, "services", name, "src/main.ts")],
     {
       cwd: REPO_ROOT,
