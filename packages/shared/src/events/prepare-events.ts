@@ -65,7 +65,7 @@ function normalizeOne(input: EventInput, context: IngestContext, errors: FieldEr
   }
 
   const redacted: string[] = [];
-  const redactField = (field: "before_state" | "after_state" | "metadata") => {
+  const redactField = (field: (typeof STATE_FIELDS)[number]) => {
     const value = input[field];
     return value
       ? (redactSecrets(value, context.isSensitiveKey, field, redacted) as Record<string, unknown>)
