@@ -33,6 +33,11 @@ const LONG = "0190a0a0-0000-7000-8000-000000000057";
 
 let pipeline: TestPipeline;
 
+/** The `n` of a `select count(*)::int as n …` statement. */
+async function countOf(rows: PromiseLike<{ n: number }[]>): Promise<number> {
+  return (await rows)[0]!.n;
+}
+
 /** `count` events of one tenant at random times in [NOW - spanMs, NOW), stored in time order. */
 function randomEvents(
   tenantId: string,
@@ -258,12 +263,10 @@ describe("cleanup", () => {
     const db = pipeline.database.db;
     const admin = pipeline.database.admin;
     const before = new Date(NOW - 5 * DAY + 1234);
-    const countBefore = async (tenantId: string) =>
-      (
-        await admin<
-          { n: number }[]
-        >`select count(*)::int as n from events where tenant_id = ${tenantId} and occurred_at < ${before}`
-      )[0]!.n;
+    const countBefore = (tenantId: string) =>
+      countOf(
+        admin`select count(*)::int as n from events where tenant_id = ${tenantId} and occurred_at < ${before}`,
+      );
     const expected = await countBefore(CLEAN);
     const keepBefore = await countBefore(KEEP);
     expect(expected).toBeGreaterThan(500);
@@ -282,14 +285,10 @@ describe("cleanup", () => {
     });
     expect(done.deleted).toBe(expected);
     expect(await countBefore(CLEAN)).toBe(0);
-    const remaining = (
-      await admin<{ n: number }[]>`select count(*)::int as n from events where tenant_id = ${CLEAN}`
-    )[0]!.n;
+    const remaining = await countOf(admin`select count(*)::int as n from events where tenant_id = ${CLEAN}`);
     expect(remaining).toBe(2000 - expected);
     expect(await countBefore(KEEP)).toBe(keepBefore);
-    const ids = (
-      await admin<{ n: number }[]>`select count(*)::int as n from event_ids where tenant_id = ${CLEAN}`
-    )[0]!.n;
+    const ids = await countOf(admin`select count(*)::int as n from event_ids where tenant_id = ${CLEAN}`);
     expect(ids).toBe(remaining);
 
     // Rollups still equal what remains; verification anchors at the first remaining row.
@@ -390,23 +389,15 @@ describe("retention", () => {
       { tenantId: SHORT, before: new Date(NOW - 30 * DAY).toISOString(), deleted: 500 },
     ]);
 
-    const n = (
-      await admin<{ n: number }[]>`select count(*)::int as n from events where tenant_id = ${SHORT}`
-    )[0]!.n;
+    const n = await countOf(admin`select count(*)::int as n from events where tenant_id = ${SHORT}`);
     expect(n).toBe(100);
-    const longRows = (
-      await admin<{ n: number }[]>`select count(*)::int as n from events where tenant_id = ${LONG}`
-    )[0]!.n;
+    const longRows = await countOf(admin`select count(*)::int as n from events where tenant_id = ${LONG}`);
     expect(longRows).toBe(100);
-    const ids = (
-      await admin<{ n: number }[]>`select count(*)::int as n from event_ids where tenant_id = ${SHORT}`
-    )[0]!.n;
+    const ids = await countOf(admin`select count(*)::int as n from event_ids where tenant_id = ${SHORT}`);
     expect(ids).toBe(100);
-    const rolled = (
-      await admin<
-        { n: number }[]
-      >`select coalesce(sum(event_count), 0)::int as n from event_rollups_hourly where tenant_id = ${SHORT}`
-    )[0]!.n;
+    const rolled = await countOf(
+      admin`select coalesce(sum(event_count), 0)::int as n from event_rollups_hourly where tenant_id = ${SHORT}`,
+    );
     expect(rolled).toBe(100);
     expect(await verifyTenantLog(db, tenantScope(SHORT))).toMatchObject({
       ok: true,
