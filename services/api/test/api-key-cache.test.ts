@@ -54,6 +54,14 @@ async function warmedKey() {
   return { tenantId: tenant.id, keyId: id, key };
 }
 
+/** Superuser only: replica mode skips triggers, so this revocation announces nothing. */
+async function silentlyRevoke(keyId: string) {
+  await pipeline.database.admin.begin(async (tx) => {
+    await tx`set local session_replication_role = replica`;
+    await tx`update api_keys set revoked_at = now() where id = ${keyId}`;
+  });
+}
+
 beforeAll(async () => {
   pipeline = await createTestPipeline();
   [replicaA, replicaB] = await Promise.all([pipeline.start("api"), pipeline.start("api")]);
@@ -98,11 +106,7 @@ describe("API keys cached per replica", () => {
 
   test("the replica answers from its cache: a revocation that sends no NOTIFY is not seen until the next one", async () => {
     const { keyId, key } = await warmedKey();
-    // Superuser only: replica mode skips triggers, so this revocation announces nothing.
-    await pipeline.database.admin.begin(async (tx) => {
-      await tx`set local session_replication_role = replica`;
-      await tx`update api_keys set revoked_at = now() where id = ${keyId}`;
-    });
+    await silentlyRevoke(keyId);
     expect(await postOn(replicaB, key)).toBe(202);
     // Any change to a key or tenant (here: another tenant's name) empties every replica's cache.
     const other = await createTenant(replicaA.url, admin);
@@ -117,10 +121,7 @@ describe("API keys cached per replica", () => {
 
   test("recording a key's last use does not empty the caches", async () => {
     const { keyId, key } = await warmedKey();
-    await pipeline.database.admin.begin(async (tx) => {
-      await tx`set local session_replication_role = replica`;
-      await tx`update api_keys set revoked_at = now() where id = ${keyId}`;
-    });
+    await silentlyRevoke(keyId);
     // last_used_at changes alone fire no notification, so B keeps its (now stale) entry.
     await pipeline.database
       .admin`update api_keys set last_used_at = now() - interval '1 hour' where id = ${keyId}`;
