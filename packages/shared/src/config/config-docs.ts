@@ -7,7 +7,7 @@ type Variable = keyof typeof configSchema.shape;
 
 const REQUIRED_FOR_DOCS = { DATABASE_URL: "postgres://required", SQS_QUEUE_URL: "http://required" } as const;
 
-export const CONFIG_DESCRIPTIONS: Record<Variable, string> = {
+const CONFIG_DESCRIPTIONS: Record<Variable, string> = {
   NODE_ENV: "`development`, `test` or `production`",
   LOG_LEVEL: "pino log level (`silent` turns logging off)",
   HOST: "address every service binds (`0.0.0.0` in containers)",
