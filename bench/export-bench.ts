@@ -6,7 +6,7 @@
 //
 //   benchExport   section of `pnpm bench` (bench/run.ts); seeds its own tenant, so
 //                 `--only=export` runs alone
-import { readFileSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import http from "node:http";
 import { EXPORT_COLUMNS } from "@vigil/shared/query/export-events";
 import postgres from "postgres";
@@ -18,6 +18,7 @@ import {
   figure,
   formatFigure,
   formatNumber,
+  memoryMb,
   type TargetCheck,
 } from "./measure.ts";
 import type { SectionResult } from "./report.ts";
@@ -37,13 +38,6 @@ interface Measured {
   seconds: number;
   rssBeforeMb: number;
   rssPeakMb: number;
-}
-
-/** Resident set of a process now and its high-water mark (MB), from /proc (Linux). */
-function memoryMb(pid: number): { rss: number; hwm: number } {
-  const status = readFileSync(`/proc/${pid}/status`, "utf8");
-  const kb = (name: string) => Number(new RegExp(`${name}:\\s+(\\d+) kB`).exec(status)?.[1] ?? Number.NaN);
-  return { rss: kb("VmRSS") / 1024, hwm: kb("VmHWM") / 1024 };
 }
 
 /**

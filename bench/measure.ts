@@ -94,6 +94,13 @@ export function processTreeCpuSeconds(rootPid: number): number {
   return total;
 }
 
+/** Resident set of a process now and its high-water mark (MB), from /proc (Linux). */
+export function memoryMb(pid: number): { rss: number; hwm: number } {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  const kb = (name: string) => Number(new RegExp(`${name}:\\s+(\\d+) kB`).exec(status)?.[1] ?? Number.NaN);
+  return { rss: kb("VmRSS") / 1024, hwm: kb("VmHWM") / 1024 };
+}
+
 /**
  * Snapshot of CPU seconds per named process (with its direct children when `tree`: PostgreSQL's
  * backends); `since()` gives what each used in between.

@@ -3,7 +3,6 @@
 // delivered event as (client receive time − the row's stored_at), on a sample of subscribers that
 // receive exactly the same stream as all the others.
 import { fork } from "node:child_process";
-import { readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { requestJson } from "@vigil/testkit/http-client";
@@ -11,7 +10,7 @@ import { TSX_LOADER } from "@vigil/testkit/services";
 import { openStream, type StreamClient } from "../services/streamer/test/stream-client.ts";
 import { makeEvent } from "../services/streamer/test/stream-fixtures.ts";
 import type { BenchStack } from "./bench-stack.ts";
-import { cpuMeter, cpuReport, figure, formatNumber, percentile, sleep } from "./measure.ts";
+import { cpuMeter, cpuReport, figure, formatNumber, memoryMb, percentile, sleep } from "./measure.ts";
 import type { SectionResult } from "./report.ts";
 
 export interface StreamBenchOptions {
@@ -20,10 +19,6 @@ export interface StreamBenchOptions {
   seconds: number;
   /** Subscribers whose every receive time is kept for the latency percentiles. */
   sampledSubscribers?: number;
-}
-
-function rssKilobytes(pid: number): number {
-  return Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1]);
 }
 
 /** Opens `count` idle subscribers (all events, no since), keeping only their seqs. */
@@ -55,10 +50,10 @@ export async function benchStream(
   const streamer = await stack.start("streamer");
   const idle = await stack.pipeline.createTenantWithKey(["ingest", "read"]);
   await sleep(1000);
-  const rssBefore = rssKilobytes(streamer.pid);
+  const rssBefore = memoryMb(streamer.pid).rss * 1024;
   const idleClients = await openMany(streamer.url, idle.key, options.subscribers);
   await sleep(2000);
-  const rssAfter = rssKilobytes(streamer.pid);
+  const rssAfter = memoryMb(streamer.pid).rss * 1024;
   const perConnectionKb = (rssAfter - rssBefore) / options.subscribers;
   log(
     `stream: ${options.subscribers} idle connections: RSS ${rssBefore} kB → ${rssAfter} kB (${formatNumber(perConnectionKb)} kB each)`,
