@@ -213,7 +213,7 @@ const CHUNK_CHARS = 64 * 1024;
 export async function* formatExport(
   format: ExportFormat,
   batches: AsyncIterable<ExportRow[]>,
-  progress: ExportProgress = { rows: 0, completed: false },
+  progress: ExportProgress,
 ): AsyncGenerator<string> {
   const formatRow = format === "csv" ? csvRow : ndjsonRow;
   if (format === "csv") yield CSV_HEADER;
