@@ -1,7 +1,7 @@
 // Stored events of one tenant by id, in seq order (event_ids gives the partition key). GET /logs/{id}
-// uses it for one id; the worker's search indexer reads a committed
-// batch back with it (new events and redelivered duplicates alike), so what gets indexed is exactly
-// what PostgreSQL returns. Unknown ids are simply absent.
+// uses it for one id; the worker's search indexer reads a committed batch back with it (new events
+// and redelivered duplicates alike), so what gets indexed is exactly what PostgreSQL returns.
+// Unknown ids are simply absent.
 import { type Database, queryBuilder, run } from "../db/database.ts";
 import type { StoredEvent } from "../events/event-schema.ts";
 import { EVENT_COLUMNS, type EventRow, toStoredEvent } from "./event-rows.ts";
