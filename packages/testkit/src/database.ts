@@ -1,7 +1,7 @@
 // One migrated template database per run; each test file clones it in milliseconds and gets its
 // own database, reached by the services' non-owner role so row-level security is in force.
 import { randomBytes } from "node:crypto";
-import { Database } from "@vigil/shared/db/database";
+import { createSql, Database } from "@vigil/shared/db/database";
 import { ensureServiceRole, migrateToLatest } from "@vigil/shared/db/migrate";
 import { ensureSystemTenant } from "@vigil/shared/tenants/tenants";
 import postgres from "postgres";
@@ -68,18 +68,8 @@ export async function createTestDatabase(pgPort: number, pgPassword: string): Pr
   const adminUrl = withDatabase(superuserUrl, name);
   const appUrl = withDatabase(superuserUrl, name, SERVICE_ROLE);
   const db = new Database({ url: appUrl, poolSize: 4, applicationName: "vigil-test" });
-  const admin = postgres(adminUrl, {
-    max: 2,
-    onnotice: () => {},
-    types: {
-      bigint: {
-        to: 20,
-        from: [20],
-        parse: (value: string) => Number(value),
-        serialize: (value: number) => String(value),
-      },
-    },
-  });
+  // Same postgres.js setup as the services' pools (int8 as number), as the superuser.
+  const admin = createSql({ url: adminUrl, poolSize: 2, applicationName: "vigil-test-admin" });
   return {
     name,
     adminUrl,
