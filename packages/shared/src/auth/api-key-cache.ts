@@ -15,7 +15,7 @@ import {
   recordApiKeyUseIfDue,
 } from "./api-keys.ts";
 
-export const AUTH_CHANGES_CHANNEL = "vigil_auth_changes";
+const AUTH_CHANGES_CHANNEL = "vigil_auth_changes";
 
 /** Backstop only: changes normally arrive by NOTIFY within milliseconds. */
 const DEFAULT_TTL_MS = 10_000;
