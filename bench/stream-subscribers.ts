@@ -15,6 +15,7 @@ import { request } from "node:http";
 import type { Socket } from "node:net";
 import { STREAM_SUBPROTOCOL } from "@vigil/shared/stream/stream-protocol";
 import { streamUrl } from "../services/streamer/test/stream-client.ts";
+import { sleep } from "./measure.ts";
 
 interface Subscriber {
   socket?: Socket;
@@ -131,8 +132,6 @@ function open(url: string, key: string, sampled: boolean): Subscriber {
   req.end();
   return subscriber;
 }
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 process.once("message", async (start: { url: string; key: string; count: number; sampled: number }) => {
   const subscribers: Subscriber[] = [];
