@@ -33,12 +33,7 @@ let bigTenant: { id: string; key: string };
 let tenantAdminToken: string;
 let auditorToken: string;
 
-function event(
-  tenantId: string,
-  index: number,
-  at: number,
-  _overrides: Partial<NormalizedEvent> = {},
-): NormalizedEvent {
+function event(tenantId: string, index: number, at: number): NormalizedEvent {
   const id = createHash("sha256").update(`${tenantId}/${index}`).digest("hex");
   return {
     id: `${id.slice(0, 8)}-${id.slice(8, 12)}-7${id.slice(13, 16)}-8${id.slice(17, 20)}-${id.slice(20, 32)}`,
