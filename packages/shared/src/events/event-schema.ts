@@ -1,6 +1,7 @@
 // Event schema v1 — the single definition behind request validation, the OpenAPI document, the
 // queue message and the TypeScript types. Field names are snake_case as in the seed API.
 import { z } from "zod";
+import { containsUnstorableText, isStorable, UNSTORABLE_MESSAGE } from "./storable-text.ts";
 
 export const ACTION_TYPES = ["CREATE", "UPDATE", "DELETE", "VIEW"] as const;
 export const SEVERITIES = ["INFO", "WARNING", "ERROR", "CRITICAL"] as const;
@@ -24,23 +25,6 @@ export function jsonDepth(value: unknown): number {
     if (deepest > EVENT_LIMITS.maxJsonDepth) break;
   }
   return deepest + 1;
-}
-
-/**
- * Text PostgreSQL cannot store as sent: U+0000 (refused by text and jsonb) and unpaired UTF-16
- * surrogates (refused by jsonb, silently turned into U+FFFD in text, which would break the hash).
- * Catching them here keeps them from poisoning the queue.
- */
-const UNPAIRED_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
-const UNSTORABLE_MESSAGE = "must not contain U+0000 or unpaired surrogates";
-
-const isStorable = (value: string) => !value.includes("\u0000") && !UNPAIRED_SURROGATE.test(value);
-
-function containsUnstorableText(value: unknown): boolean {
-  if (typeof value === "string") return !isStorable(value);
-  if (value === null || typeof value !== "object") return false;
-  if (Array.isArray(value)) return value.some(containsUnstorableText);
-  return Object.entries(value).some(([key, child]) => !isStorable(key) || containsUnstorableText(child));
 }
 
 const optionalText = (max: number) =>
