@@ -23,6 +23,9 @@ const booleanFlag = (fallback: boolean) =>
     .default(fallback ? "true" : "false")
     .transform((value) => value === "true" || value === "1");
 
+/** An address a mail client accepts (HTML5's rule), so the default `admin@localhost` is valid too. */
+const adminEmail = () => z.email({ pattern: z.regexes.html5Email }).default("admin@localhost");
+
 const port = (fallback: number) => z.coerce.number().int().min(0).max(65535).default(fallback);
 
 export const configSchema = z.object({
@@ -51,7 +54,7 @@ export const configSchema = z.object({
   SEARCH_BACKEND: z.enum(["postgres", "opensearch"]).default("postgres"),
 
   VIGIL_REDACT_KEYS: csv(DEFAULT_REDACT_KEYS),
-  VIGIL_ADMIN_EMAIL: z.email().default("admin@localhost"),
+  VIGIL_ADMIN_EMAIL: adminEmail(),
   VIGIL_ADMIN_PASSWORD: z.string().min(12).optional(),
   VIGIL_JWT_ISSUER: z.string().min(1).default("vigil"),
   VIGIL_JWT_AUDIENCE: z.string().min(1).default("vigil-api"),
@@ -172,7 +175,7 @@ export const devStackSchema = z.object({
   API_PORT: port(8080),
   STREAMER_PORT: port(8081),
   WORKER_METRICS_PORT: port(8082),
-  VIGIL_ADMIN_EMAIL: z.email().default("admin@localhost"),
+  VIGIL_ADMIN_EMAIL: adminEmail(),
   VIGIL_ADMIN_PASSWORD: z.string().min(12).optional(),
   LOG_LEVEL: z.string().default("info"),
 });
