@@ -4,9 +4,10 @@
 import { z } from "zod";
 import { type ActionContext, recordAdminAction } from "../audit/admin-audit.ts";
 import { VigilError } from "../errors/vigil-error.ts";
+import { isStorable, UNSTORABLE_MESSAGE } from "../events/storable-text.ts";
 import { requireTenant } from "../tenants/manage-tenants.ts";
 import { API_KEY_SCOPES, type ApiKeyRecord, createApiKey, listApiKeys, revokeApiKey } from "./api-keys.ts";
-import { authorize } from "./principal.ts";
+import { authorize, principalId } from "./principal.ts";
 
 export const apiKeyCreateSchema = z.strictObject({
   name: z
@@ -14,6 +15,7 @@ export const apiKeyCreateSchema = z.strictObject({
     .trim()
     .min(1, "must not be empty")
     .max(200, "must be at most 200 characters")
+    .refine(isStorable, UNSTORABLE_MESSAGE)
     .default("api key"),
   scopes: z
     .array(z.enum(API_KEY_SCOPES, `must be one of ${API_KEY_SCOPES.join(", ")}`))
@@ -71,5 +73,5 @@ export async function revokeTenantApiKey(ctx: ActionContext, tenantId: string, k
 }
 
 function actorName(ctx: ActionContext): string {
-  return ctx.principal.kind === "api_key" ? `key:${ctx.principal.keyId}` : `user:${ctx.principal.userId}`;
+  return principalId(ctx.principal);
 }

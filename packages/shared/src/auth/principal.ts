@@ -26,6 +26,8 @@ export type Permission =
   | "events:cleanup"
   | "tenant:retention"
   | "tenant:keys"
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
   | "tenant:users"
   | "tenants:manage";
 
@@ -88,6 +90,11 @@ export function authorize(
   const own = principal.tenantId;
   if (!own) throw new VigilError("FORBIDDEN", "this credential is not bound to a tenant");
   if (requestedTenantId && requestedTenantId.toLowerCase() !== own) {
+  // Checked before anything else so a malformed id never reaches a query (it would be a driver error).
+  if (requestedTenantId && !UUID.test(requestedTenantId))
+    throw new VigilError("INVALID_PARAMETER", "`tenant_id` must be a UUID", [
+      { path: "tenant_id", message: "must be a UUID" },
+    ]);
     throw new VigilError("TENANT_MISMATCH", "this credential may act only on its own tenant", [
       { path: "tenant_id", message: "must equal the credential's tenant" },
     ]);

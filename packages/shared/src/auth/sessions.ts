@@ -9,6 +9,7 @@ import type { AuditRecorder } from "../audit/record-audit-event.ts";
 import type { VigilConfig } from "../config/config.ts";
 import type { Database, Queryable } from "../db/database.ts";
 import { VigilError } from "../errors/vigil-error.ts";
+import { isStorable, UNSTORABLE_MESSAGE } from "../events/storable-text.ts";
 import { decoyPasswordHash, verifyPassword } from "../users/passwords.ts";
 import { findUserByEmail, findUserById, normalizeEmail, type UserRow } from "../users/user-records.ts";
 import { issueAccessToken } from "./access-tokens.ts";
@@ -24,7 +25,11 @@ export const tokenRequestSchema = z.discriminatedUnion(
   [
     z.strictObject({
       grant_type: z.literal("password"),
-      username: z.string().min(1, "must not be empty").max(320, "must be at most 320 characters"),
+      username: z
+        .string()
+        .max(320, "must be at most 320 characters")
+        .refine((value) => value.trim().length > 0, "must not be empty")
+        .refine(isStorable, UNSTORABLE_MESSAGE),
       password: z.string().min(1, "must not be empty").max(1024, "must be at most 1024 characters"),
       ...oauthExtras,
     }),
@@ -124,7 +129,8 @@ export async function loginWithPassword(
       actionType: "VIEW",
       action: outcome === "success" ? "auth.login" : "auth.login_failed",
       resourceType: "session",
-      resourceId: user?.id ?? email,
+      // An event's resource_id holds 256 characters; a username may have 320.
+      resourceId: user?.id ?? email.slice(0, 256),
       outcome,
       tenantId: user?.tenant_id,
       detail: { email, ...(reason ? { reason } : {}) },

@@ -7,6 +7,7 @@ import { type ActionContext, recordAdminAction } from "../audit/admin-audit.ts";
 import { authorize } from "../auth/principal.ts";
 import { setTenant } from "../db/database.ts";
 import { VigilError } from "../errors/vigil-error.ts";
+import { isStorable, UNSTORABLE_MESSAGE } from "../events/storable-text.ts";
 import { createTenant, findTenant, type Tenant, type TenantStatus, toTenant } from "./tenants.ts";
 
 export const TENANT_STATUSES = ["active", "suspended", "inactive"] as const satisfies readonly TenantStatus[];
@@ -16,7 +17,7 @@ const tenantName = z
   .trim()
   .min(1, "must not be empty")
   .max(200, "must be at most 200 characters")
-  .refine((value) => !value.includes("\u0000"), "must not contain U+0000");
+  .refine(isStorable, UNSTORABLE_MESSAGE);
 const retentionDays = z
   .number("must be a number")
   .int("must be an integer")
@@ -39,7 +40,7 @@ export const tenantPatchSchema = z
   .refine((patch) => Object.keys(patch).length > 0, "send at least one of name, status, retention_days");
 
 export const tenantListQuerySchema = z.strictObject({
-  name: z.string().min(1).max(200).optional(),
+  name: z.string().min(1).max(200).refine(isStorable, UNSTORABLE_MESSAGE).optional(),
   status: tenantStatus.optional(),
   limit: z.coerce.number().int().min(1).max(1000).default(100),
 });
