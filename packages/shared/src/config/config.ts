@@ -4,7 +4,7 @@ import { config as loadDotenv } from "dotenv";
 import { z } from "zod";
 
 const DEFAULT_REDACT_KEYS =
-  "password,passwd,secret,token,api_key,apikey,authorization,cookie,set-cookie,private_key,client_secret,credit_card,card_number,cvv,ssn";
+  "password,passwd,pwd,passphrase,secret,token,api_key,apikey,authorization,auth,credentials,cookie,cookies,set-cookie,private_key,client_secret,credit_card,card_number,cvv,ssn";
 
 const csv = (fallback: string) =>
   z

@@ -1,7 +1,8 @@
 // Event schema v1 — the single definition behind request validation, the OpenAPI document, the
 // queue message and the TypeScript types. Field names are snake_case as in the seed API.
 import { z } from "zod";
-import { containsUnstorableText, isStorable, UNSTORABLE_MESSAGE } from "./storable-text.ts";
+import { findJsonProblem, JSON_PROBLEM_MESSAGES } from "./json-bounds.ts";
+import { isStorable, UNSTORABLE_MESSAGE } from "./storable-text.ts";
 
 export const ACTION_TYPES = ["CREATE", "UPDATE", "DELETE", "VIEW"] as const;
 export const SEVERITIES = ["INFO", "WARNING", "ERROR", "CRITICAL"] as const;
@@ -15,17 +16,6 @@ export const EVENT_LIMITS = {
   maxBulkBytes: 8 * 1024 * 1024,
   maxFutureSkewMs: 5 * 60 * 1000,
 } as const;
-
-/** Nesting depth of a JSON value: a scalar is 0, `{}` is 1, `{"a":{}}` is 2. */
-export function jsonDepth(value: unknown): number {
-  if (value === null || typeof value !== "object") return 0;
-  let deepest = 0;
-  for (const child of Array.isArray(value) ? value : Object.values(value)) {
-    deepest = Math.max(deepest, jsonDepth(child));
-    if (deepest > EVENT_LIMITS.maxJsonDepth) break;
-  }
-  return deepest + 1;
-}
 
 const optionalText = (max: number) =>
   z.string().max(max, `must be at most ${max} characters`).refine(isStorable, UNSTORABLE_MESSAGE).nullish();
@@ -42,15 +32,13 @@ export const rfc3339 = z.iso.datetime({
   message: "must be an RFC 3339 date-time with a time zone",
 });
 
+/** A state or metadata object: bounded depth, finite numbers, storable text, ≤ 64 KiB as sent. */
 const jsonObject = z
   .record(z.string(), z.unknown())
   .superRefine((value, ctx) => {
-    if (jsonDepth(value) > EVENT_LIMITS.maxJsonDepth) {
-      ctx.addIssue({ code: "custom", message: `nesting depth must be at most ${EVENT_LIMITS.maxJsonDepth}` });
-      return;
-    }
-    if (containsUnstorableText(value)) {
-      ctx.addIssue({ code: "custom", message: UNSTORABLE_MESSAGE });
+    const problem = findJsonProblem(value, EVENT_LIMITS.maxJsonDepth);
+    if (problem) {
+      ctx.addIssue({ code: "custom", message: JSON_PROBLEM_MESSAGES[problem](EVENT_LIMITS.maxJsonDepth) });
       return;
     }
     if (Buffer.byteLength(JSON.stringify(value)) > EVENT_LIMITS.maxStateBytes) {

@@ -6,7 +6,7 @@ import { type FieldError, fieldErrorsFromIssues, VigilError } from "../errors/vi
 import { canonicalJson } from "./canonical-json.ts";
 import { sha256Hex } from "./event-hash.ts";
 import { EVENT_LIMITS, type EventInput, eventInputSchema, type NormalizedEvent } from "./event-schema.ts";
-import { type KeyMatcher, redactSecrets } from "./redaction.ts";
+import { type KeyMatcher, REDACTED_VALUE, RedactedPathList, redactValue } from "./redaction.ts";
 
 export interface IngestContext {
   /** The credential's tenant; null for platform admins, who must name `tenant_id` in each event. */
@@ -64,11 +64,11 @@ function normalizeOne(input: EventInput, context: IngestContext, errors: FieldEr
     at(input.occurred_at ? "occurred_at" : "created_at", "must not be more than 5 minutes in the future");
   }
 
-  const redacted: string[] = [];
+  const redacted = new RedactedPathList();
   const redactField = (field: (typeof STATE_FIELDS)[number]) => {
     const value = input[field];
     return value
-      ? (redactSecrets(value, context.isSensitiveKey, field, redacted) as Record<string, unknown>)
+      ? (redactValue(value, context.isSensitiveKey, field, redacted) as Record<string, unknown>)
       : null;
   };
   const before_state = redactField("before_state");
@@ -112,10 +112,45 @@ function normalizeOne(input: EventInput, context: IngestContext, errors: FieldEr
     before_state,
     after_state,
     metadata,
-    redacted,
+    redacted: redacted.toList(),
     payload_hash,
   };
   return event;
+}
+
+function eventTooLarge(message: string, index: number | undefined): VigilError {
+  return new VigilError("PAYLOAD_TOO_LARGE", `an event must be at most ${EVENT_LIMITS.maxEventBytes} bytes`, [
+    { path: "(event)", message, ...(index === undefined ? {} : { index }) },
+  ]);
+}
+
+/** More than the defaults, ids and hashes normalization adds to an event's JSON (~1 KiB). */
+const NORMALIZATION_GROWTH_BYTES = 4 * 1024;
+
+/**
+ * The limits hold for the event as it will be stored, not only as sent: a redacted value may be
+ * longer than the one it replaces (`{"ssn":0}` grows by 11 bytes), so a state that fit as sent may
+ * not once redacted. Whatever passes here, the queue codec carries and the worker stores. Measured
+ * exactly only when it can matter (something was redacted, or the event was near the limit as sent).
+ */
+function fitsAsStored(event: NormalizedEvent, sentBytes: number, errors: FieldError[], index?: number) {
+  const redacted = event.redacted.length > 0;
+  if (!redacted && sentBytes + NORMALIZATION_GROWTH_BYTES <= EVENT_LIMITS.maxEventBytes) return true;
+  let fits = true;
+  for (const field of redacted ? STATE_FIELDS : []) {
+    const state = event[field];
+    if (state && Buffer.byteLength(JSON.stringify(state)) > EVENT_LIMITS.maxStateBytes) {
+      fits = false;
+      errors.push({
+        path: field,
+        message: `must be at most ${EVENT_LIMITS.maxStateBytes} bytes serialized after redaction (a redacted value is stored as "${REDACTED_VALUE}")`,
+        ...(index === undefined ? {} : { index }),
+      });
+    }
+  }
+  if (fits && Buffer.byteLength(JSON.stringify(event)) > EVENT_LIMITS.maxEventBytes)
+    throw eventTooLarge("event too large as stored (after redaction and defaults)", index);
+  return fits;
 }
 
 /**
@@ -132,13 +167,8 @@ export async function prepareEvents(
   const prepared: Array<{ event: NormalizedEvent; position: number }> = [];
   items.forEach((item, position) => {
     const index = options.bulk ? position : undefined;
-    if (Buffer.byteLength(JSON.stringify(item) ?? "") > EVENT_LIMITS.maxEventBytes) {
-      throw new VigilError(
-        "PAYLOAD_TOO_LARGE",
-        `an event must be at most ${EVENT_LIMITS.maxEventBytes} bytes`,
-        [{ path: "(event)", message: "event too large", ...(index === undefined ? {} : { index }) }],
-      );
-    }
+    const sentBytes = Buffer.byteLength(JSON.stringify(item) ?? "");
+    if (sentBytes > EVENT_LIMITS.maxEventBytes) throw eventTooLarge("event too large", index);
     const protoField = STATE_FIELDS.find((field) =>
       hasOwnProtoKey((item as Record<string, unknown> | null)?.[field]),
     );
@@ -157,7 +187,7 @@ export async function prepareEvents(
       return;
     }
     const event = normalizeOne(parsed.data, context, errors, index);
-    if (event) prepared.push({ event, position });
+    if (event && fitsAsStored(event, sentBytes, errors, index)) prepared.push({ event, position });
   });
 
   const seenIds = new Set<string>();

@@ -11,17 +11,33 @@
 import { promisify } from "node:util";
 import { gunzipSync, gzip, gzipSync } from "node:zlib";
 import { z } from "zod";
-import { type NormalizedEvent, normalizedEventSchema } from "../events/event-schema.ts";
+import { EVENT_LIMITS, type NormalizedEvent, normalizedEventSchema } from "../events/event-schema.ts";
 
 /** The version the producer writes for all but small groups (see UNCOMPRESSED_MAX_BYTES). */
 export const EVENT_MESSAGE_VERSION = 2;
 
+/** SQS's (and the emulators') limit on one message body, and on one SendMessageBatch call. */
+export const SQS_MAX_MESSAGE_BYTES = 1024 * 1024;
+
+/** Room for `{"v":2,"tenant_id":"…","events_gzip":""}` and the brackets of the raw event array. */
+const ENVELOPE_OVERHEAD = 128;
+
+/**
+ * The most raw event JSON the producer packs into one message: what one v1 message held. One
+ * event alone may exceed a smaller budget, never this: the api refuses events over
+ * EVENT_LIMITS.maxEventBytes as queued (prepare-events), and packing refuses them too.
+ */
+export const MAX_PACKED_JSON_BYTES = Math.max(
+  SQS_MAX_MESSAGE_BYTES,
+  EVENT_LIMITS.maxEventBytes + ENVELOPE_OVERHEAD,
+);
+
 /**
  * The most a v2 body may inflate to; a larger one is refused without being inflated further, so a
- * hostile message cannot exhaust the worker's memory. Well above what the producer packs (raw JSON
- * up to the SQS message limit, ~1 MiB).
+ * hostile message cannot exhaust the worker's memory. Derived from what the producer packs, with
+ * room for messages of other producer versions, so anything the api queued always decodes.
  */
-export const MAX_INFLATED_MESSAGE_BYTES = 4 * 1024 * 1024;
+export const MAX_INFLATED_MESSAGE_BYTES = 4 * MAX_PACKED_JSON_BYTES;
 
 /** Level 1: ~half the CPU of the default level for ~15% more bytes (still ~6× smaller than v1). */
 const GZIP_LEVEL = 1;
@@ -49,9 +65,6 @@ export interface EventMessage {
 }
 
 const gzipAsync = promisify(gzip);
-
-/** Room for `{"v":2,"tenant_id":"…","events_gzip":""}` and the brackets of the raw event array. */
-const ENVELOPE_OVERHEAD = 128;
 
 /** Packs one tenant's events into as few message bodies as fit `maxMessageBytes` each. */
 export async function encodeEventMessages(
@@ -92,7 +105,7 @@ export async function packEventMessages<Owner>(
   maxMessageBytes: number,
   rawBytesPerMessage = maxMessageBytes,
 ): Promise<Array<{ body: string; owners: Set<Owner> }>> {
-  const rawBudget = Math.min(rawBytesPerMessage, MAX_INFLATED_MESSAGE_BYTES);
+  const rawBudget = Math.min(rawBytesPerMessage, MAX_PACKED_JSON_BYTES);
   const groups: PackedEvent<Owner>[][] = [];
   let pending: PackedEvent<Owner>[] = [];
   let pendingBytes = ENVELOPE_OVERHEAD;
@@ -101,6 +114,9 @@ export async function packEventMessages<Owner>(
       if (event.tenant_id !== tenantId) throw new Error("encodeEventMessages: event of another tenant");
       const json = JSON.stringify(event);
       const bytes = Buffer.byteLength(json) + 1;
+      // prepare-events refuses these (413); one reaching here is a bug, and must fail before a 2xx.
+      if (bytes > EVENT_LIMITS.maxEventBytes + 1)
+        throw new Error(`encodeEventMessages: an event of ${bytes} bytes is over the per-event limit`);
       if (pending.length > 0 && pendingBytes + bytes > rawBudget) {
         groups.push(pending);
         pending = [];

@@ -1,11 +1,20 @@
 // Reads a JSON request body with its size limit enforced while reading (a client cannot make the
-// api buffer more than the limit), and turns each way it can be wrong into the right 4xx.
+// api buffer more than the limit) and its nesting bounded before it is parsed (no code downstream
+// recurses deeper than that), and turns each way it can be wrong into the right 4xx.
 
 import type { IncomingMessage } from "node:http";
-import { VigilError } from "@vigil/shared/errors/vigil-error";
+import { type FieldError, VigilError } from "@vigil/shared/errors/vigil-error";
+import { findNestingOverflow, jsonPathAt } from "@vigil/shared/events/json-bounds";
 import type { Context } from "hono";
 
-export async function readJsonBody(c: Context, maxBytes: number): Promise<unknown> {
+/** Nesting allowed in a body unless a route asks for less: far beyond any valid body, far below the stack. */
+export const DEFAULT_MAX_BODY_DEPTH = 64;
+
+export async function readJsonBody(
+  c: Context,
+  maxBytes: number,
+  options: { maxDepth?: number; depthMessage?: string } = {},
+): Promise<unknown> {
   const type = c.req.header("content-type") ?? "";
   if (!/^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i.test(type)) {
     throw new VigilError("UNSUPPORTED_MEDIA_TYPE", "send the body as application/json", [
@@ -17,6 +26,13 @@ export async function readJsonBody(c: Context, maxBytes: number): Promise<unknow
     throw new VigilError("MALFORMED_JSON", "the request body is empty", [
       { path: "(body)", message: "is empty" },
     ]);
+  const maxDepth = options.maxDepth ?? DEFAULT_MAX_BODY_DEPTH;
+  const tooDeep = findNestingOverflow(text, maxDepth);
+  if (tooDeep >= 0) {
+    throw new VigilError("VALIDATION_FAILED", `the body nests deeper than ${maxDepth} levels`, [
+      nestingError(jsonPathAt(text, tooDeep), options.depthMessage ?? "is nested too deeply"),
+    ]);
+  }
   try {
     return JSON.parse(text);
   } catch (error) {
@@ -28,6 +44,22 @@ export async function readJsonBody(c: Context, maxBytes: number): Promise<unknow
       [{ path: "(body)", message: "is not valid JSON" }],
     );
   }
+}
+
+/**
+ * Names the field holding too deep a value as the schema would: a bulk item by `index` (in an array
+ * body or under `events`), then its top-level field.
+ */
+function nestingError(segments: Array<string | number>, message: string): FieldError {
+  const [first, second] = segments;
+  const itemAt = typeof first === "number" ? 1 : first === "events" && typeof second === "number" ? 2 : 0;
+  const index = itemAt === 0 ? undefined : (segments[itemAt - 1] as number);
+  const field = segments[itemAt];
+  return {
+    path: field === undefined ? "(body)" : String(field),
+    message,
+    ...(index === undefined ? {} : { index }),
+  };
 }
 
 /**

@@ -4,6 +4,7 @@ import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
 import { authorize } from "@vigil/shared/auth/principal";
 import { VigilError } from "@vigil/shared/errors/vigil-error";
 import { EVENT_LIMITS, eventInputSchema } from "@vigil/shared/events/event-schema";
+import { JSON_PROBLEM_MESSAGES } from "@vigil/shared/events/json-bounds";
 import { ingestEvents, waitForStoredEvent } from "@vigil/shared/ingest/ingest-events";
 import { getEvent } from "@vigil/shared/query/get-event";
 import { searchEvents } from "@vigil/shared/query/search-events";
@@ -15,6 +16,14 @@ import { problemResponses, storedEventSchema } from "./openapi-shapes.ts";
 
 /** Single events carry a little room for whitespace over the per-event limit; the event check is exact. */
 const SINGLE_BODY_LIMIT = EVENT_LIMITS.maxEventBytes + 16 * 1024;
+
+/**
+ * The deepest a valid body can nest: a state's own levels inside the event object, inside the bulk
+ * array, inside `{"events": …}`. Anything deeper is refused before it is parsed.
+ */
+const SINGLE_BODY_DEPTH = EVENT_LIMITS.maxJsonDepth + 1;
+const BULK_BODY_DEPTH = EVENT_LIMITS.maxJsonDepth + 3;
+const DEPTH_MESSAGE = JSON_PROBLEM_MESSAGES.depth(EVENT_LIMITS.maxJsonDepth);
 
 const security: Array<Record<string, string[]>> = [{ apiKey: [] }, { bearer: [] }];
 
@@ -53,7 +62,10 @@ export function registerEventRoutes(app: OpenAPIHono<AppEnv>, deps: ApiDependenc
         { path: "wait", message: "must be true or false" },
       ]);
     }
-    const body = await readJsonBody(c, SINGLE_BODY_LIMIT);
+    const body = await readJsonBody(c, SINGLE_BODY_LIMIT, {
+      maxDepth: SINGLE_BODY_DEPTH,
+      depthMessage: DEPTH_MESSAGE,
+    });
     if (Array.isArray(body)) {
       throw new VigilError(
         "VALIDATION_FAILED",
@@ -104,7 +116,10 @@ export function registerEventRoutes(app: OpenAPIHono<AppEnv>, deps: ApiDependenc
     }),
   );
   app.post("/api/v1/logs/bulk", async (c) => {
-    const body = await readJsonBody(c, EVENT_LIMITS.maxBulkBytes);
+    const body = await readJsonBody(c, EVENT_LIMITS.maxBulkBytes, {
+      maxDepth: BULK_BODY_DEPTH,
+      depthMessage: DEPTH_MESSAGE,
+    });
     const items = Array.isArray(body) ? body : (body as { events?: unknown } | null)?.events;
     if (
       !Array.isArray(items) ||
