@@ -147,9 +147,14 @@ export async function packEventMessages<Owner>(
  */
 const UNCOMPRESSED_MAX_BYTES = 4 * 1024;
 
-/** SQS accepts #x9 #xA #xD #x20–#xD7FF #xE000–#xFFFD and above; JSON.stringify leaves U+FFFE/U+FFFF raw. */
+/**
+ * SQS accepts #x9 #xA #xD #x20–#xD7FF #xE000–#xFFFD and above; JSON.stringify leaves U+FFFE/U+FFFF
+ * raw. Characters above U+FFFF (emoji, 𝔘) are escaped too: the fauxqs emulator refuses them.
+ */
 function sqsSafe(json: string): string {
-  return json.replace(/[\uFFFE\uFFFF]/g, (char) => `\\u${char.charCodeAt(0).toString(16)}`);
+  return json.replace(/[\uFFFE\uFFFF]|[\uD800-\uDBFF][\uDC00-\uDFFF]/g, (chars) =>
+    Array.from({ length: chars.length }, (_, i) => `\\u${chars.charCodeAt(i).toString(16)}`).join(""),
+  );
 }
 
 /**
