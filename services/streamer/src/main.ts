@@ -20,6 +20,7 @@ const hub = new StreamHub(db, logger, metrics, {
   maxBufferedBytes: config.STREAM_MAX_BUFFERED_BYTES,
   maxConnections: config.STREAM_MAX_CONNECTIONS,
   maxConnectionsPerTenant: config.STREAM_MAX_CONNECTIONS_PER_TENANT,
+  credentialRecheckMs: config.STREAM_AUTH_RECHECK_SECONDS * 1000,
 });
 // Verifies Vigil's own JWTs against the shared key table (and an external IdP when configured).
 const tokens = createTokenVerifier({ config, db });

@@ -48,7 +48,10 @@ export class ApiKeyCache implements ApiKeyLookup {
   async start(): Promise<void> {
     const listener = await this.sql.listen(
       AUTH_CHANGES_CHANNEL,
-      () => this.invalidate(),
+      // `users` changes (20261207T1003) concern open streams, not keys or tenants.
+      (payload) => {
+        if (payload !== "users") this.invalidate();
+      },
       () => {
         // Also after postgres.js re-LISTENs on a new connection: changes may have been missed.
         this.invalidate();

@@ -16,9 +16,19 @@ export type Principal =
       /** Set when the key lookup read it (see authenticateApiKey). */
       tenantRetentionDays?: number;
     }
-  | { kind: "user"; userId: string; tenantId: string | null; role: Role; email?: string };
+  | {
+      kind: "user";
+      userId: string;
+      tenantId: string | null;
+      role: Role;
+      email?: string;
+      /** When the bearer token expires (epoch ms): an open stream is closed then. */
+      expiresAt?: number;
+    };
 
 type TenantStatus = "active" | "suspended" | "inactive";
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export type Permission =
   | "events:write"
@@ -26,8 +36,6 @@ export type Permission =
   | "events:cleanup"
   | "tenant:retention"
   | "tenant:keys"
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
   | "tenant:users"
   | "tenants:manage";
 
@@ -77,6 +85,11 @@ export function authorize(
   permission: Permission,
   requestedTenantId?: string | null,
 ): string | null {
+  // Checked before anything else so a malformed id never reaches a query (it would be a driver error).
+  if (requestedTenantId && !UUID.test(requestedTenantId))
+    throw new VigilError("INVALID_PARAMETER", "`tenant_id` must be a UUID", [
+      { path: "tenant_id", message: "must be a UUID" },
+    ]);
   if (!allows(principal, permission)) {
     throw new VigilError("FORBIDDEN", `this credential may not ${permission.replace(":", " ")}`);
   }
@@ -90,11 +103,6 @@ export function authorize(
   const own = principal.tenantId;
   if (!own) throw new VigilError("FORBIDDEN", "this credential is not bound to a tenant");
   if (requestedTenantId && requestedTenantId.toLowerCase() !== own) {
-  // Checked before anything else so a malformed id never reaches a query (it would be a driver error).
-  if (requestedTenantId && !UUID.test(requestedTenantId))
-    throw new VigilError("INVALID_PARAMETER", "`tenant_id` must be a UUID", [
-      { path: "tenant_id", message: "must be a UUID" },
-    ]);
     throw new VigilError("TENANT_MISMATCH", "this credential may act only on its own tenant", [
       { path: "tenant_id", message: "must equal the credential's tenant" },
     ]);

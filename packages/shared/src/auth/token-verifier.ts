@@ -60,7 +60,14 @@ export function createTokenVerifier(deps: TokenVerifierDependencies): TokenVerif
     if (!user || user.status !== "active") return null;
     // The role and tenant in force are the account's current ones; a token for a different tenant is forged.
     if ((payload.tenant_id ?? null) !== user.tenant_id) return null;
-    return { kind: "user", userId: user.id, tenantId: user.tenant_id, role: user.role, email: user.email };
+    return {
+      kind: "user",
+      userId: user.id,
+      tenantId: user.tenant_id,
+      role: user.role,
+      email: user.email,
+      expiresAt: payload.exp! * 1000,
+    };
   }
 
   return {
@@ -121,6 +128,7 @@ function externalVerifier(config: VigilConfig): ((token: string) => Promise<Prin
       userId: `external:${payload.sub}`,
       tenantId: typeof tenant === "string" ? tenant.toLowerCase() : null,
       role: role as Role,
+      expiresAt: payload.exp! * 1000,
     };
   };
 }

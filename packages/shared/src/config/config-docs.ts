@@ -57,6 +57,8 @@ const CONFIG_DESCRIPTIONS: Record<Variable, string> = {
   STREAM_MAX_BUFFERED_BYTES: "per-connection send buffer; a slower consumer is closed with 4008",
   STREAM_MAX_CONNECTIONS: "WebSocket connections per streamer process",
   STREAM_MAX_CONNECTIONS_PER_TENANT: "WebSocket connections per tenant per streamer process",
+  STREAM_AUTH_RECHECK_SECONDS:
+    "backstop re-check of every open stream's credential (revocations normally close streams at once, by NOTIFY)",
   STREAM_PING_INTERVAL_MS: "ping interval for dead-peer detection",
   METRICS_ENABLED: "serve Prometheus `/metrics`",
   VIGIL_FAULT_KILL_AFTER_COMMIT_EVERY:

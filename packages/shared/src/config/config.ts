@@ -102,6 +102,8 @@ export const configSchema = z.object({
     .default(1024 * 1024),
   STREAM_MAX_CONNECTIONS: z.coerce.number().int().min(1).default(10_000),
   STREAM_MAX_CONNECTIONS_PER_TENANT: z.coerce.number().int().min(1).default(1000),
+  /** Backstop re-check of every open stream's credential; changes normally arrive by NOTIFY at once. */
+  STREAM_AUTH_RECHECK_SECONDS: z.coerce.number().int().min(1).max(3600).default(10),
   STREAM_PING_INTERVAL_MS: z.coerce.number().int().min(100).default(30_000),
   METRICS_ENABLED: booleanFlag(true),
   /**

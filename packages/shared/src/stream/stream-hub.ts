@@ -7,6 +7,7 @@ import { VigilError } from "../errors/vigil-error.ts";
 import { EVENTS_NOTIFY_CHANNEL } from "../ingest/store-events.ts";
 import type { Logger } from "../logging/logger.ts";
 import type { Metrics } from "../metrics/metrics.ts";
+import { StreamCredentialWatch } from "./credential-watch.ts";
 import { compileStreamFilter } from "./event-filter-match.ts";
 import { STREAM_CLOSE_CODES } from "./stream-protocol.ts";
 import type { StreamGrant } from "./stream-request.ts";
@@ -21,6 +22,8 @@ export interface StreamHubOptions {
   feedBatchSize?: number;
   /** Catch-up read of every feed even without a NOTIFY: a backstop, never the main path. */
   safetyPollMs?: number;
+  /** Re-check of every open stream's credential even without a NOTIFY (credential-watch.ts). */
+  credentialRecheckMs?: number;
 }
 
 type StreamMetrics = Pick<Metrics, "streamConnections" | "streamEventsSent" | "streamDrops" | "streamLag">;
@@ -34,6 +37,7 @@ export class StreamHub {
   private unlisten: (() => Promise<void>) | undefined;
   private safetyPoll: NodeJS.Timeout | undefined;
   private readonly subscriptionEnv: SubscriptionEnvironment;
+  private readonly credentials: StreamCredentialWatch;
 
   constructor(
     private readonly db: Database,
@@ -50,10 +54,12 @@ export class StreamHub {
       onSlowConsumer: () => metrics.streamDrops.inc(),
       onClosed: (subscription) => this.release(subscription),
     };
+    this.credentials = new StreamCredentialWatch(db, logger, options.credentialRecheckMs ?? 10_000);
   }
 
   /** LISTENs before any subscriber is accepted; every (re)connect of the listener triggers a catch-up. */
   async start(): Promise<void> {
+    await this.credentials.start();
     const listener = await this.db.sql.listen(
       EVENTS_NOTIFY_CHANNEL,
       (payload) => this.onNotify(payload),
@@ -115,6 +121,7 @@ export class StreamHub {
     this.connections++;
     this.perTenant.set(subscription.tenantId, (this.perTenant.get(subscription.tenantId) ?? 0) + 1);
     this.metrics.streamConnections.set(this.connections);
+    this.credentials.track(subscription, grant.authorizedAt);
     void subscription.run(feed);
     return subscription;
   }
@@ -133,6 +140,7 @@ export class StreamHub {
       feed.stop();
     }
     await this.unlisten?.().catch(() => {});
+    await this.credentials.stop();
   }
 
   private feedFor(tenantId: string): TenantFeed {
@@ -158,6 +166,7 @@ export class StreamHub {
     const feed = this.feedOf.get(subscription);
     if (!feed) return;
     this.feedOf.delete(subscription);
+    this.credentials.untrack(subscription);
     feed.members.delete(subscription);
     this.connections--;
     const remaining = (this.perTenant.get(subscription.tenantId) ?? 1) - 1;

@@ -16,9 +16,22 @@ export const STREAM_CLOSE_CODES = {
   goingAway: 1001,
   /** The consumer did not read fast enough; reconnect with `since` to continue. */
   slowConsumer: 4008,
+  /**
+   * The credential no longer authorises the stream: its access token expired, or its API key was
+   * revoked, its user disabled or deleted. Reconnect only with a new credential.
+   */
+  credentialRevoked: 4401,
+  /** The tenant was suspended or deactivated: its streams are closed and new ones refused. */
+  tenantNotActive: 4403,
 } as const;
 
-export type StreamErrorCode = "SLOW_CONSUMER" | "SERVICE_RESTART" | "STREAM_UNAVAILABLE";
+export type StreamErrorCode =
+  | "SLOW_CONSUMER"
+  | "SERVICE_RESTART"
+  | "STREAM_UNAVAILABLE"
+  | "CREDENTIAL_EXPIRED"
+  | "CREDENTIAL_REVOKED"
+  | "TENANT_NOT_ACTIVE";
 
 export type StreamServerMessage =
   | { type: "event"; data: StoredEvent }

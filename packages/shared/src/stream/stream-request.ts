@@ -3,6 +3,7 @@
 // here is answered with problem+json over plain HTTP, so a refused client never sees an open socket.
 import { z } from "zod";
 import { authenticate, type TokenVerifier } from "../auth/authenticate.ts";
+import { credentialVerdicts } from "../auth/credential-status.ts";
 import { authorize, type Principal } from "../auth/principal.ts";
 import type { Database } from "../db/database.ts";
 import { VigilError } from "../errors/vigil-error.ts";
@@ -35,6 +36,8 @@ export interface StreamGrant {
   filter: StreamFilter;
   /** Events with seq > since are delivered; 0 means "from the beginning" only when given. */
   since: number | null;
+  /** When the credential was looked up (epoch ms), so a change committed meanwhile is re-checked. */
+  authorizedAt: number;
 }
 
 /** `*` allows any origin; otherwise an exact match. Requests without Origin (non-browser clients) always pass. */
@@ -71,12 +74,14 @@ export async function authorizeStreamRequest(
 ): Promise<StreamGrant> {
   const secret = credentialFromSubprotocols(request.subprotocols);
   const params = parseQuery(streamParamsSchema, request.query);
+  const authorizedAt = Date.now();
   const principal = await authenticate(db, tokens, secret);
   const tenantId = authorize(principal, "events:read", params.tenant_id);
   if (!tenantId)
     throw new VigilError("INVALID_PARAMETER", "name the tenant with `tenant_id`", [
       { path: "tenant_id", message: "is required" },
     ]);
+  await assertStillAuthorised(db, principal, tenantId);
   const scope = tenantScope(tenantId);
   const { since, tenant_id: _tenant, ...filter } = params;
   if (since !== undefined && since > 0) {
@@ -87,5 +92,22 @@ export async function authorizeStreamRequest(
       ]);
     }
   }
-  return { scope, principal, filter, since: since ?? null };
+  return { scope, principal, filter, since: since ?? null, authorizedAt };
+}
+
+/**
+ * What keeps an open stream authorised (stream/credential-watch.ts) also decides a new one: a
+ * suspended tenant's credentials open no stream, so a client closed with 4403 cannot just reconnect.
+ * An API key's lookup already read its tenant's state; other credentials cost one query.
+ */
+async function assertStillAuthorised(db: Database, principal: Principal, tenantId: string): Promise<void> {
+  const verdict =
+    principal.kind === "api_key"
+      ? principal.tenantStatus === "active"
+        ? "ok"
+        : "tenant_not_active"
+      : (await credentialVerdicts(db.sql, [{ principal, tenantId }]))[0];
+  if (verdict === "tenant_not_active")
+    throw new VigilError("TENANT_NOT_ACTIVE", "the tenant is not active; its streams are refused");
+  if (verdict === "revoked") throw new VigilError("INVALID_CREDENTIAL", "the credential is not valid");
 }
