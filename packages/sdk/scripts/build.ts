@@ -1,0 +1,67 @@
+// Builds @vigil/sdk: ESM and CJS bundles per entry point (the shared redaction module is bundled in,
+// so the package has no runtime dependency), their .d.ts/.d.cts, and the `vigil` CLI (Node only,
+// with `ws` bundled for Node 20). Run: `pnpm --filter @vigil/sdk build`.
+import { execFileSync } from "node:child_process";
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { build } from "esbuild";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const dist = path.join(root, "dist");
+const ENTRIES = ["index", "hono", "express"];
+
+export async function buildSdk(): Promise<void> {
+  rmSync(dist, { recursive: true, force: true });
+  for (const format of ["esm", "cjs"] as const) {
+    await build({
+      entryPoints: ENTRIES.map((name) => path.join(root, "src", `${name}.ts`)),
+      outdir: path.join(dist, format),
+      outExtension: { ".js": format === "esm" ? ".js" : ".cjs" },
+      bundle: true,
+      format,
+      platform: "neutral",
+      target: "es2022",
+      external: ["hono", "express"],
+      logLevel: "warning",
+    });
+  }
+  await build({
+    entryPoints: [path.join(root, "src/cli/cli-main.ts")],
+    outfile: path.join(dist, "cli.mjs"),
+    bundle: true,
+    format: "esm",
+    platform: "node",
+    target: "node20",
+    external: ["bufferutil", "utf-8-validate"],
+    banner: {
+      js: "#!/usr/bin/env node\nimport { createRequire as __vigilCreateRequire } from 'node:module'; const require = __vigilCreateRequire(import.meta.url);",
+    },
+    logLevel: "warning",
+  });
+  execFileSync(path.join(root, "node_modules/.bin/tsc"), ["-p", path.join(root, "tsconfig.build.json")], {
+    stdio: "inherit",
+  });
+  // Declarations: dist/types/sdk/src/*.d.ts → dist/esm/*.d.ts (imports .js) and dist/cjs/*.d.cts (.cjs).
+  const typesDir = path.join(dist, "types/sdk/src");
+  for (const file of readdirSync(typesDir)) {
+    if (!file.endsWith(".d.ts")) continue;
+    const text = readFileSync(path.join(typesDir, file), "utf8");
+    if (/from "\.\.\//.test(text)) throw new Error(`${file}: a public type refers outside the SDK`);
+    const base = file.slice(0, -".d.ts".length);
+    writeFileSync(path.join(dist, "esm", `${base}.d.ts`), text.replace(/(from "\.\/[^"]+)\.ts"/g, '$1.js"'));
+    writeFileSync(
+      path.join(dist, "cjs", `${base}.d.cts`),
+      text.replace(/(from "\.\/[^"]+)\.ts"/g, '$1.cjs"'),
+    );
+  }
+  rmSync(path.join(dist, "types"), { recursive: true, force: true });
+  if (!existsSync(path.join(dist, "cli.mjs"))) throw new Error("the CLI bundle is missing");
+  mkdirSync(dist, { recursive: true });
+  void cpSync;
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  await buildSdk();
+  console.log(`built ${dist}`);
+}

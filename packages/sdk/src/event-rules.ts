@@ -1,0 +1,197 @@
+// The event input rules of schema v1 (spec §3) as plain TypeScript, so the SDK validates locally
+// with no dependency. The server's zod schema (packages/shared/src/events/event-schema.ts) is the
+// source of truth: test/event-rules.test.ts runs generated inputs through both and asserts they agree.
+
+export const ACTION_TYPES = ["CREATE", "UPDATE", "DELETE", "VIEW"] as const;
+export const SEVERITIES = ["INFO", "WARNING", "ERROR", "CRITICAL"] as const;
+export const OUTCOMES = ["success", "failure"] as const;
+
+export type ActionType = (typeof ACTION_TYPES)[number];
+export type Severity = (typeof SEVERITIES)[number];
+export type Outcome = (typeof OUTCOMES)[number];
+export type JsonObject = { [key: string]: unknown };
+
+/** What one event may carry (spec §3). Unknown fields are rejected. */
+export interface AuditEvent {
+  id?: string | null;
+  tenant_id?: string | null;
+  occurred_at?: string | null;
+  created_at?: string | null;
+  action_type: ActionType;
+  action?: string | null;
+  resource_type: string;
+  resource_id: string;
+  user_id?: string | null;
+  session_id?: string | null;
+  ip_address?: string | null;
+  user_agent?: string | null;
+  severity?: Severity | null;
+  outcome?: Outcome | null;
+  before_state?: JsonObject | null;
+  after_state?: JsonObject | null;
+  metadata?: JsonObject | null;
+}
+
+export const EVENT_LIMITS = {
+  maxEventBytes: 256 * 1024,
+  maxStateBytes: 64 * 1024,
+  maxJsonDepth: 16,
+  maxBulkEvents: 1000,
+  maxBulkBytes: 8 * 1024 * 1024,
+  maxFutureSkewMs: 5 * 60 * 1000,
+} as const;
+
+export interface RuleViolation {
+  path: string;
+  message: string;
+}
+
+const UUID =
+  /^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[1-8][0-9a-fA-F]{3}-[89abAB][0-9a-fA-F]{3}-[0-9a-fA-F]{12}|00000000-0000-0000-0000-000000000000|ffffffff-ffff-ffff-ffff-ffffffffffff)$/;
+const DATE = String.raw`(?:(?:\d\d[2468][048]|\d\d[13579][26]|\d\d0[48]|[02468][048]00|[13579][26]00)-02-29|\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\d|30)|(?:02)-(?:0[1-9]|1\d|2[0-8])))`;
+const RFC3339 = new RegExp(
+  String.raw`^${DATE}T(?:(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d(?:\.\d+)?(?:Z|([+-](?:[01]\d|2[0-3]):[0-5]\d)))$`,
+);
+const IPV4 =
+  /^(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9][0-9]|[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9][0-9]|[0-9])$/;
+const IPV6_ALPHABET = /^[0-9a-fA-F:.]+$/;
+const ACTION = /^[a-z0-9_.:-]+$/;
+const UNPAIRED_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+const UNSTORABLE_MESSAGE = "must not contain U+0000 or unpaired surrogates";
+
+const isStorable = (value: string): boolean => !value.includes("\u0000") && !UNPAIRED_SURROGATE.test(value);
+
+function containsUnstorableText(value: unknown): boolean {
+  if (typeof value === "string") return !isStorable(value);
+  if (value === null || typeof value !== "object") return false;
+  if (Array.isArray(value)) return value.some(containsUnstorableText);
+  for (const key of Object.keys(value)) {
+    if (!isStorable(key) || containsUnstorableText((value as JsonObject)[key])) return true;
+  }
+  return false;
+}
+
+function isValidIpv6(value: string): boolean {
+  // As zod checks it: the alphabet, then the URL parser (which takes embedded IPv4 too).
+  if (!IPV6_ALPHABET.test(value)) return false;
+  try {
+    new URL(`http://[${value}]`);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Bytes of `text` encoded as UTF-8 (a lone surrogate becomes U+FFFD, 3 bytes, as in Buffer/TextEncoder). */
+export function utf8Length(text: string): number {
+  let bytes = 0;
+  for (let index = 0; index < text.length; index++) {
+    const code = text.charCodeAt(index);
+    if (code < 0x80) bytes += 1;
+    else if (code < 0x800) bytes += 2;
+    else if (code >= 0xd800 && code <= 0xdbff && index + 1 < text.length) {
+      const next = text.charCodeAt(index + 1);
+      if (next >= 0xdc00 && next <= 0xdfff) {
+        bytes += 4;
+        index++;
+      } else bytes += 3;
+    } else bytes += 3;
+  }
+  return bytes;
+}
+
+/** Nesting depth of a JSON value: a scalar is 0, `{}` is 1, `{"a":{}}` is 2 (as the server counts). */
+export function jsonDepth(value: unknown): number {
+  if (value === null || typeof value !== "object") return 0;
+  let deepest = 0;
+  for (const child of Array.isArray(value) ? value : Object.values(value)) {
+    deepest = Math.max(deepest, jsonDepth(child));
+    if (deepest > EVENT_LIMITS.maxJsonDepth) break;
+  }
+  return deepest + 1;
+}
+
+function isPlainObject(value: unknown): value is JsonObject {
+  if (value === null || typeof value !== "object" || Array.isArray(value)) return false;
+  const prototype = Object.getPrototypeOf(value);
+  return prototype === Object.prototype || prototype === null;
+}
+
+type FieldRule = (value: unknown) => string | null;
+
+const absent = (value: unknown) => value === undefined || value === null;
+
+const text =
+  (min: number, max: number, optional: boolean): FieldRule =>
+  (value) => {
+    if (absent(value)) return optional ? null : "is required";
+    if (typeof value !== "string") return "must be a string";
+    if (value.length < min) return "must not be empty";
+    if (value.length > max) return `must be at most ${max} characters`;
+    return isStorable(value) ? null : UNSTORABLE_MESSAGE;
+  };
+
+const oneOf =
+  (values: readonly string[], optional: boolean): FieldRule =>
+  (value) => {
+    if (absent(value)) return optional ? null : "is required";
+    return typeof value === "string" && values.includes(value) ? null : `must be one of ${values.join(", ")}`;
+  };
+
+const matching =
+  (pattern: RegExp, message: string): FieldRule =>
+  (value) =>
+    absent(value) || (typeof value === "string" && pattern.test(value)) ? null : message;
+
+const jsonObjectRule: FieldRule = (value) => {
+  if (absent(value)) return null;
+  if (!isPlainObject(value)) return "must be a JSON object";
+  if (jsonDepth(value) > EVENT_LIMITS.maxJsonDepth)
+    return `nesting depth must be at most ${EVENT_LIMITS.maxJsonDepth}`;
+  if (containsUnstorableText(value)) return UNSTORABLE_MESSAGE;
+  if (utf8Length(JSON.stringify(value)) > EVENT_LIMITS.maxStateBytes)
+    return `must be at most ${EVENT_LIMITS.maxStateBytes} bytes serialized`;
+  return null;
+};
+
+const FIELD_RULES: Record<keyof AuditEvent, FieldRule> = {
+  id: matching(UUID, "must be a UUID"),
+  tenant_id: matching(UUID, "must be a UUID"),
+  occurred_at: matching(RFC3339, "must be an RFC 3339 date-time with a time zone"),
+  created_at: matching(RFC3339, "must be an RFC 3339 date-time with a time zone"),
+  action_type: oneOf(ACTION_TYPES, false),
+  action: (value) => text(1, 128, true)(value) ?? matching(ACTION, "must match [a-z0-9_.:-]+")(value),
+  resource_type: text(1, 128, false),
+  resource_id: text(1, 256, false),
+  user_id: text(0, 256, true),
+  session_id: text(0, 256, true),
+  ip_address: (value) =>
+    absent(value) || (typeof value === "string" && (IPV4.test(value) || isValidIpv6(value)))
+      ? null
+      : "must be an IPv4 or IPv6 address",
+  user_agent: text(0, 1024, true),
+  severity: oneOf(SEVERITIES, true),
+  outcome: oneOf(OUTCOMES, true),
+  before_state: jsonObjectRule,
+  after_state: jsonObjectRule,
+  metadata: jsonObjectRule,
+};
+
+export const EVENT_FIELDS = Object.keys(FIELD_RULES) as Array<keyof AuditEvent>;
+
+/**
+ * The shape rules of the server's `eventInputSchema`: every violation, empty when the input is valid.
+ * (Request-level rules — event size, future skew, duplicate ids — are checked by the client.)
+ */
+export function eventShapeViolations(input: unknown): RuleViolation[] {
+  if (!isPlainObject(input)) return [{ path: "(event)", message: "must be a JSON object" }];
+  const violations: RuleViolation[] = [];
+  for (const key of Object.keys(input)) {
+    if (!Object.hasOwn(FIELD_RULES, key)) violations.push({ path: key, message: "is not a known field" });
+  }
+  for (const field of EVENT_FIELDS) {
+    const message = FIELD_RULES[field](input[field]);
+    if (message) violations.push({ path: field, message });
+  }
+  return violations;
+}
