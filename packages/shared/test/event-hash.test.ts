@@ -60,9 +60,11 @@ const CHANGED: { [K in (typeof HASHED_FIELDS)[number]]: HashedEvent[K] } = {
 };
 
 describe("computeEventHash", () => {
-  test("covers every stored field: the schema's fields (minus the payload fingerprint) plus seq", () => {
+  test("covers every stored field: the schema's fields (minus the payload fingerprint and the salt, hashed when present) plus seq", () => {
     const expected = [
-      ...Object.keys(normalizedEventSchema.shape).filter((field) => field !== "payload_hash"),
+      ...Object.keys(normalizedEventSchema.shape).filter(
+        (field) => field !== "payload_hash" && field !== "salt",
+      ),
       "seq",
     ];
     expect([...HASHED_FIELDS].sort()).toEqual(expected.sort());
@@ -104,6 +106,17 @@ describe("computeEventHash", () => {
     reversed.metadata = { password: "[REDACTED]", reason: "ok" };
     reversed.before_state = { lines: [{ amount: 1.5 }], status: "draft" };
     expect(computeEventHash(reversed)).toBe(computeEventHash(event));
+  });
+
+  test("a salt (hash_version 2) is one more field of the canonical JSON; no salt hashes as before", () => {
+    const event = sampleEvent();
+    const salt = "AAAAAAAAAAAAAAAAAAAAAA";
+    expect(computeEventHash({ ...event, salt })).toBe(sha256Hex(canonicalJson({ ...event, salt })));
+    expect(computeEventHash({ ...event, salt: null })).toBe(computeEventHash(event));
+    expect(computeEventHash({ ...event, salt })).not.toBe(computeEventHash(event));
+    expect(computeEventHash({ ...event, salt })).not.toBe(
+      computeEventHash({ ...event, salt: "AAAAAAAAAAAAAAAAAAAAAQ" }),
+    );
   });
 
   test("hashes a null field as an explicit null", () => {

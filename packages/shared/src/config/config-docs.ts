@@ -61,6 +61,17 @@ const CONFIG_DESCRIPTIONS: Record<Variable, string> = {
     "backstop re-check of every open stream's credential (revocations normally close streams at once, by NOTIFY)",
   STREAM_PING_INTERVAL_MS: "ping interval for dead-peer detection",
   METRICS_ENABLED: "serve Prometheus `/metrics`",
+  VIGIL_LOG_ORIGIN: "checkpoint origin prefix: each tenant's log is `<VIGIL_LOG_ORIGIN>/<tenant_id>`",
+  CHECKPOINT_SIGNING_KEY:
+    "checkpoint signing keys (`PRIVATE+KEY+<name>+<id>+<key>`, comma-separated; the first is current, all sign during a rotation); never in the database",
+  CHECKPOINT_SIGNING_KEY_FILE:
+    "or a file holding them, one per line (`pnpm start` writes `.vigil/checkpoint-key`)",
+  CHECKPOINT_INTERVAL_SECONDS: "how often the worker signs a checkpoint for each tenant whose tree grew",
+  CHECKPOINT_S3_BUCKET:
+    "anchor every new checkpoint in this bucket too (Object Lock retention when it has Object Lock)",
+  CHECKPOINT_S3_ENDPOINT: "S3 endpoint override (fauxqs, LocalStack); unset on AWS",
+  CHECKPOINT_S3_RETENTION_DAYS: "Object Lock retention of anchored checkpoints",
+  CHECKPOINT_ANCHOR_FILE: "also append every new checkpoint to this local file",
   VIGIL_FAULT_KILL_AFTER_COMMIT_EVERY:
     "fault injection for the crash tests (worker SIGKILLs itself after every Nth commit); never set in production",
 };

@@ -106,6 +106,26 @@ export const configSchema = z.object({
   STREAM_AUTH_RECHECK_SECONDS: z.coerce.number().int().min(1).max(3600).default(10),
   STREAM_PING_INTERVAL_MS: z.coerce.number().int().min(100).default(30_000),
   METRICS_ENABLED: booleanFlag(true),
+
+  /** Provable history (spec §13): checkpoint origin is `<VIGIL_LOG_ORIGIN>/<tenant_id>`. */
+  VIGIL_LOG_ORIGIN: z
+    .string()
+    .regex(
+      /^[^\s+/][^\s+]*[^\s+/]$|^[^\s+/]$/,
+      "must be a log origin like vigil.example.com/log (no spaces or +)",
+    )
+    .default("vigil.localhost"),
+  /** Checkpoint signing keys (note signer keys `PRIVATE+KEY+name+id+key`), comma-separated; the first is current. */
+  CHECKPOINT_SIGNING_KEY: z.string().optional(),
+  /** A file holding checkpoint signing keys, one per line (read at start; never stored in the database). */
+  CHECKPOINT_SIGNING_KEY_FILE: z.string().optional(),
+  CHECKPOINT_INTERVAL_SECONDS: z.coerce.number().int().min(1).max(86_400).default(60),
+  /** Each new checkpoint is also written to this bucket (Object Lock retention when the bucket has it). */
+  CHECKPOINT_S3_BUCKET: z.string().min(3).optional(),
+  CHECKPOINT_S3_ENDPOINT: z.url().optional(),
+  CHECKPOINT_S3_RETENTION_DAYS: z.coerce.number().int().min(1).default(3650),
+  /** Each new checkpoint is also appended to this local file. */
+  CHECKPOINT_ANCHOR_FILE: z.string().optional(),
   /**
    * Fault injection for the crash tests: the worker SIGKILLs itself after every Nth committed batch,
    * before deleting its messages (the window idempotency must cover). 0 = off; never set in production.

@@ -18,6 +18,8 @@ export interface TenantSequencesTable {
   tenant_id: string;
   last_seq: number;
   last_chain_hash: string;
+  /** Leaves in the tenant's Merkle tree; equals last_seq once history before the tree is backfilled. */
+  tree_size: Generated<number>;
 }
 
 export interface ApiKeysTable {
@@ -57,6 +59,10 @@ export interface EventsTable {
   hash: string;
   chain_hash: string;
   search_vector: Generated<string>;
+  /** Spec §13: base64url salt the hash covers (null before salts, and once erased). */
+  salt: string | null;
+  hash_version: Generated<number>;
+  erased: ColumnType<{ at: string; by: string; fields: string[] } | null, never, never>;
 }
 
 export interface EventIdsTable {

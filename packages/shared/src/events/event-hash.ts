@@ -12,9 +12,14 @@ export function sha256Hex(data: string | Buffer): string {
 }
 
 const hashedFieldsJson = canonicalFieldsJson(HASHED_FIELDS);
+const saltedFieldsJson = canonicalFieldsJson([...HASHED_FIELDS, "salt"]);
 
-export function computeEventHash(event: Omit<StoredEvent, "hash">): string {
-  return sha256Hex(hashedFieldsJson(event));
+/**
+ * With a salt (hash_version 2) the salt is one more field of the canonical JSON; without one
+ * (null or absent: events stored before salts, hash_version 1) the hash is what it always was.
+ */
+export function computeEventHash(event: Omit<StoredEvent, "hash"> & { salt?: string | null }): string {
+  return sha256Hex(typeof event.salt === "string" ? saltedFieldsJson(event) : hashedFieldsJson(event));
 }
 
 export function computeChainHash(previousChainHash: string, eventHash: string): string {

@@ -103,14 +103,31 @@ export const normalizedEventSchema = z.strictObject({
   redacted: z.array(z.string()),
   /** SHA-256 of what the client sent (after redaction); tells a retry from a conflicting reuse of an id. */
   payload_hash: z.string().regex(/^[0-9a-f]{64}$/),
+  /**
+   * 16 random bytes (base64url) the event hash commits to (spec §13), so an erased field cannot be
+   * recovered by guessing values against the hash. Never returned by ordinary reads. Optional on
+   * the queue only for messages queued before salts existed; the worker salts those itself.
+   */
+  salt: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{22}$/)
+    .optional(),
 });
 
 export type NormalizedEvent = z.infer<typeof normalizedEventSchema>;
 
-/** An event as stored and returned by every read path. */
-export interface StoredEvent extends Omit<NormalizedEvent, "payload_hash"> {
+/** Bytes of randomness in an event's salt. */
+export const EVENT_SALT_BYTES = 16;
+
+/** `hash_version` of a stored event: 1 = hashed without a salt (stored before salts), 2 = salted. */
+export const HASH_VERSION = { unsalted: 1, salted: 2 } as const;
+
+/** An event as stored and returned by every read path (the salt is never returned). */
+export interface StoredEvent extends Omit<NormalizedEvent, "payload_hash" | "salt"> {
   seq: number;
   hash: string;
+  /** Present once the event's personal data was erased (spec §13); the hash then cannot be recomputed. */
+  erased?: { at: string; by: string; fields: string[] };
 }
 
 /** The exact field list the hash covers, in one place for the writer and the verifier. */

@@ -1,11 +1,18 @@
 // Turns what a client posted into normalized events ready for the queue: validate every item,
 // apply defaults, enforce the credential's tenant, redact secrets, stamp received_at. Either every
 // item is valid and the whole request goes on, or nothing does.
+import { randomBytes } from "node:crypto";
 import { v7 as uuidv7 } from "uuid";
 import { type FieldError, fieldErrorsFromIssues, VigilError } from "../errors/vigil-error.ts";
 import { canonicalJson } from "./canonical-json.ts";
 import { sha256Hex } from "./event-hash.ts";
-import { EVENT_LIMITS, type EventInput, eventInputSchema, type NormalizedEvent } from "./event-schema.ts";
+import {
+  EVENT_LIMITS,
+  EVENT_SALT_BYTES,
+  type EventInput,
+  eventInputSchema,
+  type NormalizedEvent,
+} from "./event-schema.ts";
 import { type KeyMatcher, REDACTED_VALUE, RedactedPathList, redactValue } from "./redaction.ts";
 
 export interface IngestContext {
@@ -114,6 +121,8 @@ function normalizeOne(input: EventInput, context: IngestContext, errors: FieldEr
     metadata,
     redacted: redacted.toList(),
     payload_hash,
+    // Fresh per event and outside payload_hash: a client retry is still recognised as the same event.
+    salt: randomBytes(EVENT_SALT_BYTES).toString("base64url"),
   };
   return event;
 }

@@ -4,11 +4,15 @@
 // so commit order equals seq order and there are no gaps; an id already stored (SQS redelivery, a
 // client retry) is skipped before a seq is claimed, so duplicates never consume one; hash and chain
 // hash are computed here, after seq is known; rollups and the NOTIFY for streamers ride in the same
-// transaction, so they exist exactly when the events do.
+// transaction, so they exist exactly when the events do. The batch's leaves are appended to the
+// tenant's Merkle tree (tlog tiles) under the same lock and in the same transaction, so the tree is
+// never behind or ahead of the table.
 
+import { randomBytes } from "node:crypto";
 import { type Database, setTenant, type TransactionSql } from "../db/database.ts";
 import { computeChainHash, computeEventHash } from "../events/event-hash.ts";
-import type { NormalizedEvent } from "../events/event-schema.ts";
+import { EVENT_SALT_BYTES, HASH_VERSION, type NormalizedEvent } from "../events/event-schema.ts";
+import { appendTenantLeaves } from "../tlog/append-leaves.ts";
 
 export const EVENTS_NOTIFY_CHANNEL = "vigil_events";
 
@@ -43,11 +47,11 @@ async function ensurePartitions(db: Database, events: NormalizedEvent[]): Promis
 const BATCH_RECORD = `x(tenant_id uuid, seq bigint, id uuid, occurred_at timestamptz, received_at timestamptz,
   action_type text, action text, resource_type text, resource_id text, user_id text, session_id text,
   ip_address text, user_agent text, severity text, outcome text, before_state jsonb, after_state jsonb,
-  metadata jsonb, redacted text[], hash text, chain_hash text, payload_hash text)`;
+  metadata jsonb, redacted text[], hash text, chain_hash text, payload_hash text, salt text, hash_version smallint)`;
 
 const EVENT_COLUMNS = `tenant_id, seq, id, occurred_at, received_at, action_type, action, resource_type,
   resource_id, user_id, session_id, ip_address, user_agent, severity, outcome, before_state, after_state,
-  metadata, redacted, hash, chain_hash`;
+  metadata, redacted, hash, chain_hash, salt, hash_version`;
 
 /**
  * Everything a tenant's batch writes, in ONE statement (one round trip, the rows sent and parsed
@@ -67,12 +71,12 @@ const WRITE_BATCH = `
     on conflict (tenant_id, bucket, action_type, severity, outcome, resource_type)
     do update set event_count = event_rollups_hourly.event_count + excluded.event_count),
   sequence as (
-    update tenant_sequences set last_seq = $2, last_chain_hash = $3 where tenant_id = $4)
+    update tenant_sequences set last_seq = $2, last_chain_hash = $3, tree_size = $7 where tenant_id = $4)
   select pg_notify($5, $6)`;
 
 async function lockTenantSequence(tx: TransactionSql, tenantId: string) {
-  const lock = () => tx<{ last_seq: number; last_chain_hash: string }[]>`
-    select last_seq, last_chain_hash from tenant_sequences where tenant_id = ${tenantId} for update`;
+  const lock = () => tx<{ last_seq: number; last_chain_hash: string; tree_size: number }[]>`
+    select last_seq, last_chain_hash, tree_size from tenant_sequences where tenant_id = ${tenantId} for update`;
   const [sequence] = await lock();
   if (sequence) return sequence;
   // A tenant's first batch creates its row (concurrent first batches: one inserts, both then lock).
@@ -124,13 +128,21 @@ async function storeTenantEvents(
   let chainHash = sequence.last_chain_hash;
   const rows = fresh.map((event) => {
     seq += 1;
-    const stored = { ...event, seq };
+    // A message queued before salts existed is salted here: every event stored from now on is.
+    const salt = event.salt ?? randomBytes(EVENT_SALT_BYTES).toString("base64url");
+    const stored = { ...event, seq, salt, hash_version: HASH_VERSION.salted };
     const hash = computeEventHash(stored);
     chainHash = computeChainHash(chainHash, hash);
     return Object.assign(stored, { hash, chain_hash: chainHash });
   });
 
   const fromSeq = sequence.last_seq + 1;
+  // History stored before the tree existed is appended by the backfill (tlog/backfill-tree.ts),
+  // which then hands over to this path; until it caught up, the tree is left to it.
+  const treeSize =
+    sequence.tree_size === sequence.last_seq
+      ? await appendTenantLeaves(tx, tenantId, sequence.tree_size, rows)
+      : sequence.tree_size;
   // Delivered at commit and only if it commits; small on purpose (NOTIFY payloads cap at 8000 bytes).
   await tx.unsafe(WRITE_BATCH, [
     JSON.stringify(rows),
@@ -139,6 +151,7 @@ async function storeTenantEvents(
     tenantId,
     EVENTS_NOTIFY_CHANNEL,
     `${tenantId}:${fromSeq}:${seq}`,
+    treeSize,
   ]);
   summary.stored += rows.length;
   summary.tenants.push({ tenantId, fromSeq, toSeq: seq });

@@ -10,11 +10,18 @@ import { compilable, type Database, runCursor } from "../db/database.ts";
 import { computeChainHash, computeEventHash, GENESIS_CHAIN_HASH } from "../events/event-hash.ts";
 import { EVENT_COLUMNS, type EventRow, toStoredEvent } from "../query/event-rows.ts";
 import type { TenantScope } from "../query/tenant-scope.ts";
+import { ERASURE_ACTION, ERASURE_RESOURCE_TYPE } from "../tlog/erase-event.ts";
 
 export interface IntegrityProblem {
   seq: number;
   id?: string;
-  problem: "hash_mismatch" | "chain_mismatch" | "seq_gap" | "head_mismatch" | "removal_record_mismatch";
+  problem:
+    | "hash_mismatch"
+    | "chain_mismatch"
+    | "seq_gap"
+    | "head_mismatch"
+    | "removal_record_mismatch"
+    | "erasure_unrecorded";
   detail: string;
 }
 
@@ -24,6 +31,8 @@ export interface IntegrityReport {
   checked: number;
   /** Seqs accounted for by removal records instead of stored rows. */
   removed: number;
+  /** Stored rows whose personal data was erased: their hash cannot be recomputed, their chain link can. */
+  erased: number;
   first_seq: number | null;
   last_seq: number | null;
   ok: boolean;
@@ -31,7 +40,14 @@ export interface IntegrityReport {
 }
 
 /** A stored row (`removed` false, from_seq = to_seq = seq) or a removal record (event columns null). */
-type LogEntry = EventRow & { removed: boolean; from_seq: number; to_seq: number; chain_hash: string };
+type LogEntry = EventRow & {
+  removed: boolean;
+  from_seq: number;
+  to_seq: number;
+  chain_hash: string;
+  salt: string | null;
+  erased: { at: string; by: string; fields: string[] } | null;
+};
 
 /**
  * The tenant's stored rows and removal records, merged in seq order by the database (the walk keeps
@@ -39,10 +55,10 @@ type LogEntry = EventRow & { removed: boolean; from_seq: number; to_seq: number;
  */
 export function verifyQuery(scope: TenantScope): Compilable<LogEntry> {
   return compilable(sql<LogEntry>`
-    select false as removed, seq as from_seq, seq as to_seq, chain_hash, ${sql.join(EVENT_COLUMNS.map((column) => sql.ref(column)))}
+    select false as removed, seq as from_seq, seq as to_seq, chain_hash, salt, erased, ${sql.join(EVENT_COLUMNS.map((column) => sql.ref(column)))}
     from events where tenant_id = ${scope.tenantId}
     union all
-    select true, from_seq, to_seq, last_chain_hash, ${sql.join(EVENT_COLUMNS.map(() => sql`null`))}
+    select true, from_seq, to_seq, last_chain_hash, null, null, ${sql.join(EVENT_COLUMNS.map(() => sql`null`))}
     from event_removed_ranges where tenant_id = ${scope.tenantId}
     order by from_seq, removed`);
 }
@@ -57,6 +73,7 @@ export async function verifyTenantLog(
     tenant_id: scope.tenantId,
     checked: 0,
     removed: 0,
+    erased: 0,
     first_seq: null,
     last_seq: null,
     ok: true,
@@ -71,6 +88,8 @@ export async function verifyTenantLog(
       ? `history before seq ${seq} missing without a removal record`
       : `seq ${next}..${seq - 1} missing without a removal record`;
 
+  // Erased rows (id → seq); each must be named by an erasure event of this log.
+  const erasedIds = new Map<string, number>();
   await db.withTenant(scope.tenantId, async (tx) => {
     // Every seq below `next` is accounted for, by a stored row or a removal record (`after` says
     // which came last); `chain` is the chain hash at seq next - 1.
@@ -103,7 +122,12 @@ export async function verifyTenantLog(
 
         const event = toStoredEvent(entry);
         const { hash: storedHash, ...fields } = event;
-        if (computeEventHash(fields) !== storedHash) {
+        if (entry.erased) {
+          // The salt went with the personal data, so the hash cannot be recomputed; the erasure
+          // must be recorded by its own event in this log (checked below).
+          report.erased++;
+          erasedIds.set(event.id, event.seq);
+        } else if (computeEventHash({ ...fields, salt: entry.salt }) !== storedHash) {
           note({
             seq: event.seq,
             id: event.id,
@@ -161,6 +185,24 @@ export async function verifyTenantLog(
           seq: head.last_seq,
           problem: "head_mismatch",
           detail: "newest chain hash differs from the recorded head",
+        });
+      }
+    }
+
+    // An erasure is legitimate only when recorded in the log itself (an event whose own hash
+    // verified above); a row made to look erased by whoever holds the database is not.
+    if (erasedIds.size > 0) {
+      const recorded = await tx<{ resource_id: string }[]>`
+        select resource_id from events
+        where tenant_id = ${scope.tenantId} and action = ${ERASURE_ACTION} and resource_type = ${ERASURE_RESOURCE_TYPE}
+          and erased is null and resource_id = any(${[...erasedIds.keys()]}::text[])`;
+      for (const row of recorded) erasedIds.delete(row.resource_id);
+      for (const [id, seq] of erasedIds) {
+        note({
+          seq,
+          id,
+          problem: "erasure_unrecorded",
+          detail: "erased without an erasure event in the log",
         });
       }
     }

@@ -25,6 +25,8 @@ export interface EventRow {
   metadata: Record<string, unknown> | null;
   redacted: string[];
   hash: string;
+  /** Selected by the reads that show erasure markers (GET /logs/{id}); absent or null otherwise. */
+  erased?: { at: string; by: string; fields: string[] } | null;
 }
 
 export function toStoredEvent(row: EventRow): StoredEvent {
@@ -49,5 +51,6 @@ export function toStoredEvent(row: EventRow): StoredEvent {
     metadata: row.metadata,
     redacted: row.redacted,
     hash: row.hash,
+    ...(row.erased ? { erased: row.erased } : {}),
   };
 }

@@ -17,7 +17,7 @@ export function readEventsByIdsQuery(scope: TenantScope, ids: readonly string[])
         .onRef("e.occurred_at", "=", "i.occurred_at")
         .onRef("e.seq", "=", "i.seq"),
     )
-    .select(EVENT_COLUMNS.map((column) => `e.${column}` as const))
+    .select([...EVENT_COLUMNS.map((column) => `e.${column}` as const), "e.erased"])
     .where("i.tenant_id", "=", scope.tenantId)
     .where(
       "i.id",

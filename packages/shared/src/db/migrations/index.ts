@@ -6,6 +6,7 @@ import * as retentionPartitionDrop from "./20261121T2236_retention_partition_dro
 import * as eventRemovedRanges from "./20261121T2340_event_removed_ranges.ts";
 import * as authChangeNotify from "./20261122T0059_auth_change_notify.ts";
 import * as userAuthChangeNotify from "./20261207T1003_user_auth_change_notify.ts";
+import * as provableHistory from "./20261207T1004_provable_history.ts";
 
 export const migrations: Record<string, Migration> = {
   "20261121T2230_initial_schema": initialSchema,
@@ -14,4 +15,5 @@ export const migrations: Record<string, Migration> = {
   "20261121T2340_event_removed_ranges": eventRemovedRanges,
   "20261122T0059_auth_change_notify": authChangeNotify,
   "20261207T1003_user_auth_change_notify": userAuthChangeNotify,
+  "20261207T1004_provable_history": provableHistory,
 };
