@@ -2,8 +2,9 @@
 // signs with the same key and a restart keeps issued tokens valid. The newest unretired key signs;
 // `rotateSigningKey` retires it and adds a new one, and a retired key keeps verifying (and stays in
 // the JWKS) until every token it can have signed has expired.
-import { createCipheriv, createDecipheriv, randomBytes, scryptSync } from "node:crypto";
+
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type JWK } from "jose";
+import { openSealedText, sealText } from "../crypto/sealed-text.ts";
 import type { Queryable, Sql } from "../db/database.ts";
 
 export const SIGNING_ALGORITHM = "EdDSA";
@@ -35,38 +36,16 @@ interface SigningKeyRow {
  * Private keys are stored AES-256-GCM encrypted when VIGIL_SIGNING_KEY_SECRET is set, plain
  * otherwise (the database is then the secret); the prefix says which, so the secret can be added later.
  */
+const SEALING_PURPOSE = "vigil-signing-keys-v1";
+
 function sealPrivateJwk(jwk: JWK, secret: string | undefined): string {
-  const plain = JSON.stringify(jwk);
-  if (!secret) return `plain:${plain}`;
-  const iv = randomBytes(12);
-  const cipher = createCipheriv("aes-256-gcm", sealingKey(secret), iv);
-  const sealed = Buffer.concat([cipher.update(plain, "utf8"), cipher.final()]);
-  return `aes256gcm:${iv.toString("base64url")}:${cipher.getAuthTag().toString("base64url")}:${sealed.toString("base64url")}`;
+  return sealText(JSON.stringify(jwk), secret, SEALING_PURPOSE);
 }
 
 function openPrivateJwk(stored: string, secret: string | undefined): JWK | null {
-  if (stored.startsWith("plain:")) return JSON.parse(stored.slice("plain:".length)) as JWK;
-  const [scheme, iv, tag, sealed] = stored.split(":");
-  if (scheme !== "aes256gcm" || !iv || !tag || !sealed || !secret) return null;
-  try {
-    const decipher = createDecipheriv("aes-256-gcm", sealingKey(secret), Buffer.from(iv, "base64url"));
-    decipher.setAuthTag(Buffer.from(tag, "base64url"));
-    return JSON.parse(
-      Buffer.concat([decipher.update(Buffer.from(sealed, "base64url")), decipher.final()]).toString("utf8"),
-    ) as JWK;
-  } catch {
-    return null; // wrong secret: this replica can verify with the key but not sign with it
-  }
-}
-
-const sealingKeys = new Map<string, Buffer>();
-function sealingKey(secret: string): Buffer {
-  let key = sealingKeys.get(secret);
-  if (!key) {
-    key = scryptSync(secret, "vigil-signing-keys-v1", 32);
-    sealingKeys.set(secret, key);
-  }
-  return key;
+  // null: a wrong secret, so this replica can verify with the key but not sign with it
+  const plain = openSealedText(stored, secret, SEALING_PURPOSE);
+  return plain === null ? null : (JSON.parse(plain) as JWK);
 }
 
 async function insertSigningKey(sql: Queryable, secret: string | undefined): Promise<string> {
