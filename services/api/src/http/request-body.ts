@@ -56,7 +56,7 @@ function nestingError(segments: Array<string | number>, message: string): FieldE
   const index = itemAt === 0 ? undefined : (segments[itemAt - 1] as number);
   const field = segments[itemAt];
   return {
-    path: field === undefined ? "(body)" : String(field),
+    path: typeof field === "string" ? field : "(body)",
     message,
     ...(index === undefined ? {} : { index }),
   };
