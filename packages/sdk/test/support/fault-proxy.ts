@@ -25,6 +25,9 @@ export interface FaultProxy {
   requests: ProxyRequest[];
   openSockets: () => number;
   maxOpenSockets: number;
+  /** Most requests in progress at once. */
+  maxActiveRequests: number;
+  /** Forget counts and close every open (e.g. idle keep-alive) connection. */
   resetCounters: () => void;
   close: () => Promise<void>;
 }
@@ -40,6 +43,12 @@ function readBody(req: IncomingMessage): Promise<string> {
 
 export async function startFaultProxy(target: string): Promise<FaultProxy> {
   const sockets = new Set<Socket>();
+  let active = 0;
+  /** Counted as closed at once, so a reconnect racing the close event is not counted twice. */
+  const cut = (socket: Socket) => {
+    sockets.delete(socket);
+    socket.destroy();
+  };
   const proxy: FaultProxy = {
     url: "",
     target,
@@ -47,9 +56,12 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
     requests: [],
     openSockets: () => sockets.size,
     maxOpenSockets: 0,
+    maxActiveRequests: 0,
     resetCounters: () => {
+      for (const socket of sockets) cut(socket);
       proxy.requests = [];
-      proxy.maxOpenSockets = sockets.size;
+      proxy.maxOpenSockets = 0;
+      proxy.maxActiveRequests = 0;
     },
     close: async () => {
       for (const socket of sockets) socket.destroy();
@@ -66,8 +78,11 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
       at: Date.now(),
     };
     proxy.requests.push(request);
+    active++;
+    proxy.maxActiveRequests = Math.max(proxy.maxActiveRequests, active);
+    res.on("close", () => active--);
     const action = proxy.plan(request);
-    if (action === "drop") return void req.socket.destroy();
+    if (action === "drop") return void cut(req.socket);
     if (typeof action === "object") {
       res.writeHead(action.status, { "Content-Type": "application/problem+json", ...action.headers });
       return void res.end(action.body ?? JSON.stringify({ status: action.status, code: "INJECTED" }));
@@ -84,7 +99,7 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
         body: request.method === "GET" || request.method === "HEAD" ? undefined : body,
       });
       const text = await upstream.text();
-      if (action === "forward-then-drop") return void req.socket.destroy();
+      if (action === "forward-then-drop") return void cut(req.socket);
       res.writeHead(upstream.status, {
         "Content-Type": upstream.headers.get("content-type") ?? "application/json",
         ...(upstream.headers.get("retry-after")
@@ -93,7 +108,7 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
       });
       res.end(text);
     } catch {
-      req.socket.destroy(); // the api is unreachable: the client sees a failed connection
+      cut(req.socket); // the api is unreachable: the client sees a failed connection
     }
   });
   server.on("connection", (socket) => {
