@@ -14,7 +14,7 @@ export class MemoryTileStore implements TileReader {
       const key = `${tile.level}/${tile.index}`;
       const row = this.#rows.get(key);
       if (row && row.length > data.length) throw new Error(`tile ${tilePath(tile)} would shrink`);
-      this.#rows.set(key, data.slice());
+      this.#rows.set(key, new Uint8Array(data));
     }
   }
 
