@@ -7,6 +7,7 @@ import type { ApiDependencies, AppEnv } from "./http/app-env.ts";
 import { requirePrincipal } from "./http/authenticate.ts";
 import { rateLimit } from "./http/rate-limit.ts";
 import { problemResponse, requestContext } from "./http/request-context.ts";
+import { validationHook } from "./http/validation-hook.ts";
 import { registerAuthRoutes } from "./routes/auth-routes.ts";
 import { registerDocsRoutes } from "./routes/docs-routes.ts";
 import { registerEventRoutes } from "./routes/event-routes.ts";
@@ -21,7 +22,8 @@ export type RouteRegistrar = (app: OpenAPIHono<AppEnv>, deps: ApiDependencies) =
 
 export function createApp(deps: ApiDependencies, extraRoutes: RouteRegistrar[] = []) {
   // strict: false — every path also answers with a trailing slash, as the seed API's clients use it.
-  const app = new OpenAPIHono<AppEnv>({ strict: false });
+  // defaultHook: the one zod-to-problem hook for every route declared with app.openapi().
+  const app = new OpenAPIHono<AppEnv>({ strict: false, defaultHook: validationHook });
   app.use("*", requestContext(deps));
   if (deps.config.CORS_ORIGINS.length > 0) {
     app.use(

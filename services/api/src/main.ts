@@ -9,6 +9,9 @@ import { sensitiveKeyMatcher } from "@vigil/shared/events/redaction";
 import { createLogger } from "@vigil/shared/logging/logger";
 import { createMetrics } from "@vigil/shared/metrics/metrics";
 import { EventQueue } from "@vigil/shared/queue/event-queue";
+import { openSearchTarget } from "@vigil/shared/search/opensearch/opensearch-client";
+import { OpenSearchEventRemover } from "@vigil/shared/search/opensearch/remove-events";
+import { selectSearchBackend } from "@vigil/shared/search/search-backend";
 import { ensurePlatformAdmin } from "@vigil/shared/users/manage-users";
 import { createApp } from "./app.ts";
 
@@ -18,6 +21,8 @@ const db = new Database({
   url: config.DATABASE_URL,
   poolSize: config.DATABASE_POOL_SIZE,
   applicationName: "vigil-api",
+  statementTimeoutMs: config.DATABASE_STATEMENT_TIMEOUT_MS,
+  idleInTransactionTimeoutMs: config.DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS,
 });
 const queue = new EventQueue({
   queueUrl: config.SQS_QUEUE_URL,
@@ -57,6 +62,15 @@ const deps = {
   tokens: createTokenVerifier({ config, db, keys }),
   apiKeys,
   isSensitiveKey: sensitiveKeyMatcher(config.VIGIL_REDACT_KEYS),
+  // SEARCH_BACKEND is chosen once, here; cleanup keeps the index (when there is one) in step.
+  searchBackend: selectSearchBackend(config, db),
+  ...(config.OPENSEARCH_URL
+    ? {
+        searchIndex: new OpenSearchEventRemover(
+          openSearchTarget(config.OPENSEARCH_URL, config.OPENSEARCH_INDEX_PREFIX),
+        ),
+      }
+    : {}),
 };
 const app = createApp(deps);
 

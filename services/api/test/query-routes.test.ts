@@ -360,7 +360,7 @@ describe("cleanup and retention over HTTP", () => {
     );
     expect(oldest.body.data[0].seq).toBe(51);
     const recorded = await eventually(async () => (await auditEventsOf(tenantA, "vigil.events.cleanup"))[0]);
-    expect(recorded).toMatchObject({ action_type: "DELETE", metadata: { before, deleted: 50 } });
+    expect(recorded).toMatchObject({ action_type: "DELETE", metadata: { before, matching: 50 } });
     expect(recorded.user_id).toMatch(/^user:/);
   });
 

@@ -10,6 +10,7 @@ import { createMetrics } from "@vigil/shared/metrics/metrics";
 import { EventQueue } from "@vigil/shared/queue/event-queue";
 import { startRetentionSweeper } from "@vigil/shared/retention/retention-sweep";
 import { openSearchTarget } from "@vigil/shared/search/opensearch/opensearch-client";
+import { OpenSearchEventRemover } from "@vigil/shared/search/opensearch/remove-events";
 import { SearchIndexFeed } from "@vigil/shared/search/opensearch/search-index-feed";
 
 const config = loadConfigOrExit();
@@ -20,6 +21,8 @@ const db = new Database({
   url: config.DATABASE_URL,
   poolSize: Math.max(config.WORKER_POLLERS * 2, 2),
   applicationName: "vigil-worker",
+  statementTimeoutMs: config.DATABASE_STATEMENT_TIMEOUT_MS,
+  idleInTransactionTimeoutMs: config.DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS,
 });
 const queue = new EventQueue({
   queueUrl: config.SQS_QUEUE_URL,
@@ -61,6 +64,14 @@ const retention = startRetentionSweeper(
     db,
     recorder: { queue, isSensitiveKey: sensitiveKeyMatcher(config.VIGIL_REDACT_KEYS) },
     logger: logger.child({ subsystem: "retention" }),
+    // Expired events leave the search index too.
+    ...(config.OPENSEARCH_URL
+      ? {
+          searchIndex: new OpenSearchEventRemover(
+            openSearchTarget(config.OPENSEARCH_URL, config.OPENSEARCH_INDEX_PREFIX),
+          ),
+        }
+      : {}),
   },
   config.RETENTION_SWEEP_INTERVAL_SECONDS,
 );

@@ -39,6 +39,16 @@ export const configSchema = z.object({
   DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }),
   DATABASE_ADMIN_URL: z.url({ protocol: /^postgres(ql)?$/ }).optional(),
   DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
+  /** Longest a single statement of the services may run (0 = no limit); set on every connection. */
+  DATABASE_STATEMENT_TIMEOUT_MS: z.coerce.number().int().min(0).default(30_000),
+  /** A transaction left idle this long is ended by PostgreSQL and its connection closed (0 = no limit). */
+  DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS: z.coerce.number().int().min(0).default(60_000),
+  /** Exports running at once per api process; more are refused with 429 (each holds a connection). */
+  EXPORT_MAX_CONCURRENT: z.coerce.number().int().min(1).default(4),
+  /** Exports running at once per tenant per api process. */
+  EXPORT_MAX_CONCURRENT_PER_TENANT: z.coerce.number().int().min(1).default(2),
+  /** An export whose client reads nothing for this long is ended (cursor closed, connection released). */
+  EXPORT_STALL_TIMEOUT_MS: z.coerce.number().int().min(100).default(30_000),
 
   AWS_REGION: z.string().min(1).default("us-east-1"),
   SQS_ENDPOINT: z.url().optional(),

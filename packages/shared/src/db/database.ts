@@ -41,6 +41,10 @@ export interface DatabaseOptions {
   url: string;
   poolSize?: number;
   applicationName?: string;
+  /** `statement_timeout` of every connection in ms (0 or absent: PostgreSQL's default, none). */
+  statementTimeoutMs?: number;
+  /** `idle_in_transaction_session_timeout` in ms: a transaction left idle is ended and its connection closed. */
+  idleInTransactionTimeoutMs?: number;
   /** Called on every notice/connection error; keeps logging out of this module. */
   onNotice?: (notice: unknown) => void;
 }
@@ -51,7 +55,14 @@ export function createSql(options: DatabaseOptions): Sql {
     idle_timeout: 30,
     connect_timeout: 5,
     max_lifetime: 60 * 30,
-    connection: { application_name: options.applicationName ?? "vigil" },
+    connection: {
+      application_name: options.applicationName ?? "vigil",
+      // Startup parameters: bound every statement and every idle transaction of the services.
+      ...(options.statementTimeoutMs ? { statement_timeout: options.statementTimeoutMs } : {}),
+      ...(options.idleInTransactionTimeoutMs
+        ? { idle_in_transaction_session_timeout: options.idleInTransactionTimeoutMs }
+        : {}),
+    },
     onnotice: options.onNotice ?? (() => {}),
     types: {
       // int8 (seq, counts) as number: exact up to 2^53, which per-tenant sequences never reach.

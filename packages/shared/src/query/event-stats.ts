@@ -97,8 +97,8 @@ interface StatsRow {
 /**
  * One query: rollup rows for the whole hours plus raw rows of the edge hours, folded to one row
  * per (time bucket, action type, severity, outcome, resource type) first, then summed per
- * dimension with GROUPING SETS over those few hundred rows (one small result, whatever the number
- * of events). Buckets start at UTC midnights (or whole hours): date_bin from a UTC-midnight origin
+ * dimension with GROUPING SETS over those few hundred rows, of which only the TOP_LIMIT resource
+ * types leave the database (one small result, whatever the number of events or resource types). Buckets start at UTC midnights (or whole hours): date_bin from a UTC-midnight origin
  * gives the same starts as date_trunc(…, 'UTC'), without a time-zone conversion per row.
  */
 export function statsQuery(scope: TenantScope, window: StatsWindow): Compiled<StatsRow> {
@@ -119,20 +119,28 @@ export function statsQuery(scope: TenantScope, window: StatsWindow): Compiled<St
         action_type, severity, outcome, resource_type, sum(n) as n
       from counts
       group by 1, 2, 3, 4, 5
+    ), grouped as (
+      select
+        case
+          when grouping(action_type) = 0 then 'action_type'
+          when grouping(severity) = 0 then 'severity'
+          when grouping(outcome) = 0 then 'outcome'
+          when grouping(resource_type) = 0 then 'resource_type'
+          else 'bucket'
+        end as dimension,
+        coalesce(action_type, severity, outcome, resource_type,
+          to_char(bucket at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.000"Z"')) as value,
+        sum(n)::bigint as count
+      from per_bucket
+      group by grouping sets ((action_type), (severity), (outcome), (resource_type), (bucket))
+    ), ranked as (
+      select dimension, value, count,
+        row_number() over (partition by dimension order by count desc, value) as rank
+      from grouped
     )
-    select
-      case
-        when grouping(action_type) = 0 then 'action_type'
-        when grouping(severity) = 0 then 'severity'
-        when grouping(outcome) = 0 then 'outcome'
-        when grouping(resource_type) = 0 then 'resource_type'
-        else 'bucket'
-      end as dimension,
-      coalesce(action_type, severity, outcome, resource_type,
-        to_char(bucket at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.000"Z"')) as value,
-      sum(n)::bigint as count
-    from per_bucket
-    group by grouping sets ((action_type), (severity), (outcome), (resource_type), (bucket))`);
+    -- Resource types are client-chosen and unbounded: only the top ones leave the database.
+    select dimension, value, count from ranked
+    where dimension <> 'resource_type' or rank <= ${sql.lit(TOP_LIMIT)}`);
 }
 
 export function topUsersQuery(scope: TenantScope, from: Date, to: Date) {
@@ -201,7 +209,7 @@ export async function eventStats(
     else series.set(row.value, (series.get(row.value) ?? 0) + count);
   }
   resourceTypes.sort((a, b) => b.count - a.count || a.resource_type.localeCompare(b.resource_type));
-  stats.top_resource_types = resourceTypes.slice(0, TOP_LIMIT);
+  stats.top_resource_types = resourceTypes;
   stats.timeseries = [...series]
     .map(([bucket, count]) => ({ bucket, count }))
     .sort((a, b) => a.bucket.localeCompare(b.bucket));

@@ -5,7 +5,7 @@
 import { Readable } from "node:stream";
 import { sql } from "kysely";
 import { z } from "zod";
-import type { Database } from "../db/database.ts";
+import { type Database, setTenant } from "../db/database.ts";
 import type { StoredEvent } from "../events/event-schema.ts";
 import { EVENT_COLUMNS } from "./event-rows.ts";
 import { applyEventFilter, baseEventsQuery } from "./search-events.ts";
@@ -39,8 +39,22 @@ export type ExportParams = z.infer<typeof exportParamsSchema>;
  */
 export const EXPORT_COLUMNS = ["seq", ...EVENT_COLUMNS.filter((column) => column !== "seq")] as const;
 
-/** Rows fetched per round trip of the server-side cursor. */
+/** Most rows fetched per round trip of the server-side cursor. */
 export const EXPORT_BATCH_SIZE = 2000;
+/** Rows of the first fetch, before any row size is known. */
+export const EXPORT_FIRST_BATCH_SIZE = 64;
+/**
+ * Target bytes of one fetched batch: each fetch takes as many rows as fit when every row were as
+ * large as the largest seen so far in this export, so rows near the 256 KiB event limit come a few
+ * dozen at a time, not 2,000 (hundreds of MB), while typical rows still come 2,000 at a time.
+ */
+export const EXPORT_BATCH_BYTES = 8 * 1024 * 1024;
+
+/** The next fetch's row count from the largest row (in characters) seen so far. */
+export function nextBatchSize(largestRowChars: number): number {
+  if (largestRowChars <= 0) return EXPORT_FIRST_BATCH_SIZE;
+  return Math.max(1, Math.min(EXPORT_BATCH_SIZE, Math.floor(EXPORT_BATCH_BYTES / largestRowChars)));
+}
 
 /**
  * An event as the export reads it: every value already text in its output form, so no Date or
@@ -184,17 +198,69 @@ async function* readAhead<T>(source: AsyncIterable<T>): AsyncGenerator<T> {
   }
 }
 
+/** A row's size in characters, as far as it can be large (JSON values and free text). */
+function rowChars(row: ExportRow): number {
+  return (
+    (row.before_state?.length ?? 0) +
+    (row.after_state?.length ?? 0) +
+    (row.metadata?.length ?? 0) +
+    row.redacted.length +
+    (row.user_agent?.length ?? 0) +
+    row.resource_id.length +
+    512
+  );
+}
+
+/**
+ * The rows of an export from a server-side cursor (DECLARE … FETCH n) in a read-only,
+ * tenant-scoped transaction on a reserved connection; each FETCH sized by nextBatchSize. Stopping
+ * the iteration (client gone, stalled, error) rolls back, which closes the cursor, and returns the
+ * connection to the pool.
+ */
+async function* exportCursor(
+  db: Database,
+  scope: TenantScope,
+  plan: ExportPlan,
+): AsyncGenerator<ExportRow[]> {
+  const compiled = exportEventsQuery(scope, plan.filter, plan.afterSeq).compile();
+  const connection = await db.sql.reserve();
+  let open = false;
+  try {
+    await connection.unsafe("begin read only");
+    open = true;
+    await setTenant(connection, scope.tenantId);
+    await connection.unsafe(
+      `declare vigil_export no scroll cursor for ${compiled.sql}`,
+      compiled.parameters as never[],
+    );
+    let largest = 0;
+    for (;;) {
+      const size = nextBatchSize(largest);
+      const rows = (await connection.unsafe(
+        `fetch forward ${size} from vigil_export`,
+      )) as unknown as ExportRow[];
+      if (rows.length > 0) {
+        for (const row of rows) largest = Math.max(largest, rowChars(row));
+        yield Array.from(rows);
+      }
+      if (rows.length < size) break;
+    }
+    await connection.unsafe("commit");
+    open = false;
+  } finally {
+    if (open) await connection.unsafe("rollback").catch(() => undefined);
+    connection.release();
+  }
+}
+
 /** The rows of an export, a cursor batch at a time, from inside the tenant's scope. */
 async function* exportedBatches(
   db: Database,
   scope: TenantScope,
   plan: ExportPlan,
 ): AsyncGenerator<ExportRow[]> {
-  const query = exportEventsQuery(scope, plan.filter, plan.afterSeq);
   // While one batch is formatted and written, PostgreSQL already produces the next.
-  yield* readAhead(
-    db.cursorWithTenant(scope.tenantId, query, EXPORT_BATCH_SIZE) as AsyncIterable<ExportRow[]>,
-  );
+  yield* readAhead(exportCursor(db, scope, plan));
 }
 
 export interface ExportProgress {

@@ -5,8 +5,11 @@
 import { z } from "zod";
 import { type Database, queryBuilder, run } from "../db/database.ts";
 import type { StoredEvent } from "../events/event-schema.ts";
-import { decodeCursor, encodeCursor, queryFingerprint } from "./cursor.ts";
+import { isStorable, UNSTORABLE_MESSAGE } from "../events/storable-text.ts";
+import { type CursorKey, decodeCursor, encodeCursor, queryFingerprint } from "./cursor.ts";
+import { cursorKey } from "./cursor-key.ts";
 import { EVENT_COLUMNS, type EventRow, toStoredEvent } from "./event-rows.ts";
+import { cursorParam } from "./search-params.ts";
 import { diffStates, type StateDiff } from "./state-diff.ts";
 import type { TenantScope } from "./tenant-scope.ts";
 
@@ -17,12 +20,20 @@ export const historyParamsSchema = z.strictObject({
     .min(1, "must be a whole number from 1 to 1000")
     .max(1000, "must be a whole number from 1 to 1000")
     .default(100),
-  cursor: z.string().min(1).max(1024).optional(),
+  cursor: cursorParam.optional(),
 });
 
+const pathText = (max: number) =>
+  z
+    .string()
+    .min(1, "must not be empty")
+    .max(max, `must be at most ${max} characters`)
+    .refine(isStorable, UNSTORABLE_MESSAGE);
+
+/** The path segments naming a resource (as the event schema bounds them). */
 export const resourceRefSchema = z.object({
-  resource_type: z.string().min(1, "must not be empty").max(128, "must be at most 128 characters"),
-  resource_id: z.string().min(1, "must not be empty").max(256, "must be at most 256 characters"),
+  resource_type: pathText(128),
+  resource_id: pathText(256),
 });
 
 export type HistoryParams = z.infer<typeof historyParamsSchema>;
@@ -61,10 +72,14 @@ export async function resourceHistory(
   scope: TenantScope,
   resource: ResourceRef,
   params: HistoryParams,
+  options: { cursorKey?: CursorKey } = {},
 ): Promise<ResourceHistory> {
   // The cursor is bound to this tenant and this resource.
   const fingerprint = queryFingerprint({ history: resource });
-  const afterSeq = params.cursor ? decodeCursor(params.cursor, scope.tenantId, fingerprint).seq : 0;
+  const key = async () => options.cursorKey ?? (await cursorKey(db));
+  const afterSeq = params.cursor
+    ? decodeCursor(await key(), params.cursor, scope.tenantId, fingerprint).seq
+    : 0;
   const rows = (await db.withTenant(scope.tenantId, (tx) =>
     run(tx, resourceHistoryQuery(scope, resource, afterSeq, params.limit)),
   )) as unknown as EventRow[];
@@ -75,7 +90,7 @@ export async function resourceHistory(
   const last = data.at(-1);
   const next_cursor =
     rows.length > params.limit && last
-      ? encodeCursor(scope.tenantId, fingerprint, { key: last.seq, seq: last.seq })
+      ? encodeCursor(await key(), scope.tenantId, fingerprint, { key: last.seq, seq: last.seq })
       : null;
   return { resource_type: resource.resource_type, resource_id: resource.resource_id, data, next_cursor };
 }

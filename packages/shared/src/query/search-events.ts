@@ -9,10 +9,25 @@
 import { type ExpressionBuilder, type SelectQueryBuilder, sql } from "kysely";
 import { type Database, queryBuilder, run } from "../db/database.ts";
 import type { DatabaseSchema } from "../db/schema.ts";
+import { VigilError } from "../errors/vigil-error.ts";
 import type { StoredEvent } from "../events/event-schema.ts";
-import { type CursorPosition, decodeCursor, encodeCursor, queryFingerprint } from "./cursor.ts";
+import {
+  type CursorKey,
+  type CursorPosition,
+  decodeCursor,
+  encodeCursor,
+  invalidCursor,
+  queryFingerprint,
+} from "./cursor.ts";
+import { cursorKey } from "./cursor-key.ts";
 import { EVENT_COLUMNS, type EventRow, toStoredEvent } from "./event-rows.ts";
-import type { EventSearchBackend, EventSearchQuery } from "./event-search-backend.ts";
+import {
+  type EventPageRows,
+  type EventSearchBackend,
+  type EventSearchQuery,
+  pageFromRows,
+  SEARCH_PAGE_MAX_BYTES,
+} from "./event-search-backend.ts";
 import type { EventFilter, SearchParams, Sort } from "./search-params.ts";
 import type { TenantScope } from "./tenant-scope.ts";
 import { resolveTimeWindow } from "./time-window.ts";
@@ -63,7 +78,7 @@ function fingerprintOf(params: SearchParams): string {
 }
 
 /** The PostgreSQL query for one page: filters, keyset condition, order, `limit + 1` rows. */
-export function searchEventsQuery(scope: TenantScope, query: EventSearchQuery) {
+export function searchEventsQuery(scope: TenantScope, query: Omit<EventSearchQuery, "maxBytes">) {
   const column = SORT_COLUMN[query.sort];
   const descending = query.sort.startsWith("-");
   let select = applyEventFilter(baseEventsQuery(), scope, query.filter).select([...EVENT_COLUMNS]);
@@ -85,52 +100,127 @@ export function searchEventsQuery(scope: TenantScope, query: EventSearchQuery) {
   return select.orderBy("seq", direction).limit(query.limit + 1);
 }
 
+/**
+ * The page query bounded in bytes as well as rows: over the `limit + 1` rows of
+ * searchEventsQuery (never more), a running total of each row's JSON text in page order keeps
+ * the rows up to and including the first that reaches `maxBytes`, plus the one after it (which
+ * only says that more follow). PostgreSQL measures; the api never holds more than that.
+ */
+export function searchPageQuery(scope: TenantScope, query: EventSearchQuery) {
+  const column = SORT_COLUMN[query.sort];
+  const direction = sql.raw(query.sort.startsWith("-") ? "desc" : "asc");
+  const order =
+    column === "seq" ? sql`seq ${direction}` : sql`${sql.ref(column)} ${direction}, seq ${direction}`;
+  const limited = searchEventsQuery(scope, query);
+  const measured = queryBuilder
+    .selectFrom(limited.as("page"))
+    .selectAll("page")
+    .select(
+      sql<number>`coalesce(sum(coalesce(octet_length(before_state::text), 0) + coalesce(octet_length(after_state::text), 0) + coalesce(octet_length(metadata::text), 0)) over (order by ${order} rows between unbounded preceding and 1 preceding), 0)`.as(
+        "bytes_before",
+      ),
+    );
+  const sized = queryBuilder
+    .selectFrom(measured.as("sized"))
+    .selectAll("sized")
+    .select(sql<number>`lag(bytes_before, 1, 0) over (order by ${order})`.as("previous_bytes_before"));
+  const maxBytes = query.maxBytes ?? SEARCH_PAGE_MAX_BYTES;
+  return queryBuilder
+    .selectFrom(sized.as("sized_page"))
+    .select([...EVENT_COLUMNS, "bytes_before"])
+    .where((eb) => eb.or([eb("bytes_before", "<", maxBytes), eb("previous_bytes_before", "<", maxBytes)]))
+    .orderBy(order);
+}
+
 /** The default backend: PostgreSQL itself, under the tenant's RLS scope. */
 export function postgresSearchBackend(db: Database): EventSearchBackend {
   return {
     name: "postgres",
-    findEvents: async (scope, query) => {
-      const rows = await db.withTenant(scope.tenantId, (tx) => run(tx, searchEventsQuery(scope, query)));
-      return (rows as unknown as EventRow[]).map(toStoredEvent);
+    findEvents: async (scope, query): Promise<EventPageRows> => {
+      const rows = (await db.withTenant(scope.tenantId, (tx) =>
+        run(tx, searchPageQuery(scope, query)),
+      )) as unknown as Array<EventRow & { bytes_before: number }>;
+      const page = pageFromRows(
+        rows.map((row) => ({ ...toStoredEvent(row), bytes_before: row.bytes_before })),
+        query,
+      );
+      return {
+        events: page.events.map(({ bytes_before: _bytes, ...event }) => event as StoredEvent),
+        more: page.more,
+      };
     },
   };
 }
 
 /**
- * Validated parameters → the backend's page request. A cursor is checked against the tenant and
- * the filter fingerprint first, and its pinned window start replaces the default one.
+ * The window a cursor pinned, re-checked as if the client had sent it: it must be the `from` the
+ * client gives (when given) and within the window cap, so a cursor can never widen a query.
+ */
+function cursorWindowFrom(after: CursorPosition, filter: EventFilter, now: Date): string {
+  const resolved = resolveTimeWindow(filter, now).from;
+  if (!after.windowFrom) return resolved;
+  if (filter.from && after.windowFrom !== resolved)
+    throw invalidCursor("cursor was issued for a different window");
+  try {
+    resolveTimeWindow({ from: after.windowFrom, ...(filter.to ? { to: filter.to } : {}) }, now);
+  } catch (error) {
+    if (error instanceof VigilError)
+      throw invalidCursor("cursor's time window is too long now; search again");
+    throw error;
+  }
+  return after.windowFrom;
+}
+
+/**
+ * Validated parameters → the backend's page request. A cursor is checked against its signature,
+ * the tenant and the filter fingerprint first, and its pinned window start (re-checked against
+ * the window cap) replaces the default one.
  */
 export function resolveSearchQuery(
   scope: TenantScope,
   params: SearchParams,
+  key: CursorKey | null,
   now: Date = new Date(),
 ): EventSearchQuery {
   const { cursor, limit, sort, ...filter } = params;
   let after: CursorPosition | null = null;
   let from: string;
   if (cursor) {
-    after = decodeCursor(cursor, scope.tenantId, fingerprintOf(params));
-    from = after.windowFrom ?? resolveTimeWindow(filter, now).from;
+    if (!key) throw new Error("a cursor key is needed to read a cursor");
+    after = decodeCursor(key, cursor, scope.tenantId, fingerprintOf(params));
+    // The sort key must be of the sort column's kind: a seq for seq sorts, a time otherwise.
+    if ((SORT_COLUMN[sort] === "seq") !== (typeof after.key === "number"))
+      throw invalidCursor("cursor is not valid");
+    from = cursorWindowFrom(after, filter, now);
   } else {
     from = resolveTimeWindow(filter, now).from;
   }
-  return { filter: { ...filter, from }, sort, limit, after };
+  return { filter: { ...filter, from }, sort, limit, maxBytes: SEARCH_PAGE_MAX_BYTES, after };
+}
+
+export interface SearchOptions {
+  /** Which store answers (SEARCH_BACKEND); PostgreSQL by default. */
+  backend?: EventSearchBackend;
+  /** The cursor-signing key; read from the database (cursor-key.ts) when absent. */
+  cursorKey?: CursorKey;
+  now?: Date;
 }
 
 export async function searchEvents(
   db: Database,
   scope: TenantScope,
   params: SearchParams,
-  backend: EventSearchBackend = postgresSearchBackend(db),
+  options: SearchOptions = {},
 ): Promise<SearchPage> {
-  const query = resolveSearchQuery(scope, params);
-  const rows = await backend.findEvents(scope, query);
-  const page = rows.slice(0, params.limit);
+  const backend = options.backend ?? postgresSearchBackend(db);
+  const key = options.cursorKey ?? (params.cursor ? await cursorKey(db) : null);
+  const query = resolveSearchQuery(scope, params, key, options.now);
+  const { events: page, more } = await backend.findEvents(scope, query);
   const last = page.at(-1);
   let next_cursor: string | null = null;
-  if (rows.length > params.limit && last) {
+  if (more && last) {
     const column = SORT_COLUMN[params.sort];
-    next_cursor = encodeCursor(scope.tenantId, fingerprintOf(params), {
+    next_cursor = encodeCursor(key ?? (await cursorKey(db)), scope.tenantId, fingerprintOf(params), {
       key: column === "seq" ? last.seq : last[column],
       seq: last.seq,
       windowFrom: query.filter.from,

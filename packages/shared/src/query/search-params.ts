@@ -3,6 +3,7 @@
 import { z } from "zod";
 import { fieldErrorsFromIssues, VigilError } from "../errors/vigil-error.ts";
 import { ACTION_TYPES, OUTCOMES, rfc3339, SEVERITIES } from "../events/event-schema.ts";
+import { isStorable, UNSTORABLE_MESSAGE } from "../events/storable-text.ts";
 
 export const SORTS = ["-occurred_at", "occurred_at", "-seq", "seq", "-received_at"] as const;
 export type Sort = (typeof SORTS)[number];
@@ -10,8 +11,33 @@ export type Sort = (typeof SORTS)[number];
 /** Parameters that may be given more than once (`severity=ERROR&severity=CRITICAL`). */
 const REPEATABLE = new Set(["severity", "action_type"]);
 
-const text = (max: number) =>
-  z.string().min(1, "must not be empty").max(max, `must be at most ${max} characters`);
+/** A filter value: non-empty, bounded, and text PostgreSQL can compare (no U+0000, no lone surrogate). */
+export const filterText = (max: number) =>
+  z
+    .string()
+    .min(1, "must not be empty")
+    .max(max, `must be at most ${max} characters`)
+    .refine(isStorable, UNSTORABLE_MESSAGE);
+const text = filterText;
+
+/**
+ * True when every alternative of a websearch query (split at `or`) holds a word that is not
+ * negated. `-word` alone (or `a or -b`) matches every row *without* a word, which no index can
+ * serve: it would scan the whole window, so it is refused.
+ */
+export function hasPositiveTermPerAlternative(query: string): boolean {
+  const tokens = query.match(/-?"[^"]*"|[^\s"]+/g) ?? [];
+  let positive = false;
+  for (const token of tokens) {
+    if (token.toLowerCase() === "or") {
+      if (!positive) return false;
+      positive = false;
+      continue;
+    }
+    if (!token.startsWith("-") && /[\p{L}\p{N}]/u.test(token)) positive = true;
+  }
+  return positive;
+}
 
 /**
  * `q` is read with PostgreSQL's websearch syntax (words, "quoted phrases", OR, -negation), which
@@ -22,7 +48,18 @@ const fullTextQuery = z
   .min(1, "must not be empty")
   .max(256, "must be at most 256 characters")
   .refine((value) => (value.match(/"/g)?.length ?? 0) % 2 === 0, "has an unbalanced double quote")
-  .refine((value) => /[\p{L}\p{N}]/u.test(value), "must contain at least one word or number");
+  .refine((value) => /[\p{L}\p{N}]/u.test(value), "must contain at least one word or number")
+  .refine(isStorable, UNSTORABLE_MESSAGE)
+  .refine(
+    hasPositiveTermPerAlternative,
+    "must contain a word that is not negated (in each `or` alternative): `-word` alone would scan every event",
+  );
+
+/** An opaque cursor as sent; its content is checked by decodeCursor. */
+export const cursorParam = z
+  .string()
+  .min(1, "must not be empty")
+  .max(1024, "must be at most 1024 characters");
 
 export const eventFilterSchema = z.strictObject({
   user_id: text(256).optional(),
@@ -49,7 +86,7 @@ export const searchParamsSchema = eventFilterSchema
       .min(1, "must be a whole number from 1 to 1000")
       .max(1000, "must be a whole number from 1 to 1000")
       .default(100),
-    cursor: z.string().min(1).max(1024).optional(),
+    cursor: cursorParam.optional(),
   })
   .refine((value) => !value.from || !value.to || Date.parse(value.from) <= Date.parse(value.to), {
     message: "must not be after `to`",
@@ -78,6 +115,21 @@ export function searchParamsToObject(
   return out;
 }
 
+/**
+ * The one mapping from zod issues on request parameters (query string or path) to the 400 that
+ * names each bad parameter. Every route's parameter schema failure goes through it.
+ */
+export function invalidParameters(issues: z.core.$ZodIssue[], where = "query parameter"): VigilError {
+  const errors = fieldErrorsFromIssues(issues).map((error) =>
+    error.message === "unknown field" ? { ...error, message: "unknown parameter" } : error,
+  );
+  return new VigilError(
+    "INVALID_PARAMETER",
+    `invalid ${where} \`${errors[0]?.path}\`: ${errors[0]?.message}`,
+    errors,
+  );
+}
+
 /** Validates a query string against `schema`, throwing a 400 that names each bad parameter. */
 export function parseQuery<Schema extends z.ZodType>(
   schema: Schema,
@@ -85,15 +137,6 @@ export function parseQuery<Schema extends z.ZodType>(
   extraRepeatable: string[] = [],
 ): z.infer<Schema> {
   const parsed = schema.safeParse(searchParamsToObject(params, extraRepeatable));
-  if (!parsed.success) {
-    const errors = fieldErrorsFromIssues(parsed.error.issues).map((error) =>
-      error.message === "unknown field" ? { ...error, message: "unknown parameter" } : error,
-    );
-    throw new VigilError(
-      "INVALID_PARAMETER",
-      `invalid query parameter \`${errors[0]?.path}\`: ${errors[0]?.message}`,
-      errors,
-    );
-  }
+  if (!parsed.success) throw invalidParameters(parsed.error.issues);
   return parsed.data;
 }

@@ -13,6 +13,7 @@ import type { EventRemovedRangesTable } from "../db/schema.ts";
 import { VigilError } from "../errors/vigil-error.ts";
 import { rfc3339 } from "../events/event-schema.ts";
 import type { TenantScope } from "../query/tenant-scope.ts";
+import type { SearchIndexRemover } from "../search/opensearch/remove-events.ts";
 
 const HOUR_MS = 3_600_000;
 export const CLEANUP_BATCH_SIZE = 5000;
@@ -148,14 +149,17 @@ export interface CleanupContext {
   recorder: AuditRecorder;
   /** Who asked, as recorded in the tenant's log (`user:…`, `key:…`, `system:retention`). */
   actor: string;
+  /** The search index, when one is kept: removed events leave it too. */
+  searchIndex?: SearchIndexRemover;
   now?: Date;
 }
 
 /**
- * DELETE /api/v1/logs/cleanup: a dry run counts; a real run deletes and then records the cleanup
- * (who, cutoff, rows removed) as an event in the tenant's own log. The record is written after
- * the delete so it carries the true count; it is an ordinary event dated now, so the cleanup
- * itself is never removed by it.
+ * DELETE /api/v1/logs/cleanup: a dry run counts; a real run is recorded before anything is
+ * deleted: the event (who, cutoff, how many events matched) is durably on the queue first, so
+ * with the queue down the answer is 503 and every row is still there. It is an ordinary event
+ * dated now, so the cleanup never removes its own record. Removed events leave the search index
+ * too, when one is kept.
  */
 export async function cleanupEvents(
   context: CleanupContext,
@@ -169,21 +173,18 @@ export async function cleanupEvents(
       { path: "before", message: "must not be in the future" },
     ]);
   }
-  if (params.dry_run) {
-    return {
-      deleted: await countEventsBefore(context.db, scope, before),
-      dry_run: true,
-      before: before.toISOString(),
-    };
-  }
-  const deleted = await deleteEventsBefore(context.db, scope, before);
+  const matching = await countEventsBefore(context.db, scope, before);
+  if (params.dry_run) return { deleted: matching, dry_run: true, before: before.toISOString() };
   await recordAuditEvent(context.recorder, scope.tenantId, {
     action_type: "DELETE",
     action: "vigil.events.cleanup",
     resource_type: "vigil.audit_log",
     resource_id: scope.tenantId,
     user_id: context.actor,
-    metadata: { before: before.toISOString(), deleted },
+    // `matching` is counted before the delete; events back-dated meanwhile may add to what goes.
+    metadata: { before: before.toISOString(), matching },
   });
+  const deleted = await deleteEventsBefore(context.db, scope, before);
+  await context.searchIndex?.removeEventsBefore(scope.tenantId, before);
   return { deleted, dry_run: false, before: before.toISOString() };
 }

@@ -9,6 +9,7 @@ import { recordAuditEvent } from "../audit/record-audit-event.ts";
 import type { Database } from "../db/database.ts";
 import type { Logger } from "../logging/logger.ts";
 import { tenantScope } from "../query/tenant-scope.ts";
+import type { SearchIndexRemover } from "../search/opensearch/remove-events.ts";
 import { deleteEventsBefore } from "./cleanup-events.ts";
 
 const DAY_MS = 86_400_000;
@@ -30,6 +31,8 @@ export interface RetentionContext {
   db: Database;
   recorder: AuditRecorder;
   logger?: Logger;
+  /** The search index, when one is kept: expired events leave it too. */
+  searchIndex?: SearchIndexRemover;
   now?: () => Date;
 }
 
@@ -75,6 +78,13 @@ export async function sweepRetention(context: RetentionContext): Promise<Retenti
         const deleted =
           (removedByTenant.get(tenant.id) ?? 0) +
           (await deleteEventsBefore(db, tenantScope(tenant.id), before, { reason: "retention" }));
+        // Every sweep, whether rows went now or not: an index that could not be reached before is
+        // cleaned by the next sweep (same cutoff or later).
+        await context.searchIndex
+          ?.removeEventsBefore(tenant.id, before)
+          .catch((error) =>
+            context.logger?.warn({ err: error, tenant_id: tenant.id }, "retention: search index not updated"),
+          );
         if (deleted === 0) continue;
         report.tenants.push({ tenantId: tenant.id, before: before.toISOString(), deleted });
         await recordAuditEvent(context.recorder, tenant.id, {

@@ -256,7 +256,7 @@ describe("time window", () => {
 
   test("the cursor pins the window the first page resolved", () => {
     const scope = tenantScope(TENANT_A);
-    const first = resolveSearchQuery(scope, params({}), new Date("2026-03-01T00:00:00Z"));
+    const first = resolveSearchQuery(scope, params({}), null, new Date("2026-03-01T00:00:00Z"));
     expect(first.filter.from).toBe("2026-01-30T00:00:00.000Z");
     expect(first.filter.to).toBeUndefined();
   });
@@ -277,9 +277,9 @@ describe("time window", () => {
   });
 
   test("the backend never sees another tenant's rows", async () => {
-    const rows = await postgresSearchBackend(pipeline.database.db).findEvents(
+    const { events: rows } = await postgresSearchBackend(pipeline.database.db).findEvents(
       tenantScope(TENANT_B),
-      resolveSearchQuery(tenantScope(TENANT_B), params({ limit: "1000", q: "user-3" })),
+      resolveSearchQuery(tenantScope(TENANT_B), params({ limit: "1000", q: "user-3" }), null),
     );
     expect(rows.length).toBeGreaterThan(0);
     expect(rows.every((event) => event.tenant_id === TENANT_B)).toBe(true);

@@ -309,7 +309,7 @@ describe("cleanup", () => {
       tenant_id: CLEAN,
       action_type: "DELETE",
       user_id: "user:cleanup-test",
-      metadata: { before: before.toISOString(), deleted: expected },
+      metadata: { before: before.toISOString(), matching: expected },
     });
     await pipeline.queue.deleteMessages(messages.map((message) => message.ReceiptHandle!));
   });

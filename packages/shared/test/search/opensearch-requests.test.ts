@@ -2,6 +2,7 @@
 // run here): index template and index creation, bulk NDJSON bodies, per-item bulk errors, and the
 // search DSL for every filter, sort and cursor, with the tenant filter always present.
 
+import { randomBytes } from "node:crypto";
 import { Database } from "@vigil/shared/db/database";
 import { VigilError } from "@vigil/shared/errors/vigil-error";
 import type { StoredEvent } from "@vigil/shared/events/event-schema";
@@ -387,6 +388,7 @@ describe("search DSL", () => {
 describe("OpenSearchEventSearch through searchEvents (cursor module, same contract as PostgreSQL)", () => {
   // searchEvents only touches the database when no backend is given; postgres.js connects lazily.
   const unusedDb = new Database({ url: "postgres://unused:unused@127.0.0.1:1/unused", poolSize: 1 });
+  const cursorKey = randomBytes(32);
   afterAll(() => unusedDb.close());
 
   function answerSearch(events: StoredEvent[]) {
@@ -415,7 +417,7 @@ describe("OpenSearchEventSearch through searchEvents (cursor module, same contra
     const params = searchParamsSchema.parse({ from: "2026-03-01T00:00:00Z", limit: 2, severity: ["INFO"] });
     const hits = [3, 2, 1].map((seq) => storedEvent(seq, { occurred_at: `2026-03-14T10:00:0${seq}.000Z` }));
     answerSearch(hits);
-    const page1 = await searchEvents(unusedDb, scopeA, params, backend);
+    const page1 = await searchEvents(unusedDb, scopeA, params, { backend, cursorKey });
     expect(page1.data.map((event) => event.seq)).toEqual([3, 2]);
     expect(page1.data[0]).toEqual(hits[0]);
     expect(page1.next_cursor).not.toBeNull();
@@ -432,13 +434,20 @@ describe("OpenSearchEventSearch through searchEvents (cursor module, same contra
 
     fake.clear();
     answerSearch([hits[2]!]);
-    const page2 = await searchEvents(unusedDb, scopeA, { ...params, cursor: page1.next_cursor! }, backend);
+    const page2 = await searchEvents(
+      unusedDb,
+      scopeA,
+      { ...params, cursor: page1.next_cursor! },
+      { backend, cursorKey },
+    );
     expect(page2.data.map((event) => event.seq)).toEqual([1]);
     expect(page2.next_cursor).toBeNull();
     const body2 = JSON.parse(fake.requests[0]!.body);
     expect(body2.search_after).toEqual([Date.parse("2026-03-14T10:00:02.000Z"), 2]);
     // The cursor is the shared module's: it names the tenant and carries the same position.
-    expect(decodeCursor(page1.next_cursor!, TENANT_A, decodeFingerprint(page1.next_cursor!))).toMatchObject({
+    expect(
+      decodeCursor(cursorKey, page1.next_cursor!, TENANT_A, decodeFingerprint(page1.next_cursor!)),
+    ).toMatchObject({
       key: "2026-03-14T10:00:02.000Z",
       seq: 2,
     });
@@ -448,10 +457,15 @@ describe("OpenSearchEventSearch through searchEvents (cursor module, same contra
     const backend = new OpenSearchEventSearch(target);
     const params = searchParamsSchema.parse({ from: "2026-03-01T00:00:00Z", limit: 1 });
     answerSearch([storedEvent(2), storedEvent(1)]);
-    const page = await searchEvents(unusedDb, scopeA, params, backend);
+    const page = await searchEvents(unusedDb, scopeA, params, { backend, cursorKey });
     fake.clear();
     await expect(
-      searchEvents(unusedDb, tenantScope(TENANT_B), { ...params, cursor: page.next_cursor! }, backend),
+      searchEvents(
+        unusedDb,
+        tenantScope(TENANT_B),
+        { ...params, cursor: page.next_cursor! },
+        { backend, cursorKey },
+      ),
     ).rejects.toMatchObject({ code: "INVALID_CURSOR" });
     expect(fake.requests).toHaveLength(0);
   });
@@ -483,5 +497,5 @@ describe("OpenSearchEventSearch through searchEvents (cursor module, same contra
 });
 
 function decodeFingerprint(cursor: string): string {
-  return JSON.parse(Buffer.from(cursor, "base64url").toString("utf8")).f;
+  return JSON.parse(Buffer.from(cursor.split(".")[0]!, "base64url").toString("utf8")).f;
 }

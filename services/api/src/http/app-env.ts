@@ -8,7 +8,9 @@ import type { Database } from "@vigil/shared/db/database";
 import type { KeyMatcher } from "@vigil/shared/events/redaction";
 import type { Logger } from "@vigil/shared/logging/logger";
 import type { Metrics } from "@vigil/shared/metrics/metrics";
+import type { EventSearchBackend } from "@vigil/shared/query/event-search-backend";
 import type { EventQueue } from "@vigil/shared/queue/event-queue";
+import type { SearchIndexRemover } from "@vigil/shared/search/opensearch/remove-events";
 
 export interface ApiDependencies {
   config: VigilConfig;
@@ -22,6 +24,10 @@ export interface ApiDependencies {
   /** Vigil's own token signing keys (issuing, JWKS). */
   keys: SigningKeyRing;
   isSensitiveKey: KeyMatcher;
+  /** What answers GET /api/v1/logs (SEARCH_BACKEND, chosen once at start); absent = PostgreSQL. */
+  searchBackend?: EventSearchBackend;
+  /** The OpenSearch index, when OPENSEARCH_URL is set: cleanup removes deleted events from it. */
+  searchIndex?: SearchIndexRemover;
 }
 
 export interface AppEnv {

@@ -172,7 +172,9 @@ export function registerEventRoutes(app: OpenAPIHono<AppEnv>, deps: ApiDependenc
     const scopeTenant = authorize(c.get("principal"), "events:read", tenantId)!;
     c.set("tenantId", scopeTenant);
     const params = parseQuery(searchParamsSchema, url.searchParams);
-    return c.json(await searchEvents(deps.db, tenantScope(scopeTenant), params));
+    return c.json(
+      await searchEvents(deps.db, tenantScope(scopeTenant), params, { backend: deps.searchBackend }),
+    );
   });
 
   app.openAPIRegistry.registerPath(

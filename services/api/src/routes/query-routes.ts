@@ -1,6 +1,8 @@
 // What tenants do with their logs (spec §5): export, stats, resource history and cleanup. Handlers
 // resolve the tenant with authorize(), validate the query with the shared schema, call one verb
 // from @vigil/shared and shape the response.
+
+import type { ServerResponse } from "node:http";
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
 import { recordAuditEvent } from "@vigil/shared/audit/record-audit-event";
 import { authorize, principalId } from "@vigil/shared/auth/principal";
@@ -16,29 +18,21 @@ import {
   exportParamsSchema,
   planExport,
 } from "@vigil/shared/query/export-events";
+import { ExportSlots } from "@vigil/shared/query/export-slots";
 import {
   historyParamsSchema,
   resourceHistory,
   resourceRefSchema,
 } from "@vigil/shared/query/resource-history";
-import { parseQuery } from "@vigil/shared/query/search-params";
 import { tenantScope } from "@vigil/shared/query/tenant-scope";
 import { cleanupEvents, cleanupParamsSchema } from "@vigil/shared/retention/cleanup-events";
-import type { Context } from "hono";
 import type { ApiDependencies, AppEnv } from "../http/app-env.ts";
 import { pullStream } from "../http/stream-response.ts";
+import { readPathParams, readQuery } from "../http/validation-hook.ts";
 import { problemResponses, storedEventSchema } from "./openapi-shapes.ts";
 
 const security: Array<Record<string, string[]>> = [{ apiKey: [] }, { bearer: [] }];
 const tenantQuery = z.object({ tenant_id: z.uuid().optional() });
-
-/** The query string without `tenant_id`, which authorize() consumes (platform admins name the tenant). */
-function splitTenant(c: Context<AppEnv>): { tenantId: string | null; params: URLSearchParams } {
-  const params = new URL(c.req.url).searchParams;
-  const tenantId = params.get("tenant_id");
-  params.delete("tenant_id");
-  return { tenantId, params };
-}
 
 const countMap = z.record(z.string(), z.number().int());
 const statsResponseSchema = z.object({
@@ -62,6 +56,11 @@ const diffSchema = z.object({
 });
 
 export function registerQueryRoutes(app: OpenAPIHono<AppEnv>, deps: ApiDependencies) {
+  // Per process (one app per process): each running export holds a connection and a transaction.
+  const exportSlots = new ExportSlots({
+    perProcess: deps.config.EXPORT_MAX_CONCURRENT,
+    perTenant: deps.config.EXPORT_MAX_CONCURRENT_PER_TENANT,
+  });
   app.openAPIRegistry.registerPath(
     createRoute({
       method: "get",
@@ -80,40 +79,56 @@ export function registerQueryRoutes(app: OpenAPIHono<AppEnv>, deps: ApiDependenc
     }),
   );
   app.get("/api/v1/logs/export", async (c) => {
-    const { tenantId, params } = splitTenant(c);
+    const { tenantId, params } = readQuery(c, exportParamsSchema);
     const principal = c.get("principal");
     const scopeTenant = authorize(principal, "events:read", tenantId)!;
     c.set("tenantId", scopeTenant);
-    const plan = planExport(parseQuery(exportParamsSchema, params));
+    const scope = tenantScope(scopeTenant);
+    const plan = planExport(params);
+    const releaseSlot = exportSlots.acquire(scope.tenantId);
     // Recorded before the first row leaves, with the filter: if the log cannot take the record
     // (queue down → 503), no data is exported unaudited. The row count goes to the log line below.
-    await recordAuditEvent(deps, scopeTenant, {
-      action_type: "VIEW",
-      action: "vigil.events.export",
-      resource_type: "vigil.audit_log",
-      resource_id: scopeTenant,
-      user_id: principalId(principal),
-      metadata: {
-        format: plan.format,
-        filter: plan.filter,
-        ...(plan.afterSeq !== undefined ? { after_seq: plan.afterSeq } : {}),
-        request_id: c.get("requestId"),
-      },
-    });
+    try {
+      await recordAuditEvent(deps, scopeTenant, {
+        action_type: "VIEW",
+        action: "vigil.events.export",
+        resource_type: "vigil.audit_log",
+        resource_id: scopeTenant,
+        user_id: principalId(principal),
+        metadata: {
+          format: plan.format,
+          filter: plan.filter,
+          ...(plan.afterSeq !== undefined ? { after_seq: plan.afterSeq } : {}),
+          request_id: c.get("requestId"),
+        },
+      });
+    } catch (error) {
+      releaseSlot();
+      throw error;
+    }
     const progress = { rows: 0, completed: false };
     const started = performance.now();
-    const body = pullStream(exportEvents(deps.db, tenantScope(scopeTenant), plan, progress), (error) => {
-      const line = {
-        request_id: c.get("requestId"),
-        tenant_id: scopeTenant,
-        format: plan.format,
-        rows: progress.rows,
-        completed: progress.completed,
-        duration_ms: Math.round(performance.now() - started),
-      };
-      if (error && !progress.completed) deps.logger.warn({ ...line, err: error }, "export stopped");
-      else deps.logger.info(line, "export finished");
-    });
+    const body = pullStream(
+      exportEvents(deps.db, scope, plan, progress),
+      (error) => {
+        releaseSlot();
+        const line = {
+          request_id: c.get("requestId"),
+          tenant_id: scopeTenant,
+          format: plan.format,
+          rows: progress.rows,
+          completed: progress.completed,
+          duration_ms: Math.round(performance.now() - started),
+        };
+        if (error && !progress.completed) deps.logger.warn({ ...line, err: error }, "export stopped");
+        else deps.logger.info(line, "export finished");
+      },
+      {
+        stallTimeoutMs: deps.config.EXPORT_STALL_TIMEOUT_MS,
+        // A client that stopped reading gets its connection closed too, not only its cursor.
+        onStall: () => (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing?.destroy(),
+      },
+    );
     return new Response(body, {
       status: 200,
       headers: {
@@ -141,10 +156,10 @@ export function registerQueryRoutes(app: OpenAPIHono<AppEnv>, deps: ApiDependenc
     }),
   );
   app.get("/api/v1/logs/stats", async (c) => {
-    const { tenantId, params } = splitTenant(c);
+    const { tenantId, params } = readQuery(c, statsParamsSchema);
     const scopeTenant = authorize(c.get("principal"), "events:read", tenantId)!;
     c.set("tenantId", scopeTenant);
-    return c.json(await eventStats(deps.db, tenantScope(scopeTenant), parseQuery(statsParamsSchema, params)));
+    return c.json(await eventStats(deps.db, tenantScope(scopeTenant), params));
   });
 
   app.openAPIRegistry.registerPath(
@@ -177,21 +192,11 @@ export function registerQueryRoutes(app: OpenAPIHono<AppEnv>, deps: ApiDependenc
     }),
   );
   app.get("/api/v1/resources/:resource_type/:resource_id/history", async (c) => {
-    const { tenantId, params } = splitTenant(c);
+    const resource = readPathParams(c, resourceRefSchema);
+    const { tenantId, params } = readQuery(c, historyParamsSchema);
     const scopeTenant = authorize(c.get("principal"), "events:read", tenantId)!;
     c.set("tenantId", scopeTenant);
-    const resource = resourceRefSchema.parse({
-      resource_type: c.req.param("resource_type"),
-      resource_id: c.req.param("resource_id"),
-    });
-    return c.json(
-      await resourceHistory(
-        deps.db,
-        tenantScope(scopeTenant),
-        resource,
-        parseQuery(historyParamsSchema, params),
-      ),
-    );
+    return c.json(await resourceHistory(deps.db, tenantScope(scopeTenant), resource, params));
   });
 
   app.openAPIRegistry.registerPath(
@@ -217,16 +222,15 @@ export function registerQueryRoutes(app: OpenAPIHono<AppEnv>, deps: ApiDependenc
     }),
   );
   app.delete("/api/v1/logs/cleanup", async (c) => {
-    const { tenantId, params } = splitTenant(c);
+    const { tenantId, params } = readQuery(c, cleanupParamsSchema);
     const principal = c.get("principal");
     const scopeTenant = authorize(principal, "events:cleanup", tenantId)!;
     c.set("tenantId", scopeTenant);
-    const cleanup = parseQuery(cleanupParamsSchema, params);
     return c.json(
       await cleanupEvents(
-        { db: deps.db, recorder: deps, actor: principalId(principal) },
+        { db: deps.db, recorder: deps, actor: principalId(principal), searchIndex: deps.searchIndex },
         tenantScope(scopeTenant),
-        cleanup,
+        params,
       ),
     );
   });

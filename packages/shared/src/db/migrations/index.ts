@@ -5,6 +5,7 @@ import * as usersTokensSigningKeys from "./20261121T2231_users_tokens_signing_ke
 import * as retentionPartitionDrop from "./20261121T2236_retention_partition_drop.ts";
 import * as eventRemovedRanges from "./20261121T2340_event_removed_ranges.ts";
 import * as authChangeNotify from "./20261122T0059_auth_change_notify.ts";
+import * as cursorSigningKey from "./20261207T1002_cursor_signing_key.ts";
 import * as userAuthChangeNotify from "./20261207T1003_user_auth_change_notify.ts";
 import * as provableHistory from "./20261207T1004_provable_history.ts";
 
@@ -14,6 +15,7 @@ export const migrations: Record<string, Migration> = {
   "20261121T2236_retention_partition_drop": retentionPartitionDrop,
   "20261121T2340_event_removed_ranges": eventRemovedRanges,
   "20261122T0059_auth_change_notify": authChangeNotify,
+  "20261207T1002_cursor_signing_key": cursorSigningKey,
   "20261207T1003_user_auth_change_notify": userAuthChangeNotify,
   "20261207T1004_provable_history": provableHistory,
 };

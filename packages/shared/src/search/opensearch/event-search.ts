@@ -8,7 +8,12 @@ import { errors } from "@opensearch-project/opensearch";
 import { VigilError } from "../../errors/vigil-error.ts";
 import type { StoredEvent } from "../../events/event-schema.ts";
 import { EVENT_COLUMNS } from "../../query/event-rows.ts";
-import type { EventSearchBackend, EventSearchQuery } from "../../query/event-search-backend.ts";
+import {
+  type EventPageRows,
+  type EventSearchBackend,
+  type EventSearchQuery,
+  pageFromRows,
+} from "../../query/event-search-backend.ts";
 import type { Sort } from "../../query/search-params.ts";
 import type { TenantScope } from "../../query/tenant-scope.ts";
 import { type EventIndexTarget, eventIndexPattern } from "./event-index.ts";
@@ -121,6 +126,8 @@ export function toSimpleQueryString(q: string): string {
     .join("");
 }
 
+const jsonBytes = (value: unknown) => (value == null ? 0 : Buffer.byteLength(JSON.stringify(value)));
+
 interface SearchHit {
   _source?: Record<string, unknown>;
 }
@@ -130,12 +137,24 @@ export class OpenSearchEventSearch implements EventSearchBackend {
 
   constructor(private readonly target: EventIndexTarget) {}
 
-  async findEvents(scope: TenantScope, query: EventSearchQuery): Promise<StoredEvent[]> {
+  async findEvents(scope: TenantScope, query: EventSearchQuery): Promise<EventPageRows> {
     const request = buildSearchRequest(scope, query, this.target.indexPrefix);
     try {
       const response = await this.target.client.search(request);
       const hits = (response.body as { hits?: { hits?: SearchHit[] } }).hits?.hits ?? [];
-      return hits.map((hit) => toStoredEventFromSource(scope, hit._source ?? {}));
+      const events = hits.map((hit) => toStoredEventFromSource(scope, hit._source ?? {}));
+      // The same byte budget as PostgreSQL's pages, measured on the JSON values of the hits.
+      let bytes = 0;
+      const rows = events.map((event) => {
+        const row = { ...event, bytes_before: bytes };
+        bytes += jsonBytes(event.before_state) + jsonBytes(event.after_state) + jsonBytes(event.metadata);
+        return row;
+      });
+      const page = pageFromRows(rows, query);
+      return {
+        events: page.events.map(({ bytes_before: _bytes, ...event }) => event as StoredEvent),
+        more: page.more,
+      };
     } catch (error) {
       if (
         error instanceof errors.ConnectionError ||
