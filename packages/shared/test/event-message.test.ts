@@ -3,7 +3,7 @@
 import { randomBytes } from "node:crypto";
 import { gzipSync } from "node:zlib";
 import { describe, expect, test } from "vitest";
-import type { NormalizedEvent } from "../src/events/event-schema.ts";
+import { EVENT_LIMITS, type NormalizedEvent } from "../src/events/event-schema.ts";
 import { prepareEvents } from "../src/events/prepare-events.ts";
 import { sensitiveKeyMatcher } from "../src/events/redaction.ts";
 import {
@@ -11,7 +11,9 @@ import {
   EVENT_MESSAGE_VERSION,
   encodeEventMessages,
   MAX_INFLATED_MESSAGE_BYTES,
+  MAX_PACKED_JSON_BYTES,
   MessageDecodeError,
+  SQS_MAX_MESSAGE_BYTES,
 } from "../src/queue/event-message.ts";
 
 const TENANT = "0190a0a0-0000-7000-8000-000000000001";
@@ -275,5 +277,33 @@ describe("decodeEventMessage", () => {
     (unknown.events[0] as { seq?: number }).seq = 5;
     expect(v1(unknown)).toThrow(MessageDecodeError);
     expect(v2(unknown.events)).toThrow(MessageDecodeError);
+  });
+});
+
+describe("the decoder's limits derive from what the producer packs", () => {
+  test("the inflate cap is above the packing budget, which is above one event at its limit", () => {
+    expect(MAX_PACKED_JSON_BYTES).toBeGreaterThanOrEqual(SQS_MAX_MESSAGE_BYTES);
+    expect(MAX_PACKED_JSON_BYTES).toBeGreaterThan(EVENT_LIMITS.maxEventBytes);
+    expect(MAX_INFLATED_MESSAGE_BYTES).toBeGreaterThanOrEqual(2 * MAX_PACKED_JSON_BYTES);
+  });
+
+  test("events at the state limits, incompressible, encode and decode with the worker's limits", async () => {
+    const blob = () => ({ blob: randomBytes(24 * 1024).toString("base64") });
+    const events = await makeEvents(8, () => ({
+      before_state: blob(),
+      after_state: blob(),
+      metadata: blob(),
+    }));
+    const bodies = await encodeEventMessages(TENANT, events, SQS_MAX_MESSAGE_BYTES - 1024);
+    for (const body of bodies) expect(Buffer.byteLength(body)).toBeLessThanOrEqual(SQS_MAX_MESSAGE_BYTES);
+    expect(bodies.flatMap((body) => decodeEventMessage(body).events)).toEqual(events);
+  });
+
+  test("an event over the per-event limit is refused before the queue (a 500, never a 202 and a dead letter)", async () => {
+    const [event] = await makeEvents(1);
+    const oversize = { ...event!, metadata: { blob: "x".repeat(EVENT_LIMITS.maxEventBytes) } };
+    await expect(encodeEventMessages(TENANT, [oversize], SQS_MAX_MESSAGE_BYTES - 1024)).rejects.toThrow(
+      /over the per-event limit/,
+    );
   });
 });

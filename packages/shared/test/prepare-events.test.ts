@@ -459,6 +459,35 @@ describe("JSON states", () => {
   });
 });
 
+describe("limits hold for the event as stored, after redaction", () => {
+  /** `count` items `{"token":0}`: each grows by 11 bytes when redacted. */
+  const tokens = (count: number) => ({ list: Array.from({ length: count }, () => ({ token: 0 })) });
+
+  test("a state that fits as sent but not once redacted is refused naming it", async () => {
+    const state = tokens(5000);
+    expect(Buffer.byteLength(JSON.stringify(state))).toBeLessThan(64 * 1024);
+    await expectRejected({ after_state: state }, "after_state", /after redaction/);
+  });
+
+  test("in bulk, the item's index is named and nothing is returned", async () => {
+    const error = await rejection([VALID, { ...VALID, metadata: tokens(5000) }], { bulk: true });
+    expect(error.errors).toEqual([
+      { index: 1, path: "metadata", message: expect.stringMatching(/after redaction/) },
+    ]);
+  });
+
+  test("a state that still fits once redacted is accepted, with a bounded redacted list", async () => {
+    const event = await prepareOne({ ...VALID, after_state: tokens(2500), before_state: { password: "p" } });
+    expect(Buffer.byteLength(JSON.stringify(event.after_state))).toBeLessThanOrEqual(64 * 1024);
+    expect(event.redacted).toEqual(["before_state.password", "after_state.list.*"]);
+  });
+
+  test("a number beyond double range (1e400, Infinity once parsed) is refused naming the state", async () => {
+    await expectRejected(JSON.parse('{"after_state":{"amount":1e400}}'), "after_state", /double/);
+    await expectRejected({ metadata: { list: [1, -Infinity] } }, "metadata", /double/);
+  });
+});
+
 describe("requests", () => {
   test("one event may be at most 256 KiB: larger is a 413", async () => {
     const big = {

@@ -257,3 +257,12 @@ export function toBodyText(item: unknown): string {
     typeof value === "number" && !Number.isFinite(value) ? `${NON_FINITE}${value < 0 ? "-" : ""}` : value,
   ).replace(new RegExp(`"${NON_FINITE}(-?)"`, "g"), "$11e400");
 }
+
+/** `count` items, reproducibly from `seed` (for scripts outside this package, which cannot import fast-check). */
+export function sampleEventItems(
+  options: { now: Date; tenantId: string },
+  count: number,
+  seed: number,
+): unknown[] {
+  return fc.sample(eventItemArb(options), { numRuns: count, seed });
+}

@@ -11,6 +11,8 @@ import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { sensitiveKeyMatcher } from "../../src/events/redaction.ts";
 import { storeEvents } from "../../src/ingest/store-events.ts";
+import { verifyTenantLog } from "../../src/integrity/verify-tenant-log.ts";
+import { tenantScope } from "../../src/query/tenant-scope.ts";
 import { eventItemArb } from "./event-arbitraries.ts";
 import { acceptAtTheDoor, type DoorOutcome, expectStorable, throughTheCodec } from "./ingest-door.ts";
 
@@ -76,7 +78,7 @@ describe("and the store path stores each exactly once", () => {
   });
   afterAll(async () => pipeline?.close());
 
-  test("a sample of 600 generated bodies: every accepted event stored once, a redelivery stores nothing", async () => {
+  test("a sample of 600 generated bodies: every accepted event stored once and re-hashes, a redelivery stores nothing", async () => {
     const items = fc.sample(eventItemArb({ now: NOW, tenantId }), { numRuns: 600, seed: SEED + 1 });
     const accepted = [];
     for (const item of items) {
@@ -102,5 +104,9 @@ describe("and the store path stores each exactly once", () => {
       select count(*)::int as rows, count(distinct id)::int as ids, max(seq)::int as max_seq
       from events where tenant_id = ${tenantId}`;
     expect(counts).toEqual({ rows: firstPayload.size, ids: firstPayload.size, max_seq: firstPayload.size });
+    // What was stored is what was hashed: the verifier recomputes every hash from the stored rows.
+    const report = await verifyTenantLog(pipeline.database.db, tenantScope(tenantId));
+    expect(report.checked).toBe(firstPayload.size);
+    expect(report.problems.filter((problem) => !problem.problem.startsWith("checkpoint"))).toEqual([]);
   }, 120_000);
 });
