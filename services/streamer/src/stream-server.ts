@@ -1,20 +1,29 @@
 // The streamer's transport: one node http server carrying /healthz, /readyz, /metrics and the
 // WebSocket upgrade of GET /api/v1/logs/stream. Every decision before the upgrade (origin,
 // credential, role, tenant, filters, since, limits) is made by shared verbs; a refusal is answered
-// as problem+json on the raw socket, so a refused client never gets an open WebSocket.
-import { randomUUID } from "node:crypto";
+// as problem+json on the raw socket, so a refused client never gets an open WebSocket. Upgrade
+// attempts are rate limited per client IP and per credential, and an IP that keeps presenting bad
+// credentials is refused before any lookup, so reconnect storms and guessing cost no database work.
+import { createHash, randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, STATUS_CODES } from "node:http";
 import type { Duplex } from "node:stream";
 import type { TokenVerifier } from "@vigil/shared/auth/authenticate";
+import { clientAddress, trustedProxyHops } from "@vigil/shared/auth/client-address";
 import { principalId } from "@vigil/shared/auth/principal";
 import type { VigilConfig } from "@vigil/shared/config/config";
 import { type Database, isDatabaseUnavailable } from "@vigil/shared/db/database";
 import { toProblem, VigilError } from "@vigil/shared/errors/vigil-error";
 import type { Logger } from "@vigil/shared/logging/logger";
 import type { Metrics } from "@vigil/shared/metrics/metrics";
+import { FailureLimiter } from "@vigil/shared/rate-limit/failure-limiter";
+import { TokenBuckets } from "@vigil/shared/rate-limit/token-bucket";
 import type { StreamHub } from "@vigil/shared/stream/stream-hub";
 import { STREAM_PATH, STREAM_SUBPROTOCOL } from "@vigil/shared/stream/stream-protocol";
-import { assertOriginAllowed, authorizeStreamRequest } from "@vigil/shared/stream/stream-request";
+import {
+  assertOriginAllowed,
+  authorizeStreamRequest,
+  credentialFromSubprotocols,
+} from "@vigil/shared/stream/stream-request";
 import { type WebSocket, WebSocketServer } from "ws";
 
 export interface StreamerDependencies {
@@ -46,6 +55,14 @@ export function createStreamServer(deps: StreamerDependencies): StreamServer {
     handleProtocols: (protocols) => (protocols.has(STREAM_SUBPROTOCOL) ? STREAM_SUBPROTOCOL : false),
   });
   const alive = new WeakSet<WebSocket>();
+  const { config } = deps;
+  const perMinute = (limit: number) => new TokenBuckets(limit / 60, limit);
+  const upgradesPerIp = perMinute(config.STREAM_UPGRADES_PER_MINUTE_PER_IP);
+  const upgradesPerCredential = perMinute(config.STREAM_UPGRADES_PER_MINUTE_PER_CREDENTIAL);
+  const failedAuth = new FailureLimiter(
+    config.VIGIL_AUTH_MAX_FAILURES_PER_IP,
+    config.VIGIL_AUTH_FAILURE_WINDOW_SECONDS * 1000,
+  );
 
   const server = createServer(async (req, res) => {
     const path = new URL(req.url ?? "/", "http://streamer").pathname;
@@ -90,9 +107,31 @@ export function createStreamServer(deps: StreamerDependencies): StreamServer {
       if (!isStreamPath(url.pathname))
         throw new VigilError("NOT_FOUND", `no WebSocket endpoint at ${url.pathname}`);
       assertOriginAllowed(req.headers.origin, deps.config.STREAM_ALLOWED_ORIGINS);
+      const ip =
+        clientAddress(
+          {
+            remoteAddress: req.socket.remoteAddress,
+            forwardedFor: headerValue(req.headers["x-forwarded-for"]),
+          },
+          trustedProxyHops(config),
+        ) ?? "unknown";
+      throttle(upgradesPerIp, ip, "stream upgrades from this address");
+      const failureWait = failedAuth.retryAfterSeconds(ip);
+      if (failureWait > 0)
+        throw rateLimited("too many failed authentications from this address", failureWait);
+      const secret = credentialFromSubprotocols(req.headers["sec-websocket-protocol"]);
+      if (secret)
+        throttle(
+          upgradesPerCredential,
+          createHash("sha256").update(secret).digest("base64url"),
+          "stream upgrades with this credential",
+        );
       const grant = await authorizeStreamRequest(deps.db, deps.tokens, {
         query: url.searchParams,
         subprotocols: req.headers["sec-websocket-protocol"],
+      }).catch((error: unknown) => {
+        if (error instanceof VigilError && error.code === "INVALID_CREDENTIAL") failedAuth.recordFailure(ip);
+        throw error;
       });
       hub.assertCapacity(grant.scope.tenantId);
       if (socket.destroyed) return;
@@ -187,6 +226,22 @@ export function createStreamServer(deps: StreamerDependencies): StreamServer {
       server.closeAllConnections();
     },
   };
+}
+
+/** Repeated headers arrive as arrays; X-Forwarded-For entries are joined in order. */
+function headerValue(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value.join(", ") : value;
+}
+
+function rateLimited(what: string, retryAfterSeconds: number): VigilError {
+  return new VigilError("RATE_LIMITED", `${what}; retry after ${retryAfterSeconds} s`, undefined, {
+    "Retry-After": String(retryAfterSeconds),
+  });
+}
+
+function throttle(buckets: TokenBuckets, key: string, what: string): void {
+  const decision = buckets.take(key);
+  if (!decision.allowed) throw rateLimited(`too many ${what}`, decision.retryAfterSeconds);
 }
 
 function isStreamPath(path: string): boolean {

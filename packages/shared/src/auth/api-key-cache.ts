@@ -4,7 +4,9 @@
 // (milliseconds): triggers on api_keys and tenants send NOTIFY vigil_auth_changes at commit
 // (migration 20261122T0059) and each notification empties the cache; a lookup that overlapped a
 // notification is not cached. Nothing is cached until the LISTEN is in place, and each (re)LISTEN
-// empties the cache; the TTL bounds staleness should a notification ever be lost.
+// empties the cache; the TTL bounds staleness should a notification ever be lost. Unknown keys are
+// remembered briefly too, so repeating a bad key costs no query (a flood of *different* bad keys is
+// cut off per client IP by the failed-authentication limiter, see services/api/src/http/authenticate.ts).
 import type { Sql } from "../db/database.ts";
 import {
   type ApiKeyPrincipal,
@@ -19,8 +21,12 @@ const AUTH_CHANGES_CHANNEL = "vigil_auth_changes";
 
 /** Backstop only: changes normally arrive by NOTIFY within milliseconds. */
 const DEFAULT_TTL_MS = 10_000;
-/** Only valid keys are cached, so this bounds memory even against a flood of made-up keys. */
+/** Bounds memory even against a flood of valid keys. */
 const MAX_ENTRIES = 10_000;
+/** An unknown key stays unknown (keys are random), so this only bounds memory and staleness. */
+const NEGATIVE_TTL_MS = 10_000;
+/** Made-up keys are cheap to send: at most this many are remembered, the oldest dropped first. */
+const MAX_NEGATIVE_ENTRIES = 10_000;
 
 interface CachedKey extends FoundApiKey {
   expiresAt: number;
@@ -35,6 +41,8 @@ export interface ApiKeyLookup {
 
 export class ApiKeyCache implements ApiKeyLookup {
   private readonly entries = new Map<string, CachedKey>();
+  /** Hashes of keys that were unknown or revoked, with when to forget them. */
+  private readonly unknown = new Map<string, number>();
   /** Bumped by every invalidation; a lookup started under an older one is not cached. */
   private generation = 0;
   private listening = false;
@@ -77,9 +85,17 @@ export class ApiKeyCache implements ApiKeyLookup {
       await recordApiKeyUseIfDue(this.sql, cached, now);
       return cached.principal;
     }
+    const unknownUntil = this.unknown.get(keyHash);
+    if (unknownUntil !== undefined) {
+      if (unknownUntil > now) return null;
+      this.unknown.delete(keyHash);
+    }
     const generation = this.generation;
     const found = await findApiKey(this.sql, keyHash);
-    if (!found) return null;
+    if (!found) {
+      if (this.listening && generation === this.generation) this.rememberUnknown(keyHash, now);
+      return null;
+    }
     await recordApiKeyUseIfDue(this.sql, found, now);
     if (this.listening && generation === this.generation) {
       if (this.entries.size >= MAX_ENTRIES) this.entries.clear();
@@ -91,5 +107,18 @@ export class ApiKeyCache implements ApiKeyLookup {
   invalidate(): void {
     this.generation++;
     this.entries.clear();
+    this.unknown.clear();
+  }
+
+  private rememberUnknown(keyHash: string, now: number): void {
+    if (this.unknown.size >= MAX_NEGATIVE_ENTRIES) {
+      // Maps iterate in insertion order: drop the oldest tenth.
+      let drop = MAX_NEGATIVE_ENTRIES / 10;
+      for (const key of this.unknown.keys()) {
+        if (drop-- <= 0) break;
+        this.unknown.delete(key);
+      }
+    }
+    this.unknown.set(keyHash, now + NEGATIVE_TTL_MS);
   }
 }

@@ -9,12 +9,12 @@ export interface ThrottleRule {
   limit: number;
 }
 
-/** Seconds until every key is below its limit again, or 0 when the attempt may proceed. */
+/** Seconds until every key is below its limit again (0: the attempt may proceed), and the keys over it. */
 export async function loginRetryAfterSeconds(
   sql: Queryable,
   rules: ThrottleRule[],
   windowSeconds: number,
-): Promise<number> {
+): Promise<{ retryAfterSeconds: number; throttledKeys: string[] }> {
   const rows = await sql<{ throttle_key: string; failures: number; remaining: number }[]>`
     select throttle_key, failures,
       ceil(extract(epoch from window_started_at + make_interval(secs => ${windowSeconds}) - now()))::int as remaining
@@ -22,11 +22,15 @@ export async function loginRetryAfterSeconds(
     where throttle_key = any(${rules.map((rule) => rule.key)}::text[])
       and window_started_at > now() - make_interval(secs => ${windowSeconds})`;
   let wait = 0;
+  const throttledKeys: string[] = [];
   for (const row of rows) {
     const rule = rules.find((candidate) => candidate.key === row.throttle_key);
-    if (rule && row.failures >= rule.limit) wait = Math.max(wait, row.remaining, 1);
+    if (rule && row.failures >= rule.limit) {
+      wait = Math.max(wait, row.remaining, 1);
+      throttledKeys.push(row.throttle_key);
+    }
   }
-  return wait;
+  return { retryAfterSeconds: wait, throttledKeys };
 }
 
 export async function recordLoginFailure(

@@ -15,6 +15,7 @@ import { findUserByEmail, findUserById, normalizeEmail, type UserRow } from "../
 import { issueAccessToken } from "./access-tokens.ts";
 import { clearLoginFailures, loginRetryAfterSeconds, recordLoginFailure } from "./login-throttle.ts";
 import type { SigningKeyRing } from "./signing-keys.ts";
+import { throttledLoginSummary } from "./throttled-logins.ts";
 
 const REFRESH_TOKEN_PREFIX = "vgr_";
 
@@ -111,7 +112,10 @@ export async function exchangeToken(
     : refreshSession(deps, origin, request.refresh_token);
 }
 
-/** Password grant: throttled per account and per IP; every success and failure is audited. */
+/**
+ * Password grant: throttled per account and per IP; every success and failure is audited, and the
+ * attempts refused while throttled are summed into one event per window (throttled-logins.ts).
+ */
 export async function loginWithPassword(
   deps: SessionDependencies,
   origin: RequestOrigin,
@@ -136,11 +140,14 @@ export async function loginWithPassword(
       detail: { email, ...(reason ? { reason } : {}) },
     });
 
-  const retryAfter = await loginRetryAfterSeconds(deps.db.sql, rules, window);
-  if (retryAfter > 0) {
-    await audit("failure", null, "throttled");
+  const { retryAfterSeconds, throttledKeys } = await loginRetryAfterSeconds(deps.db.sql, rules, window);
+  if (retryAfterSeconds > 0) {
+    // Counted into one summary event per key and window, not audited one by one (throttled-logins.ts).
+    const summary = throttledLoginSummary(deps.audit, window);
+    const key = throttledKeys.find((candidate) => candidate.startsWith("ip:")) ?? throttledKeys[0]!;
+    summary.record(key, origin, email);
     throw new VigilError("RATE_LIMITED", "too many failed logins; try again later", undefined, {
-      "Retry-After": String(retryAfter),
+      "Retry-After": String(retryAfterSeconds),
     });
   }
   const user = await findUserByEmail(deps.db.sql, email);

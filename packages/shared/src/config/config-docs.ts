@@ -48,8 +48,14 @@ const CONFIG_DESCRIPTIONS: Record<Variable, string> = {
   VIGIL_SIGNING_KEY_SECRET: "when set, private signing keys are stored AES-256-GCM encrypted",
   VIGIL_LOGIN_MAX_FAILURES_PER_ACCOUNT: "failed logins per account per window before 429",
   VIGIL_LOGIN_MAX_FAILURES_PER_IP: "failed logins per client IP per window before 429",
-  VIGIL_LOGIN_FAILURE_WINDOW_SECONDS: "login-throttle window",
-  VIGIL_TRUST_PROXY: "take the client IP from `X-Forwarded-For` (only behind a proxy that sets it)",
+  VIGIL_LOGIN_FAILURE_WINDOW_SECONDS:
+    "login-throttle window; throttled attempts are audited as one `auth.login_throttled` summary per account or IP per window",
+  VIGIL_AUTH_MAX_FAILURES_PER_IP:
+    "failed authentications (bad API key, token or password) per client IP per window before 429, checked before the database (per process)",
+  VIGIL_AUTH_FAILURE_WINDOW_SECONDS: "window of `VIGIL_AUTH_MAX_FAILURES_PER_IP`",
+  VIGIL_TRUST_PROXY: "older form of `VIGIL_TRUSTED_PROXY_HOPS`: `true` means 1 (when that is unset)",
+  VIGIL_TRUSTED_PROXY_HOPS:
+    "proxies in front of api and streamer that append to `X-Forwarded-For`; the client IP is the entry that many places from the right (0 = the connection's peer; default 1 when `VIGIL_TRUST_PROXY=true`, else 0)",
   CORS_ORIGINS: "comma list of browser origins allowed by the api",
   STREAM_ALLOWED_ORIGINS: "comma list of origins allowed to open the stream",
   RATE_LIMIT_PER_KEY_RPS: "token-bucket refill per credential (per api replica)",
@@ -66,6 +72,10 @@ const CONFIG_DESCRIPTIONS: Record<Variable, string> = {
   STREAM_MAX_CONNECTIONS_PER_TENANT: "WebSocket connections per tenant per streamer process",
   STREAM_AUTH_RECHECK_SECONDS:
     "backstop re-check of every open stream's credential (revocations normally close streams at once, by NOTIFY)",
+  STREAM_UPGRADES_PER_MINUTE_PER_IP:
+    "stream upgrade attempts per client IP per minute (per streamer process) before 429",
+  STREAM_UPGRADES_PER_MINUTE_PER_CREDENTIAL:
+    "stream upgrade attempts per credential per minute (per streamer process) before 429",
   STREAM_PING_INTERVAL_MS: "ping interval for dead-peer detection",
   METRICS_ENABLED: "serve Prometheus `/metrics`",
   VIGIL_LOG_ORIGIN: "checkpoint origin prefix: each tenant's log is `<VIGIL_LOG_ORIGIN>/<tenant_id>`",

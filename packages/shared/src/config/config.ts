@@ -90,8 +90,13 @@ export const configSchema = z.object({
   VIGIL_LOGIN_MAX_FAILURES_PER_ACCOUNT: z.coerce.number().int().min(1).default(10),
   VIGIL_LOGIN_MAX_FAILURES_PER_IP: z.coerce.number().int().min(1).default(50),
   VIGIL_LOGIN_FAILURE_WINDOW_SECONDS: z.coerce.number().int().min(1).default(900),
-  /** Take the client IP from the left of X-Forwarded-For (only behind a proxy that sets it). */
+  /** Failed authentications (any credential) per client IP per window, per process, before 429. */
+  VIGIL_AUTH_MAX_FAILURES_PER_IP: z.coerce.number().int().min(1).default(100),
+  VIGIL_AUTH_FAILURE_WINDOW_SECONDS: z.coerce.number().int().min(1).max(3600).default(60),
+  /** Older form of VIGIL_TRUSTED_PROXY_HOPS: `true` means one proxy (auth/client-address.ts). */
   VIGIL_TRUST_PROXY: booleanFlag(false),
+  /** Proxies in front that append to X-Forwarded-For; the client is that many entries from the right. */
+  VIGIL_TRUSTED_PROXY_HOPS: z.coerce.number().int().min(0).max(10).optional(),
   CORS_ORIGINS: csv(""),
   STREAM_ALLOWED_ORIGINS: csv(""),
 
@@ -114,6 +119,9 @@ export const configSchema = z.object({
   STREAM_MAX_CONNECTIONS_PER_TENANT: z.coerce.number().int().min(1).default(1000),
   /** Backstop re-check of every open stream's credential; changes normally arrive by NOTIFY at once. */
   STREAM_AUTH_RECHECK_SECONDS: z.coerce.number().int().min(1).max(3600).default(10),
+  /** Stream upgrade attempts per minute (token buckets, per streamer process). */
+  STREAM_UPGRADES_PER_MINUTE_PER_IP: z.coerce.number().int().min(1).default(600),
+  STREAM_UPGRADES_PER_MINUTE_PER_CREDENTIAL: z.coerce.number().int().min(1).default(600),
   STREAM_PING_INTERVAL_MS: z.coerce.number().int().min(100).default(30_000),
   METRICS_ENABLED: booleanFlag(true),
 

@@ -7,8 +7,10 @@ import {
   revokeRequestSchema,
   tokenRequestSchema,
 } from "@vigil/shared/auth/sessions";
+import { throttledLoginSummary } from "@vigil/shared/auth/throttled-logins";
 import { parseBody } from "@vigil/shared/errors/parse-body";
 import type { ApiDependencies, AppEnv } from "../http/app-env.ts";
+import { guardFailedAuthentication } from "../http/authenticate.ts";
 import { readJsonOrFormBody } from "../http/request-body.ts";
 import { requestOrigin } from "../http/request-origin.ts";
 import { problemResponses } from "./openapi-shapes.ts";
@@ -48,7 +50,22 @@ export function registerAuthRoutes(app: OpenAPIHono<AppEnv>, deps: ApiDependenci
   );
   app.post("/api/v1/auth/token", async (c) => {
     const request = parseBody(tokenRequestSchema, await readJsonOrFormBody(c, AUTH_BODY_LIMIT));
-    const tokens = await exchangeToken(sessions, requestOrigin(c, deps.config), request);
+    const origin = requestOrigin(c, deps.config);
+    // An address over the failed-authentication limit is refused before the database; its refused
+    // logins are summed like the account throttle's, not audited one by one.
+    const tokens = await guardFailedAuthentication(
+      c,
+      deps,
+      () => exchangeToken(sessions, origin, request),
+      (ip) => {
+        if (request.grant_type === "password")
+          throttledLoginSummary(deps, deps.config.VIGIL_LOGIN_FAILURE_WINDOW_SECONDS).record(
+            `ip:${ip}`,
+            origin,
+            request.username,
+          );
+      },
+    );
     return c.json(tokens, 200, NO_STORE);
   });
 
