@@ -8,7 +8,7 @@ import postgres from "postgres";
 
 export async function bootstrapPlatform(
   appUrl: string,
-  config: DevStackConfig,
+  config: Pick<DevStackConfig, "VIGIL_ADMIN_EMAIL" | "VIGIL_ADMIN_PASSWORD">,
 ): Promise<{ lines: string[] }> {
   const sql = postgres(appUrl, { max: 1, onnotice: () => {} });
   try {

@@ -45,6 +45,8 @@ export interface StartPostgresOptions {
   /** Extra `-c name=value` settings (the tests turn fsync off for speed). */
   settings?: Record<string, string>;
   onLog?: (line: string) => void;
+  /** Lifecycle news worth showing a user (e.g. a leftover PostgreSQL being stopped). */
+  onNotice?: (line: string) => void;
 }
 
 /** A problem the user can fix: one line saying what and how, printed without a stack trace. */
@@ -256,20 +258,39 @@ function inheritedPath(): Record<string, string> {
   return { PATH: "/usr/local/bin:/usr/bin:/bin" };
 }
 
-/** Refuses to start over a live postmaster; a stale postmaster.pid from a killed run is left to PostgreSQL. */
-function assertNotRunning(dataDir: string): void {
+/**
+ * A postmaster left running on this data folder by a launcher that was killed (kill -9) is asked for
+ * a fast shutdown; any other live process named in postmaster.pid is refused with a clear message.
+ * A stale pid file of a dead process is left to PostgreSQL, which replaces it.
+ */
+async function stopLeftoverPostmaster(dataDir: string, log: (line: string) => void): Promise<void> {
   const pidFile = path.join(dataDir, "postmaster.pid");
   if (!existsSync(pidFile)) return;
-  const stalePid = Number(readFileSync(pidFile, "utf8").split("\n")[0]);
-  let alive = false;
+  const pid = Number(readFileSync(pidFile, "utf8").split("\n")[0]);
+  const alive = () => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  if (!pid || !alive()) return;
+  let commandLine = "";
   try {
-    process.kill(stalePid, 0);
-    alive = true;
+    commandLine = readFileSync(`/proc/${pid}/cmdline`, "utf8").replaceAll("\0", " ");
   } catch {}
-  if (alive)
+  if (!commandLine.includes("postgres") || !commandLine.includes(dataDir))
     throw new EmbeddedPostgresError(
-      `PostgreSQL already runs on ${dataDir} (pid ${stalePid}); stop it first (kill ${stalePid})`,
+      `PostgreSQL already runs on ${dataDir} (pid ${pid}); stop it first (kill ${pid})`,
     );
+  log(`stopping PostgreSQL left running on ${dataDir} by an earlier run (pid ${pid})`);
+  process.kill(pid, "SIGINT");
+  for (let waited = 0; alive(); waited += 100) {
+    if (waited > 30_000)
+      throw new EmbeddedPostgresError(`PostgreSQL (pid ${pid}) on ${dataDir} does not stop; kill ${pid}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
 }
 
 export async function startEmbeddedPostgres(options: StartPostgresOptions): Promise<EmbeddedPostgresHandle> {
@@ -313,13 +334,19 @@ export async function startEmbeddedPostgres(options: StartPostgresOptions): Prom
   const onParentExit = () => child?.kill("SIGINT");
   process.on("exit", onParentExit);
 
-  const launch = () =>
-    new Promise<void>((resolve, reject) => {
-      assertNotRunning(options.dataDir);
+  const launch = async () => {
+    await stopLeftoverPostmaster(options.dataDir, options.onNotice ?? log);
+    await new Promise<void>((resolve, reject) => {
       const started = spawn(
         path.join(nativeDir, "bin", "postgres"),
         ["-D", options.dataDir, "-p", String(options.port), ...flags],
-        { ...user, env: { ...inheritedPath(), LC_MESSAGES: locale }, stdio: ["ignore", "pipe", "pipe"] },
+        {
+          ...user,
+          env: { ...inheritedPath(), LC_MESSAGES: locale },
+          stdio: ["ignore", "pipe", "pipe"],
+          // Its own process group: a terminal's Ctrl-C reaches the launcher, which stops it last.
+          detached: true,
+        },
       );
       child = started;
       let recent = "";
@@ -345,6 +372,7 @@ export async function startEmbeddedPostgres(options: StartPostgresOptions): Prom
         } else if (!stopping) reportUnexpectedExit();
       });
     });
+  };
 
   const stop = async () => {
     const running = child;

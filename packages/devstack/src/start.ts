@@ -1,183 +1,152 @@
-// `pnpm start`: the whole pipeline on the embedded default. Starts a real PostgreSQL (data kept
-// under .vigil/ between runs), the fauxqs SQS emulator, applies migrations, creates the queue and
-// its dead-letter queue, then runs api, worker and streamer as three separate processes.
-// Ctrl-C stops everything cleanly, services first so in-flight batches finish.
-import { type ChildProcess, spawn } from "node:child_process";
-import { randomBytes } from "node:crypto";
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+// `pnpm start`: the whole pipeline on the embedded default (see stack.ts), with the supervisor
+// restarting any service that crashes. `pnpm start -- --api 2 --workers 3 --streamers 2` runs that many
+// replicas of each. Ctrl-C drains (api stops accepting, workers store what is queued) and then stops
+// everything; a second Ctrl-C stops at once.
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import {
+  ConfigError,
   inheritedEnvironment,
   loadDevStackConfig,
   silenceAwsSdkNodeVersionWarning,
 } from "@vigil/shared/config/config";
-import { ensureServiceRole, migrateToLatest } from "@vigil/shared/db/migrate";
-import { ensureSystemTenant } from "@vigil/shared/tenants/tenants";
-import postgres from "postgres";
-import { bootstrapPlatform } from "./bootstrap.ts";
-import { resolveDataDir, startEmbeddedPostgres } from "./embedded-postgres.ts";
-import { createEventQueues, startSqsEmulator } from "./queues.ts";
+import { EmbeddedPostgresError } from "./embedded-postgres.ts";
+import { type EmbeddedStack, type Replicas, startEmbeddedStack } from "./stack.ts";
+import type { ServiceKind } from "./supervisor.ts";
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
-const TSX_LOADER = path.join(REPO_ROOT, "node_modules/tsx/dist/esm/index.mjs");
-const SERVICES = ["api", "worker", "streamer"] as const;
+
+const USAGE =
+  "usage: pnpm start [-- --api N] [--workers N] [--streamers N] [--drain-seconds N]   (N ≥ 1; defaults 1, 1, 1, 120)";
 
 function say(message: string) {
   process.stdout.write(`\x1b[36m[vigil]\x1b[0m ${message}\n`);
 }
 
-/** Secrets generated on first run and kept (mode 600) so data and credentials survive restarts. */
-function loadOrCreateSecrets(file: string): { pgPassword: string; servicePassword: string } {
-  if (existsSync(file)) return JSON.parse(readFileSync(file, "utf8"));
-  const secrets = {
-    pgPassword: randomBytes(18).toString("base64url"),
-    servicePassword: randomBytes(18).toString("base64url"),
+class UsageError extends Error {}
+
+export function parseStartArguments(args: readonly string[]): { replicas: Replicas; drainSeconds: number } {
+  const replicas: Replicas = { api: 1, worker: 1, streamer: 1 };
+  let drainSeconds = 120;
+  const flags: Record<string, ServiceKind | "drain"> = {
+    "--api": "api",
+    "--workers": "worker",
+    "--worker": "worker",
+    "--streamers": "streamer",
+    "--streamer": "streamer",
+    "--drain-seconds": "drain",
   };
-  writeFileSync(file, JSON.stringify(secrets), { mode: 0o600 });
-  return secrets;
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (arg === "--") continue;
+    const [flag, inline] = arg.split("=", 2) as [string, string | undefined];
+    const target = flags[flag];
+    if (!target) throw new UsageError(`unknown argument ${arg}`);
+    const raw = inline ?? args[++i];
+    const value = Number(raw);
+    if (!Number.isInteger(value) || value < 1 || value > (target === "drain" ? 3600 : 20))
+      throw new UsageError(
+        `${flag} needs a whole number between 1 and ${target === "drain" ? 3600 : 20} (got ${raw ?? "nothing"})`,
+      );
+    if (target === "drain") drainSeconds = value;
+    else replicas[target] = value;
+  }
+  return { replicas, drainSeconds };
 }
 
 async function main() {
   silenceAwsSdkNodeVersionWarning();
+  const { replicas, drainSeconds } = parseStartArguments(process.argv.slice(2));
   const config = loadDevStackConfig();
-  const stateDir = path.resolve(REPO_ROOT, config.VIGIL_DEV_DATA_DIR);
-  mkdirSync(stateDir, { recursive: true });
-  const secrets = loadOrCreateSecrets(path.join(stateDir, "secrets.json"));
-
-  const preferredPgDir = path.join(stateDir, "pg");
-  const pgDir = resolveDataDir(preferredPgDir);
-  if (pgDir !== preferredPgDir)
-    say(`PostgreSQL cannot use ${preferredPgDir} as the 'postgres' user; data goes to ${pgDir}`);
-  else chmodSync(stateDir, 0o755);
-  say(`starting PostgreSQL on 127.0.0.1:${config.VIGIL_DEV_PG_PORT} (data: ${pgDir})`);
-  const pg = await startEmbeddedPostgres({
-    dataDir: pgDir,
-    port: config.VIGIL_DEV_PG_PORT,
-    password: secrets.pgPassword,
-  });
-
-  const root = postgres(pg.superuserUrl(), { max: 1, onnotice: () => {} });
-  const exists = await root`select 1 from pg_database where datname = 'vigil'`;
-  if (exists.length === 0) await root.unsafe("create database vigil");
-  await root.end();
-  const adminUrl = pg.superuserUrl("vigil");
-  const migration = await migrateToLatest(adminUrl);
-  const applied = migration.results?.filter((result) => result.status === "Success").length ?? 0;
-  say(applied ? `applied ${applied} migration(s)` : "database schema is up to date");
-  await ensureServiceRole(adminUrl, "vigil_service", secrets.servicePassword);
-  const appUrl = `postgres://vigil_service:${encodeURIComponent(secrets.servicePassword)}@127.0.0.1:${config.VIGIL_DEV_PG_PORT}/vigil`;
-
-  say(`starting the SQS emulator (fauxqs) on 127.0.0.1:${config.VIGIL_DEV_SQS_PORT}`);
-  const sqs = await startSqsEmulator(config.VIGIL_DEV_SQS_PORT);
-  const queues = await createEventQueues(sqs.endpoint, "vigil-events", {
-    maxReceiveCount: 5,
-    visibilityTimeoutSeconds: 60,
-  });
-
-  const sql = postgres(adminUrl, { max: 1, onnotice: () => {} });
-  await ensureSystemTenant(sql);
-  const bootstrap = await bootstrapPlatform(appUrl, config);
-  await sql.end();
-
-  const serviceEnv: Record<string, string> = {
-    DATABASE_URL: appUrl,
-    DATABASE_ADMIN_URL: adminUrl,
-    SQS_ENDPOINT: sqs.endpoint,
-    SQS_QUEUE_URL: queues.queueUrl,
-    SQS_DLQ_URL: queues.dlqUrl,
-    AWS_REGION: "us-east-1",
-    API_PORT: String(config.API_PORT),
-    STREAMER_PORT: String(config.STREAMER_PORT),
-    WORKER_METRICS_PORT: String(config.WORKER_METRICS_PORT),
-  };
-  // The CLI (`pnpm vigil …`) reads this file to reach the running stack.
-  writeFileSync(
-    path.join(stateDir, "dev.env"),
-    `# written by pnpm start; read by pnpm vigil\n${Object.entries(serviceEnv)
-      .map(([key, value]) => `${key}=${value}`)
-      .join("\n")}\n`,
-    { mode: 0o600 },
-  );
-
-  const children = new Map<string, ChildProcess>();
+  const prefixWidth = Math.max(...Object.entries(replicas).map(([kind, count]) => `${kind}-${count}`.length));
+  let stack: EmbeddedStack | undefined;
   let stopping = false;
-  for (const name of SERVICES) {
-    const child = spawn(
-      process.execPath,
-      ["--import", TSX_LOADER, path.join(REPO_ROOT, "services", name, "src/main.ts")],
-      {
-        cwd: REPO_ROOT,
-        env: {
-          ...inheritedEnvironment(),
-          AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
-          ...serviceEnv,
-        },
-        stdio: ["ignore", "pipe", "pipe"],
-      },
-    );
-    const prefix = `\x1b[35m${name.padEnd(8)}\x1b[0m| `;
-    for (const stream of [child.stdout, child.stderr]) {
-      let partial = "";
-      stream?.on("data", (chunk: Buffer) => {
-        const lines = (partial + chunk.toString()).split("\n");
-        partial = lines.pop() ?? "";
-        for (const line of lines) process.stdout.write(`${prefix}${line}\n`);
-      });
-    }
-    child.on("exit", (code, signal) => {
-      children.delete(name);
-      if (!stopping) {
-        say(`${name} exited (${signal ?? code}); stopping the stack`);
-        void shutdown(1);
-      }
-    });
-    children.set(name, child);
-  }
-
-  await waitHealthy(`http://127.0.0.1:${config.API_PORT}/healthz`);
-  say("ready:");
-  say(`  api       http://127.0.0.1:${config.API_PORT}   (docs: /docs, OpenAPI: /openapi.json)`);
-  say(`  streamer  ws://127.0.0.1:${config.STREAMER_PORT}/api/v1/logs/stream`);
-  say(`  worker    http://127.0.0.1:${config.WORKER_METRICS_PORT}/metrics`);
-  for (const line of bootstrap.lines) say(line);
-  say("first tenant and API key:  pnpm vigil tenant create --name acme");
-  say("press Ctrl-C to stop");
-
-  async function shutdown(code: number) {
+  let exitCode = 0;
+  const stopStack = async (code: number) => {
+    exitCode = Math.max(exitCode, code);
     if (stopping) return;
     stopping = true;
-    say("stopping services…");
-    await Promise.all(
-      [...children.values()].map(
-        (child) =>
-          new Promise<void>((resolve) => {
-            child.once("exit", () => resolve());
-            child.kill("SIGTERM");
-            setTimeout(() => child.kill("SIGKILL"), 20_000).unref();
-          }),
-      ),
-    );
-    await sqs.stop();
-    await pg.stop();
+    await stack?.stopNow();
     say("stopped");
-    process.exit(code);
-  }
-  process.on("SIGINT", () => void shutdown(0));
-  process.on("SIGTERM", () => void shutdown(0));
-}
+    process.exit(exitCode);
+  };
 
-async function waitHealthy(url: string) {
-  for (let attempt = 0; attempt < 300; attempt++) {
-    try {
-      if ((await fetch(url)).ok) return;
-    } catch {}
-    await new Promise((resolve) => setTimeout(resolve, 100));
+  stack = await startEmbeddedStack({
+    stateDir: path.resolve(REPO_ROOT, config.VIGIL_DEV_DATA_DIR),
+    pgPort: config.VIGIL_DEV_PG_PORT,
+    sqsPort: config.VIGIL_DEV_SQS_PORT,
+    replicas,
+    basePorts: { api: config.API_PORT, worker: config.WORKER_METRICS_PORT, streamer: config.STREAMER_PORT },
+    admin: config,
+    inheritedEnv: inheritedEnvironment(),
+    logFile: config.LOG_FILE,
+    visibilityTimeoutSeconds: 10,
+    say,
+    onOutput: (instance, line) =>
+      process.stdout.write(`\x1b[35m${instance.id.padEnd(prefixWidth)}\x1b[0m| ${line}\n`),
+    onGiveUp: () => {
+      say("stopping the stack: a service cannot stay up (fix the cause above and start again)");
+      void stopStack(1);
+    },
+  });
+  const running = stack;
+
+  // Ctrl-C: the first drains, a second (after a moment, so one keypress relayed twice counts once) stops now.
+  let firstInterrupt = 0;
+  const drainAbort = new AbortController();
+  const onInterrupt = async () => {
+    if (firstInterrupt) {
+      if (Date.now() - firstInterrupt < 1_000 || drainAbort.signal.aborted) return;
+      say("second Ctrl-C: stopping now without draining");
+      drainAbort.abort();
+      return;
+    }
+    firstInterrupt = Date.now();
+    if (stopping) return;
+    stopping = true;
+    const result = await running.drainAndStop({
+      drainTimeoutMs: drainSeconds * 1000,
+      signal: drainAbort.signal,
+    });
+    say("stopped");
+    process.exit(result.drained ? 0 : 1);
+  };
+  process.on("SIGINT", () => void onInterrupt());
+  process.on("SIGTERM", () => void onInterrupt());
+
+  try {
+    await running.supervisor.waitHealthy(120_000);
+  } catch (error) {
+    if (stopping) return; // a crash loop already stops the stack; never print "ready" then
+    say(`start failed: ${error instanceof Error ? error.message : String(error)}`);
+    await stopStack(1);
+    return;
   }
-  throw new Error(`${url} did not become healthy`);
+  if (stopping) return;
+  say("ready:");
+  for (const instance of running.supervisor.instances) {
+    const where =
+      instance.kind === "api"
+        ? `http://127.0.0.1:${instance.port}   (docs: /docs, OpenAPI: /openapi.json)`
+        : instance.kind === "streamer"
+          ? `ws://127.0.0.1:${instance.port}/api/v1/logs/stream`
+          : `http://127.0.0.1:${instance.port}/metrics`;
+    say(`  ${instance.id.padEnd(prefixWidth)}  ${where}   (pid ${instance.pid})`);
+  }
+  for (const line of running.bootstrapLines) say(line);
+  say("first tenant and API key:  pnpm vigil tenant create --name acme");
+  say("crashed services are restarted; press Ctrl-C to drain the queue and stop (twice to stop at once)");
 }
 
 main().catch((error) => {
-  process.stderr.write(`vigil start failed: ${error instanceof Error ? error.stack : String(error)}\n`);
-  process.exit(1);
+  // Problems a user can fix are one line; anything else keeps its stack for a bug report.
+  const known =
+    error instanceof EmbeddedPostgresError || error instanceof ConfigError || error instanceof UsageError;
+  const text = known
+    ? error.message
+    : error instanceof Error
+      ? (error.stack ?? error.message)
+      : String(error);
+  process.stderr.write(`vigil start failed: ${text}\n${error instanceof UsageError ? `${USAGE}\n` : ""}`);
+  process.exit(error instanceof UsageError ? 2 : 1);
 });

@@ -16,7 +16,7 @@ import { ensurePlatformAdmin } from "@vigil/shared/users/manage-users";
 import { createApp } from "./app.ts";
 
 const config = loadConfigOrExit();
-const logger = createLogger("api", config.LOG_LEVEL);
+const logger = createLogger("api", config);
 const db = new Database({
   url: config.DATABASE_URL,
   poolSize: config.DATABASE_POOL_SIZE,

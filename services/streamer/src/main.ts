@@ -9,7 +9,7 @@ import { StreamHub } from "@vigil/shared/stream/stream-hub";
 import { createStreamServer } from "./stream-server.ts";
 
 const config = loadConfigOrExit();
-const logger = createLogger("streamer", config.LOG_LEVEL);
+const logger = createLogger("streamer", config);
 const metrics = createMetrics("streamer");
 const db = new Database({
   url: config.DATABASE_URL,

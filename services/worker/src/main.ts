@@ -14,7 +14,7 @@ import { OpenSearchEventRemover } from "@vigil/shared/search/opensearch/remove-e
 import { SearchIndexFeed } from "@vigil/shared/search/opensearch/search-index-feed";
 
 const config = loadConfigOrExit();
-const logger = createLogger("worker", config.LOG_LEVEL);
+const logger = createLogger("worker", config);
 const metrics = createMetrics("worker");
 // Two connections per poller: one for the batch transaction, one for partition upkeep.
 const db = new Database({

@@ -10,6 +10,11 @@ const REQUIRED_FOR_DOCS = { DATABASE_URL: "postgres://required", SQS_QUEUE_URL: 
 const CONFIG_DESCRIPTIONS: Record<Variable, string> = {
   NODE_ENV: "`development`, `test` or `production`",
   LOG_LEVEL: "pino log level (`silent` turns logging off)",
+  LOG_FILE:
+    "also write the same JSON lines to this file, rotated (pino-roll: `app.log` → `app.1.log`, …); `{service}` in the path becomes the service name (`pnpm start` uses the replica's, e.g. `api-2`)",
+  LOG_FILE_MAX_SIZE: "rotate the log file when it reaches this size (`k`, `m`, `g`)",
+  LOG_FILE_FREQUENCY: "also rotate it `daily`, `hourly` or `none` (size only)",
+  LOG_FILE_KEEP: "rotated log files kept besides the current one",
   HOST: "address every service binds (`0.0.0.0` in containers)",
   API_PORT: "api HTTP port",
   STREAMER_PORT: "streamer HTTP/WebSocket port",

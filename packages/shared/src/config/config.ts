@@ -31,6 +31,14 @@ const port = (fallback: number) => z.coerce.number().int().min(0).max(65535).def
 export const configSchema = z.object({
   NODE_ENV: z.enum(["development", "test", "production"]).default("development"),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  /** Also write the JSON log lines to this file (rotated by pino-roll); `{service}` becomes the service name. */
+  LOG_FILE: z.string().min(1).optional(),
+  LOG_FILE_MAX_SIZE: z
+    .string()
+    .regex(/^\d+[kmg]?$/i, "a size such as 500k, 10m or 1g")
+    .default("10m"),
+  LOG_FILE_FREQUENCY: z.enum(["daily", "hourly", "none"]).default("daily"),
+  LOG_FILE_KEEP: z.coerce.number().int().min(1).max(1000).default(7),
   HOST: z.string().min(1).default("127.0.0.1"),
   API_PORT: port(8080),
   STREAMER_PORT: port(8081),
@@ -218,6 +226,8 @@ export const devStackSchema = z.object({
   VIGIL_ADMIN_EMAIL: adminEmail(),
   VIGIL_ADMIN_PASSWORD: z.string().min(12).optional(),
   LOG_LEVEL: z.string().default("info"),
+  /** Passed to each service with `{service}` replaced by the replica's name (api-1, worker-2, …). */
+  LOG_FILE: z.string().min(1).optional(),
 });
 
 export type DevStackConfig = z.infer<typeof devStackSchema>;
