@@ -1,19 +1,26 @@
 #!/usr/bin/env -S node --import tsx
 // `pnpm vigil <command>`: operator commands. Configuration comes from the environment (or, in the
 // embedded mode, from .vigil/dev.env written by `pnpm start`).
+import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { API_KEY_SCOPES, type ApiKeyScope, createApiKey } from "@vigil/shared/auth/api-keys";
 import { rotateSigningKey } from "@vigil/shared/auth/signing-keys";
-import { ConfigError, loadConfig } from "@vigil/shared/config/config";
+import { ConfigError, loadConfig, monitorCredentialFromEnvironment } from "@vigil/shared/config/config";
 import { configReferenceMarkdown } from "@vigil/shared/config/config-docs";
 import { Database } from "@vigil/shared/db/database";
 import { migrateToLatest } from "@vigil/shared/db/migrate";
 import { verifyTenantLog } from "@vigil/shared/integrity/verify-tenant-log";
+import { createLogger } from "@vigil/shared/logging/logger";
 import { tenantScope } from "@vigil/shared/query/tenant-scope";
 import { EventQueue } from "@vigil/shared/queue/event-queue";
 import { openSearchTarget } from "@vigil/shared/search/opensearch/opensearch-client";
 import { reindexTenant } from "@vigil/shared/search/opensearch/reindex-tenant";
 import { createTenant } from "@vigil/shared/tenants/tenants";
+import { backfillTree } from "@vigil/shared/tlog/backfill-tree";
+import { checkpointAnchorsFromConfig } from "@vigil/shared/tlog/checkpoint-anchors";
+import { loadCheckpointSigner } from "@vigil/shared/tlog/checkpoint-signer";
+import { Checkpointer } from "@vigil/shared/tlog/checkpointer";
+import { monitorCheckpoints } from "@vigil/shared/tlog/monitor";
 import { bootstrapPlatform } from "@vigil/shared/users/bootstrap-platform";
 
 const USAGE = `usage: pnpm vigil <command> [options]
@@ -22,14 +29,20 @@ const USAGE = `usage: pnpm vigil <command> [options]
   tenant create --name N [--retention-days D] create a tenant and an ingest+read API key
   key create --tenant ID [--scopes ingest,read] [--name N]   issue an API key (shown once)
   dlq replay [--limit N]                    move dead-lettered messages back to the event queue
-  verify --tenant ID                        recompute hashes and the chain of a tenant's log
+  verify --tenant ID                        recompute hashes, the chain and the Merkle tree of a tenant's log
+  checkpoint --tenant ID                    sign a checkpoint of the tenant's tree now (CHECKPOINT_SIGNING_KEY)
+  tlog backfill [--tenant ID]               append history stored before the Merkle tree existed (seq order)
+  monitor --tenant ID --state FILE [--url U] [--key VERIFIER_KEY]... [--api-key-file F]
+                                            check the latest checkpoint's signature and its consistency with
+                                            the last one seen; exits 2 on a fork or rollback (key: --api-key-file
+                                            or VIGIL_API_KEY)
   admin bootstrap                           create the platform admin (VIGIL_ADMIN_EMAIL/PASSWORD) if none exists
   keys rotate                               add a new token signing key; old ones verify until their tokens expire
   opensearch reindex --tenant ID [--from T] [--to T]   rebuild a tenant's search index from PostgreSQL
   config docs                               print the configuration reference (markdown)
 `;
 
-const ONE_WORD_COMMANDS = new Set(["migrate", "verify"]);
+const ONE_WORD_COMMANDS = new Set(["migrate", "verify", "checkpoint", "monitor"]);
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 async function main(argv: string[]): Promise<number> {
@@ -45,6 +58,10 @@ async function main(argv: string[]): Promise<number> {
       limit: { type: "string" },
       from: { type: "string" },
       to: { type: "string" },
+      state: { type: "string" },
+      url: { type: "string" },
+      key: { type: "string", multiple: true },
+      "api-key-file": { type: "string" },
     },
     allowPositionals: true,
   });
@@ -52,6 +69,7 @@ async function main(argv: string[]): Promise<number> {
     console.log(configReferenceMarkdown());
     return 0;
   }
+  if (command === "monitor") return monitor(values);
   const config = loadConfig();
 
   if (command === "migrate") {
@@ -161,10 +179,50 @@ async function main(argv: string[]): Promise<number> {
       );
       return 0;
     }
+    if (command === "checkpoint") {
+      const tenant = values.tenant;
+      if (!tenant || !UUID.test(tenant)) throw new UsageError("--tenant <tenant id (UUID)> is required");
+      const signer = await loadCheckpointSigner(config);
+      if (!signer)
+        throw new UsageError("no CHECKPOINT_SIGNING_KEY or CHECKPOINT_SIGNING_KEY_FILE is configured");
+      const checkpointer = new Checkpointer(db, {
+        origin: config.VIGIL_LOG_ORIGIN,
+        signer,
+        anchors: checkpointAnchorsFromConfig(config),
+        logger: createLogger("cli", config.LOG_LEVEL),
+      });
+      const { checkpoint, created } = await checkpointer.signTenant(tenantScope(tenant));
+      process.stderr.write(
+        created ? "signed a new checkpoint\n" : "the tree has not grown; latest checkpoint:\n",
+      );
+      process.stdout.write(checkpoint.note);
+      return 0;
+    }
+    if (command === "tlog" && sub === "backfill") {
+      const tenants = values.tenant
+        ? [values.tenant]
+        : (
+            await db.sql<
+              { tenant_id: string }[]
+            >`select tenant_id from vigil_tlog_pending() where tree_size < last_seq`
+          ).map((row) => row.tenant_id);
+      for (const tenant of tenants) {
+        await backfillTree(db, tenantScope(tenant), (progress) =>
+          process.stderr.write(`tenant ${tenant}: tree ${progress.tree_size}/${progress.last_seq}\n`),
+        );
+      }
+      console.log(`backfilled ${tenants.length} tenant(s)`);
+      return 0;
+    }
     if (command === "verify") {
       const tenant = values.tenant;
       if (!tenant || !UUID.test(tenant)) throw new UsageError("--tenant <tenant id (UUID)> is required");
-      const report = await verifyTenantLog(db, tenantScope(tenant));
+      // The checkpoint must verify with the configured keys (never keys read from the database).
+      const signer = await loadCheckpointSigner(config);
+      const report = await verifyTenantLog(db, tenantScope(tenant), {
+        checkpointKeys: signer?.keys.map((key) => key.verifier_key),
+        origin: config.VIGIL_LOG_ORIGIN,
+      });
       console.log(JSON.stringify(report, null, 2));
       return report.ok ? 0 : 3;
     }
@@ -177,6 +235,34 @@ async function main(argv: string[]): Promise<number> {
 }
 
 class UsageError extends Error {}
+
+/** `pnpm vigil monitor`: needs only HTTP access to the api, no database or queue configuration. */
+async function monitor(values: {
+  tenant?: string;
+  state?: string;
+  url?: string;
+  key?: string[];
+  "api-key-file"?: string;
+}): Promise<number> {
+  if (!values.tenant || !UUID.test(values.tenant))
+    throw new UsageError("--tenant <tenant id (UUID)> is required");
+  if (!values.state)
+    throw new UsageError("--state <file> is required (where the last checkpoint seen is kept)");
+  const credential = values["api-key-file"]
+    ? readFileSync(values["api-key-file"], "utf8").trim()
+    : monitorCredentialFromEnvironment();
+  if (!credential)
+    throw new UsageError("give an API key with the read scope: --api-key-file F or VIGIL_API_KEY");
+  const result = await monitorCheckpoints({
+    baseUrl: values.url ?? "http://127.0.0.1:8080",
+    tenantId: values.tenant.toLowerCase(),
+    credential,
+    stateFile: values.state,
+    verifierKeys: values.key,
+  });
+  (result.ok ? process.stdout : process.stderr).write(`${result.ok ? "ok" : "ALERT"}: ${result.message}\n`);
+  return result.ok ? 0 : 2;
+}
 
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),

@@ -14,9 +14,16 @@ import { registerEventRoutes } from "./routes/event-routes.ts";
 import { registerHealthRoutes } from "./routes/health-routes.ts";
 import { registerQueryRoutes } from "./routes/query-routes.ts";
 import { registerTenantRoutes } from "./routes/tenant-routes.ts";
+import { registerTlogRoutes } from "./routes/tlog-routes.ts";
 
 /** Paths under /api/v1 that need no credential. */
-const PUBLIC_API_PATHS = new Set(["/api/v1/auth/token", "/api/v1/auth/revoke"]);
+const PUBLIC_API_PATHS = new Set([
+  "/api/v1/auth/token",
+  "/api/v1/auth/revoke",
+  // Checkpoint verifier keys are public: anyone may check a checkpoint.
+  "/api/v1/checkpoints/key",
+  "/api/v1/checkpoints/keys",
+]);
 
 export type RouteRegistrar = (app: OpenAPIHono<AppEnv>, deps: ApiDependencies) => void;
 
@@ -51,6 +58,8 @@ export function createApp(deps: ApiDependencies, extraRoutes: RouteRegistrar[] =
   registerAuthRoutes(app, deps);
   registerTenantRoutes(app, deps);
   for (const register of extraRoutes) register(app, deps);
+  // Before the query and event routes: /logs/{id}/proof and the export's bundle format.
+  registerTlogRoutes(app, deps);
   // Before the event routes: /logs/export, /logs/stats and /logs/cleanup are fixed paths.
   registerQueryRoutes(app, deps);
   registerEventRoutes(app, deps);

@@ -12,6 +12,7 @@ import { startRetentionSweeper } from "@vigil/shared/retention/retention-sweep";
 import { openSearchTarget } from "@vigil/shared/search/opensearch/opensearch-client";
 import { OpenSearchEventRemover } from "@vigil/shared/search/opensearch/remove-events";
 import { SearchIndexFeed } from "@vigil/shared/search/opensearch/search-index-feed";
+import { startCheckpointerFromConfig } from "@vigil/shared/tlog/checkpointer";
 
 const config = loadConfigOrExit();
 const logger = createLogger("worker", config);
@@ -76,6 +77,13 @@ const retention = startRetentionSweeper(
   config.RETENTION_SWEEP_INTERVAL_SECONDS,
 );
 
+// Checkpoints: one worker at a time (advisory lock) signs each tenant whose tree grew.
+const checkpoints = startCheckpointerFromConfig(config, db, logger.child({ subsystem: "checkpointer" }));
+checkpoints.catch((error) => {
+  logger.fatal({ err: { name: error?.name, message: error?.message } }, "checkpoint signing key unusable");
+  process.exit(78);
+});
+
 const health = createServer(async (req, res) => {
   if (req.url === "/healthz")
     return void res.writeHead(200, { "Content-Type": "application/json" }).end('{"status":"ok"}');
@@ -109,6 +117,7 @@ async function shutdown(signal: string) {
   forced.unref();
   await drainer.stop();
   await retention.stop();
+  await (await checkpoints.catch(() => null))?.stop();
   await searchFeed?.drain();
   health.close();
   await db.close();

@@ -202,6 +202,15 @@ export function loadConfig(source?: Record<string, string | undefined>): VigilCo
   return parsed.data;
 }
 
+/**
+ * `pnpm vigil monitor` runs anywhere, without the services' configuration: its read-scope API key
+ * may come from VIGIL_API_KEY (environment or .env) instead of the command line.
+ */
+export function monitorCredentialFromEnvironment(): string | undefined {
+  loadDotenv({ quiet: true, path: ENV_FILES });
+  return process.env.VIGIL_API_KEY || undefined;
+}
+
 /** For service entry points: load or print the named problem and exit non-zero. */
 export function loadConfigOrExit(): VigilConfig {
   try {

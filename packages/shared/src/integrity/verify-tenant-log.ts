@@ -4,13 +4,17 @@
 // retention are accounted for by their removal records (event_removed_ranges): a missing seq is
 // legitimate only when records cover it exactly, and the row after a removed run must link to the
 // chain hash recorded for that run. An edited field, a deleted or reordered row, a dropped newest
-// or oldest row, or a forged removal record each show up as a named problem.
+// or oldest row, or a forged removal record each show up as a named problem. Erased rows (spec §13)
+// keep their hash and chain link but cannot be rehashed: each must be named by an erasure event of
+// the log. The Merkle tree is recomputed from the rows and must match the latest checkpoint, whose
+// signature must verify with the configured keys (tlog/tree-check.ts).
 import { type Compilable, sql } from "kysely";
 import { compilable, type Database, runCursor } from "../db/database.ts";
 import { computeChainHash, computeEventHash, GENESIS_CHAIN_HASH } from "../events/event-hash.ts";
 import { EVENT_COLUMNS, type EventRow, toStoredEvent } from "../query/event-rows.ts";
 import type { TenantScope } from "../query/tenant-scope.ts";
 import { ERASURE_ACTION, ERASURE_RESOURCE_TYPE } from "../tlog/erase-event.ts";
+import { TreeCheck } from "../tlog/tree-check.ts";
 
 export interface IntegrityProblem {
   seq: number;
@@ -21,7 +25,9 @@ export interface IntegrityProblem {
     | "seq_gap"
     | "head_mismatch"
     | "removal_record_mismatch"
-    | "erasure_unrecorded";
+    | "erasure_unrecorded"
+    | "tree_mismatch"
+    | "checkpoint_invalid";
   detail: string;
 }
 
@@ -37,6 +43,8 @@ export interface IntegrityReport {
   last_seq: number | null;
   ok: boolean;
   problems: IntegrityProblem[];
+  /** The Merkle tree recomputed from the rows, against the latest signed checkpoint. */
+  tree: { checkpoint_size: number | null; leaves_from_tiles: number };
 }
 
 /** A stored row (`removed` false, from_seq = to_seq = seq) or a removal record (event columns null). */
@@ -66,7 +74,13 @@ export function verifyQuery(scope: TenantScope): Compilable<LogEntry> {
 export async function verifyTenantLog(
   db: Database,
   scope: TenantScope,
-  options: { maxProblems?: number } = {},
+  options: {
+    maxProblems?: number;
+    /** Verifier keys the latest checkpoint's signature must verify with (from configuration, not the database). */
+    checkpointKeys?: readonly string[];
+    /** VIGIL_LOG_ORIGIN: the checkpoint must name `<origin>/<tenant_id>`. */
+    origin?: string;
+  } = {},
 ): Promise<IntegrityReport> {
   const maxProblems = options.maxProblems ?? 100;
   const report: IntegrityReport = {
@@ -78,6 +92,7 @@ export async function verifyTenantLog(
     last_seq: null,
     ok: true,
     problems: [],
+    tree: { checkpoint_size: null, leaves_from_tiles: 0 },
   };
   const note = (problem: IntegrityProblem) => {
     report.ok = false;
@@ -96,6 +111,10 @@ export async function verifyTenantLog(
     let next = 1;
     let chain = GENESIS_CHAIN_HASH;
     let after: "genesis" | "event" | "removal" = "genesis";
+    const tree = await TreeCheck.begin(tx, scope.tenantId, {
+      verifierKeys: options.checkpointKeys,
+      origin: options.origin,
+    });
     for await (const batch of runCursor(tx, verifyQuery(scope), 2000)) {
       for (const entry of batch) {
         if (entry.removed) {
@@ -134,6 +153,10 @@ export async function verifyTenantLog(
             problem: "hash_mismatch",
             detail: "stored fields do not match the stored hash",
           });
+        }
+        if (!tree.pushRow(event.seq, event.id, storedHash)) {
+          await tree.pushFromTiles(event.seq - 1);
+          tree.pushRow(event.seq, event.id, storedHash);
         }
         report.first_seq ??= event.seq;
         report.last_seq = event.seq;
@@ -188,6 +211,13 @@ export async function verifyTenantLog(
         });
       }
     }
+
+    const treeResult = await tree.finish();
+    report.tree = {
+      checkpoint_size: treeResult.checkpoint_size,
+      leaves_from_tiles: treeResult.leaves_from_tiles,
+    };
+    for (const problem of treeResult.problems) note(problem);
 
     // An erasure is legitimate only when recorded in the log itself (an event whose own hash
     // verified above); a row made to look erased by whoever holds the database is not.
