@@ -3,6 +3,7 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
 import { VigilError } from "@vigil/shared/errors/vigil-error";
 import { cors } from "hono/cors";
+import { registerConsole } from "./console/console-routes.tsx";
 import type { ApiDependencies, AppEnv } from "./http/app-env.ts";
 import { requirePrincipal } from "./http/authenticate.ts";
 import { rateLimit } from "./http/rate-limit.ts";
@@ -14,6 +15,7 @@ import { registerEventRoutes } from "./routes/event-routes.ts";
 import { registerHealthRoutes } from "./routes/health-routes.ts";
 import { registerQueryRoutes } from "./routes/query-routes.ts";
 import { registerTenantRoutes } from "./routes/tenant-routes.ts";
+import { registerViewerTokenRoutes } from "./routes/viewer-token-routes.ts";
 import { registerTlogRoutes } from "./routes/tlog-routes.ts";
 
 /** Paths under /api/v1 that need no credential. */
@@ -64,6 +66,8 @@ export function createApp(deps: ApiDependencies, extraRoutes: RouteRegistrar[] =
   registerQueryRoutes(app, deps);
   registerEventRoutes(app, deps);
   registerDocsRoutes(app);
+  registerViewerTokenRoutes(app, deps);
+  registerConsole(app, deps);
 
   app.notFound((c) =>
     problemResponse(c, new VigilError("NOT_FOUND", `no route for ${c.req.method} ${c.req.path}`), deps),

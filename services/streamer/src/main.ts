@@ -1,11 +1,13 @@
 // services/streamer entry point: configuration, dependencies, the LISTEN hub, the HTTP/WebSocket
 // server, and a graceful restart that tells every client to reconnect with `since`.
+import { SigningKeyRing } from "@vigil/shared/auth/signing-keys";
 import { createTokenVerifier } from "@vigil/shared/auth/token-verifier";
 import { loadConfigOrExit } from "@vigil/shared/config/config";
 import { Database } from "@vigil/shared/db/database";
 import { createLogger } from "@vigil/shared/logging/logger";
 import { createMetrics } from "@vigil/shared/metrics/metrics";
 import { StreamHub } from "@vigil/shared/stream/stream-hub";
+import { acceptingStreamTokens } from "@vigil/shared/viewer/viewer-tokens";
 import { createStreamServer } from "./stream-server.ts";
 
 const config = loadConfigOrExit();
@@ -22,8 +24,13 @@ const hub = new StreamHub(db, logger, metrics, {
   maxConnectionsPerTenant: config.STREAM_MAX_CONNECTIONS_PER_TENANT,
   credentialRecheckMs: config.STREAM_AUTH_RECHECK_SECONDS * 1000,
 });
-// Verifies Vigil's own JWTs against the shared key table (and an external IdP when configured).
-const tokens = createTokenVerifier({ config, db });
+// Verifies Vigil's own JWTs against the shared key table (and an external IdP when configured),
+// and the console's short-lived stream-only tokens, which no other service accepts.
+const keys = new SigningKeyRing(db.sql, {
+  accessTokenTtlSeconds: config.VIGIL_ACCESS_TOKEN_TTL_SECONDS,
+  secret: config.VIGIL_SIGNING_KEY_SECRET,
+});
+const tokens = acceptingStreamTokens(createTokenVerifier({ config, db, keys }), keys, config);
 
 await hub.start();
 const stream = createStreamServer({ config, db, hub, tokens, logger, metrics });

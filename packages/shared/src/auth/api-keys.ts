@@ -5,7 +5,8 @@ import type { Queryable } from "../db/database.ts";
 import { VigilError } from "../errors/vigil-error.ts";
 
 export const API_KEY_PREFIX = "vgl_";
-export const API_KEY_SCOPES = ["ingest", "read"] as const;
+/** `viewer` keys can only issue viewer tokens (POST /api/v1/viewer-tokens), for a tenant's backend. */
+export const API_KEY_SCOPES = ["ingest", "read", "viewer"] as const;
 export type ApiKeyScope = (typeof API_KEY_SCOPES)[number];
 
 const BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";

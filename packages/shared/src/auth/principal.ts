@@ -1,6 +1,7 @@
 // Who is calling, after authentication. Every authorization decision is made from this value by
 // `authorize` below: the spec's role table lives in exactly one place.
 import { VigilError } from "../errors/vigil-error.ts";
+import type { ViewerPins } from "../viewer/viewer-pins.ts";
 import type { ApiKeyScope } from "./api-keys.ts";
 
 export const ROLES = ["admin", "tenant_admin", "auditor"] as const;
@@ -24,7 +25,12 @@ export type Principal =
       email?: string;
       /** When the bearer token expires (epoch ms): an open stream is closed then. */
       expiresAt?: number;
-    };
+    }
+  /**
+   * A short-lived read-only token Vigil issued (viewer/viewer-tokens.ts): one tenant, and filters
+   * fixed by its issuer that every read applies (viewer/viewer-pins.ts). `subject` names who issued it.
+   */
+  | { kind: "viewer"; tenantId: string; subject: string; pins: ViewerPins };
 
 type TenantStatus = "active" | "suspended" | "inactive";
 
@@ -37,7 +43,8 @@ export type Permission =
   | "tenant:retention"
   | "tenant:keys"
   | "tenant:users"
-  | "tenants:manage";
+  | "tenants:manage"
+  | "viewer:issue";
 
 /** Everything inside one tenant; a platform admin may also manage the tenants themselves. */
 const TENANT_ADMIN_PERMISSIONS: Permission[] = [
@@ -47,6 +54,7 @@ const TENANT_ADMIN_PERMISSIONS: Permission[] = [
   "tenant:retention",
   "tenant:keys",
   "tenant:users",
+  "viewer:issue",
 ];
 
 /** The spec's role table (§4), cell for cell. */
@@ -59,19 +67,24 @@ const ROLE_PERMISSIONS: Record<Role, ReadonlySet<Permission>> = {
 const SCOPE_PERMISSIONS: Record<ApiKeyScope, ReadonlySet<Permission>> = {
   ingest: new Set<Permission>(["events:write"]),
   read: new Set<Permission>(["events:read"]),
+  viewer: new Set<Permission>(["viewer:issue"]),
 };
+
+const VIEWER_PERMISSIONS: ReadonlySet<Permission> = new Set<Permission>(["events:read"]);
 
 export function isPlatformAdmin(principal: Principal): boolean {
   return principal.kind === "user" && principal.role === "admin" && principal.tenantId === null;
 }
 
 export function principalId(principal: Principal): string {
+  if (principal.kind === "viewer") return `viewer:${principal.subject}`;
   return principal.kind === "api_key" ? `key:${principal.keyId}` : `user:${principal.userId}`;
 }
 
 function allows(principal: Principal, permission: Permission): boolean {
   if (principal.kind === "api_key")
     return principal.scopes.some((scope) => SCOPE_PERMISSIONS[scope].has(permission));
+  if (principal.kind === "viewer") return VIEWER_PERMISSIONS.has(permission);
   return ROLE_PERMISSIONS[principal.role].has(permission);
 }
 

@@ -62,7 +62,10 @@ const CONFIG_DESCRIPTIONS: Record<Variable, string> = {
   VIGIL_TRUSTED_PROXY_HOPS:
     "proxies in front of api and streamer that append to `X-Forwarded-For`; the client IP is the entry that many places from the right (0 = the connection's peer; default 1 when `VIGIL_TRUST_PROXY=true`, else 0)",
   CORS_ORIGINS: "comma list of browser origins allowed by the api",
-  STREAM_ALLOWED_ORIGINS: "comma list of origins allowed to open the stream",
+  STREAM_ALLOWED_ORIGINS: "comma list of origins allowed to open the stream (include the console's origin)",
+  CONSOLE_STREAM_URL:
+    "WebSocket URL of the stream for the console's live tail (default: the console's host on `STREAMER_PORT`)",
+  VIGIL_PUBLIC_URL: "public base URL of the api, used in viewer-token URLs (default: the request's origin)",
   RATE_LIMIT_PER_KEY_RPS: "token-bucket refill per credential (per api replica)",
   RATE_LIMIT_PER_KEY_BURST: "bucket size per credential",
   RATE_LIMIT_PER_TENANT_RPS: "token-bucket refill per tenant (per api replica)",

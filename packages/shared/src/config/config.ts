@@ -107,6 +107,10 @@ export const configSchema = z.object({
   VIGIL_TRUSTED_PROXY_HOPS: z.coerce.number().int().min(0).max(10).optional(),
   CORS_ORIGINS: csv(""),
   STREAM_ALLOWED_ORIGINS: csv(""),
+  /** Where the console's live tail opens the stream; default: the console's host on STREAMER_PORT. */
+  CONSOLE_STREAM_URL: z.url({ protocol: /^wss?$/ }).optional(),
+  /** The api's public base URL (for viewer-token `url`s); default: the origin of the request. */
+  VIGIL_PUBLIC_URL: z.url({ protocol: /^https?$/ }).optional(),
 
   RATE_LIMIT_PER_KEY_RPS: z.coerce.number().positive().default(200),
   RATE_LIMIT_PER_KEY_BURST: z.coerce.number().int().positive().default(400),

@@ -1,6 +1,7 @@
 // Request id, one wide structured log line per request, metrics, and the single place where any
 // error becomes application/problem+json.
 import { randomUUID } from "node:crypto";
+import { principalId } from "@vigil/shared/auth/principal";
 import { isDatabaseUnavailable } from "@vigil/shared/db/database";
 import { toProblem, VigilError } from "@vigil/shared/errors/vigil-error";
 import type { Context, MiddlewareHandler } from "hono";
@@ -31,11 +32,7 @@ export function requestContext(deps: ApiDependencies): MiddlewareHandler<AppEnv>
           status: c.res.status,
           duration_ms: Math.round(seconds * 1000 * 10) / 10,
           tenant_id: c.get("tenantId") ?? principal?.tenantId ?? undefined,
-          principal: principal
-            ? principal.kind === "api_key"
-              ? `key:${principal.keyId}`
-              : `user:${principal.userId}`
-            : undefined,
+          principal: principal ? principalId(principal) : undefined,
         },
         "request",
       );

@@ -1,0 +1,600 @@
+// Vigil Console (spec §11), served by the api under /console: server-rendered pages over the same
+// shared verbs and the same authorize() as the API, a cookie session (console-session.ts), CSRF on
+// every form, a strict CSP (scripts only from /console/assets), and the embeddable viewer.
+import type { OpenAPIHono } from "@hono/zod-openapi";
+import type { ActionContext } from "@vigil/shared/audit/admin-audit";
+import {
+  apiKeyCreateSchema,
+  issueApiKey,
+  listTenantApiKeys,
+  revokeTenantApiKey,
+} from "@vigil/shared/auth/manage-api-keys";
+import { authorize, isPlatformAdmin, type Principal } from "@vigil/shared/auth/principal";
+import { isDatabaseUnavailable } from "@vigil/shared/db/database";
+import { parseBody } from "@vigil/shared/errors/parse-body";
+import { toProblem, VigilError } from "@vigil/shared/errors/vigil-error";
+import { HASHED_FIELDS, type StoredEvent } from "@vigil/shared/events/event-schema";
+import { eventStats, statsParamsSchema } from "@vigil/shared/query/event-stats";
+import { getEvent } from "@vigil/shared/query/get-event";
+import {
+  historyParamsSchema,
+  resourceHistory,
+  resourceRefSchema,
+} from "@vigil/shared/query/resource-history";
+import { searchEvents } from "@vigil/shared/query/search-events";
+import { parseQuery, searchParamsSchema } from "@vigil/shared/query/search-params";
+import { type TenantScope, tenantScope } from "@vigil/shared/query/tenant-scope";
+import { STREAM_PATH } from "@vigil/shared/stream/stream-protocol";
+import { addTenant, getTenant, listTenants, updateTenant } from "@vigil/shared/tenants/manage-tenants";
+import { addUser, listUsers } from "@vigil/shared/users/manage-users";
+import { readEventSalt } from "@vigil/shared/viewer/event-salt";
+import {
+  readViewerOrigins,
+  setViewerOrigins,
+  viewerOriginsSchema,
+} from "@vigil/shared/viewer/viewer-origins";
+import { applyViewerPins, eventWithinPins } from "@vigil/shared/viewer/viewer-pins";
+import {
+  issueStreamToken,
+  scopedTokenPrincipal,
+  verifyScopedToken,
+} from "@vigil/shared/viewer/viewer-tokens";
+import { type Context, Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import type { ApiDependencies, AppEnv } from "../http/app-env.ts";
+import { requestOrigin } from "../http/request-origin.ts";
+import { ConsoleAssets } from "./console-assets.ts";
+import { assertCsrf, type ConsoleSession, ConsoleSessions, csrfToken } from "./console-session.ts";
+import { EventDetail } from "./pages/event-detail.tsx";
+import { EventsForm, type EventsPlace, EventsResults } from "./pages/events.tsx";
+import { Layout, type PageFrame, ProblemNotice } from "./pages/layout.tsx";
+import {
+  AdminView,
+  HistoryView,
+  LiveTail,
+  SignInForm,
+  StatsView,
+  TenantsView,
+} from "./pages/other-pages.tsx";
+
+const FORM_BODY_LIMIT = 64 * 1024;
+const CONSOLE_PLACE: EventsPlace = { base: "/console/events", keep: {}, pins: {}, exports: true };
+/** Console pages list fewer rows than the API's default page. */
+const CONSOLE_PAGE_SIZE = "50";
+
+type ConsoleContext = Context<AppEnv>;
+
+/** The signed-in session and CSRF token of a request, set by the `signedIn` middleware. */
+const signedInRequests = new WeakMap<Request, { session: ConsoleSession; csrf: string }>();
+function signedInState(c: ConsoleContext): { session: ConsoleSession; csrf: string } {
+  const state = signedInRequests.get(c.req.raw);
+  if (!state) throw new VigilError("UNAUTHENTICATED", "sign in again");
+  return state;
+}
+
+/** script-src 'self' and nothing inline; the stream's origin is the only other place a page may reach. */
+function contentSecurityPolicy(connect: string, frameAncestors: string): string {
+  return [
+    "default-src 'none'",
+    "script-src 'self'",
+    "style-src 'self'",
+    "img-src 'self' data:",
+    "font-src 'self'",
+    `connect-src 'self' ${connect}`.trim(),
+    "form-action 'self'",
+    "base-uri 'none'",
+    `frame-ancestors ${frameAncestors}`,
+  ].join("; ");
+}
+
+/** Query parameters with the empty values a GET form submits for blank fields removed. */
+function filledParams(url: string, drop: string[] = []): URLSearchParams {
+  const params = new URLSearchParams();
+  for (const [key, value] of new URL(url).searchParams) {
+    if (value !== "" && !drop.includes(key)) params.append(key, value);
+  }
+  return params;
+}
+
+function formString(value: unknown): string | undefined {
+  if (typeof value === "string") return value;
+  if (Array.isArray(value) && typeof value[0] === "string") return value[0];
+  return undefined;
+}
+
+function safeNext(next: string | undefined): string {
+  return next && /^\/console(\/[^/\\]|\/?$|\?)/.test(next) && !next.includes("//") ? next : "/console/events";
+}
+
+export function registerConsole(app: OpenAPIHono<AppEnv>, deps: ApiDependencies) {
+  const sessions = new ConsoleSessions(deps);
+  const assets = new ConsoleAssets();
+  assets.load().catch((error) => deps.logger.error({ err: error }, "console assets failed to load"));
+  const web = new Hono<AppEnv>({ strict: false });
+
+  const streamUrl = (c: Context): string => {
+    if (deps.config.CONSOLE_STREAM_URL) return deps.config.CONSOLE_STREAM_URL;
+    const url = new URL(c.req.url);
+    return `${url.protocol === "https:" ? "wss" : "ws"}://${url.hostname}:${deps.config.STREAMER_PORT}${STREAM_PATH}`;
+  };
+  const publicOrigin = (c: Context): string =>
+    deps.config.VIGIL_PUBLIC_URL ? new URL(deps.config.VIGIL_PUBLIC_URL).origin : new URL(c.req.url).origin;
+
+  web.use("*", async (c, next) => {
+    c.header("Content-Security-Policy", contentSecurityPolicy(new URL(streamUrl(c)).origin, "'none'"));
+    c.header("X-Content-Type-Options", "nosniff");
+    c.header("X-Frame-Options", "DENY");
+    // same-origin, not no-referrer: with no-referrer a form POST carries `Origin: null`, which the
+    // CSRF check refuses; other sites still never see a console URL (the viewer's token is in it).
+    c.header("Referrer-Policy", "same-origin");
+    c.header("Cross-Origin-Opener-Policy", "same-origin");
+    await next();
+  });
+  web.use(
+    "*",
+    bodyLimit({
+      maxSize: FORM_BODY_LIMIT,
+      onError: () => {
+        throw new VigilError("PAYLOAD_TOO_LARGE", "the form is too large");
+      },
+    }),
+  );
+
+  web.get("/assets/:name", async (c) => {
+    const found = (await assets.load()).get(c.req.param("name"));
+    if (!found) throw new VigilError("NOT_FOUND", "no such console asset");
+    if (c.req.header("if-none-match") === found.etag) return c.body(null, 304);
+    return c.body(found.body as Uint8Array<ArrayBuffer>, 200, {
+      "Content-Type": found.contentType,
+      ETag: found.etag,
+      "Cache-Control": "no-cache",
+    });
+  });
+
+  const page = (c: ConsoleContext, frame: PageFrame, body: unknown, status = 200) => {
+    c.header("Cache-Control", "no-store");
+    return c.html(<Layout {...frame}>{body as never}</Layout>, status as 200);
+  };
+
+  const frameFor = (
+    c: ConsoleContext,
+    title: string,
+    current?: PageFrame["current"],
+    extra: Partial<PageFrame> = {},
+  ) => {
+    const { principal } = signedInState(c).session;
+    const admin = isPlatformAdmin(principal);
+    const tenant = admin ? sessions.selectedTenant(c) : principal.tenantId;
+    return {
+      title,
+      current,
+      csrf: signedInState(c).csrf,
+      identity: {
+        label: principal.kind === "user" ? (principal.email ?? principal.userId) : principal.kind,
+        tenantLabel: tenant ? `tenant ${tenant}` : admin ? "no tenant picked" : null,
+        platformAdmin: admin,
+        tenantAdmin:
+          principal.kind === "user" && (principal.role === "tenant_admin" || (admin && tenant !== null)),
+      },
+      ...extra,
+    } satisfies PageFrame;
+  };
+
+  // Everything below needs a signed-in user; sign-in itself is registered first.
+  web.get("/sign-in", async (c) => {
+    const next = safeNext(c.req.query("next"));
+    if (await sessions.resolve(c)) return c.redirect(next, 303);
+    return page(c, { title: "Sign in" }, <SignInForm csrf={csrfToken(c)} next={next} />);
+  });
+  web.post("/sign-in", async (c) => {
+    const form = await c.req.parseBody();
+    assertCsrf(c, formString(form.csrf), publicOrigin(c));
+    const next = safeNext(formString(form.next));
+    try {
+      await sessions.signIn(c, formString(form.username) ?? "", formString(form.password) ?? "");
+    } catch (error) {
+      if (
+        !(error instanceof VigilError) ||
+        (error.code !== "INVALID_CREDENTIAL" && error.code !== "RATE_LIMITED")
+      )
+        throw error;
+      if (error.headers) for (const [name, value] of Object.entries(error.headers)) c.header(name, value);
+      return page(
+        c,
+        { title: "Sign in" },
+        <SignInForm csrf={csrfToken(c)} next={next} error={error.detail} />,
+        error.status,
+      );
+    }
+    return c.redirect(next, 303);
+  });
+  web.get("/", (c) => c.redirect("/console/events", 303));
+
+  const signedIn = async (c: ConsoleContext, next: () => Promise<void>) => {
+    const session = await sessions.resolve(c);
+    if (!session) {
+      if (c.req.method !== "GET") throw new VigilError("UNAUTHENTICATED", "sign in again");
+      const url = new URL(c.req.url);
+      return c.redirect(`/console/sign-in?next=${encodeURIComponent(url.pathname + url.search)}`, 303);
+    }
+    signedInRequests.set(c.req.raw, { session, csrf: csrfToken(c) });
+    c.set("principal", session.principal);
+    await next();
+  };
+  for (const path of [
+    "/events",
+    "/events/*",
+    "/export",
+    "/tail",
+    "/stats",
+    "/history",
+    "/admin",
+    "/admin/*",
+    "/tenants",
+    "/tenants/*",
+    "/sign-out",
+    "/stream-token",
+  ])
+    web.use(path, signedIn);
+
+  const actionContext = (c: ConsoleContext): ActionContext => ({
+    principal: signedInState(c).session.principal,
+    db: deps.db,
+    audit: deps,
+    origin: requestOrigin(c, deps.config),
+  });
+
+  /** The tenant a page acts on: the user's own, or the one a platform admin picked. */
+  const workingTenant = (c: ConsoleContext): string | null => {
+    const { principal } = signedInState(c).session;
+    return isPlatformAdmin(principal) ? sessions.selectedTenant(c) : principal.tenantId;
+  };
+  const readScope = (c: ConsoleContext): TenantScope | null => {
+    const tenant = workingTenant(c);
+    if (!tenant && isPlatformAdmin(signedInState(c).session.principal)) return null;
+    return tenantScope(authorize(signedInState(c).session.principal, "events:read", tenant)!);
+  };
+  const pickTenantFirst = (c: ConsoleContext, title: string, current: PageFrame["current"]) =>
+    page(
+      c,
+      frameFor(c, title, current),
+      <p>
+        Platform admins work in one tenant at a time: <a href="/console/tenants">pick a tenant</a>.
+      </p>,
+    );
+  const problemNotice = (c: Context<AppEnv>, error: VigilError) => (
+    <ProblemNotice
+      title={error.title}
+      detail={error.detail}
+      status={error.status}
+      requestId={c.get("requestId")}
+    />
+  );
+
+  web.post("/sign-out", async (c) => {
+    assertCsrf(c, formString((await c.req.parseBody()).csrf), publicOrigin(c));
+    await sessions.signOut(c);
+    return c.redirect("/console/sign-in", 303);
+  });
+
+  // ---- events -------------------------------------------------------------------------------
+  const renderEvents = async (
+    c: Context<AppEnv>,
+    place: EventsPlace,
+    principal: Principal,
+    scope: TenantScope,
+    frame: PageFrame,
+  ) => {
+    const params = filledParams(c.req.url, Object.keys(place.keep));
+    const query = new URLSearchParams(params);
+    if (!query.has("limit")) query.set("limit", CONSOLE_PAGE_SIZE);
+    let result: { data: StoredEvent[]; next_cursor: string | null } = { data: [], next_cursor: null };
+    let notice: unknown = null;
+    let status = 200;
+    try {
+      const parsed = applyViewerPins(principal, parseQuery(searchParamsSchema, query));
+      result = await searchEvents(deps.db, scope, parsed);
+    } catch (error) {
+      if (!(error instanceof VigilError) || error.status >= 500) throw error;
+      notice = problemNotice(c, error);
+      status = error.status;
+    }
+    return page(
+      c,
+      frame,
+      <>
+        <EventsForm place={place} params={params} now={new Date()} />
+        <EventsResults
+          place={place}
+          params={params}
+          events={result.data}
+          nextCursor={result.next_cursor}
+          notice={notice as never}
+        />
+      </>,
+      status,
+    );
+  };
+
+  const verificationOf = async (scope: TenantScope, event: StoredEvent) => {
+    const salt = await readEventSalt(deps.db, scope, event.id);
+    return { event: salt ? { ...event, salt } : event, hashed_fields: HASHED_FIELDS };
+  };
+
+  web.get("/events", async (c) => {
+    const scope = readScope(c);
+    if (!scope) return pickTenantFirst(c, "Events", "events");
+    c.set("tenantId", scope.tenantId);
+    return renderEvents(
+      c,
+      CONSOLE_PLACE,
+      signedInState(c).session.principal,
+      scope,
+      frameFor(c, "Events", "events"),
+    );
+  });
+
+  web.get("/events/:id", async (c) => {
+    const scope = readScope(c);
+    if (!scope) return pickTenantFirst(c, "Event", "events");
+    c.set("tenantId", scope.tenantId);
+    const event = await getEvent(deps.db, scope, c.req.param("id"));
+    if (!event) throw new VigilError("NOT_FOUND", "no event with that id");
+    return page(
+      c,
+      frameFor(c, `Event #${event.seq}`, "events", { scripts: ["/console/assets/event-verify.js"] }),
+      <EventDetail place={CONSOLE_PLACE} event={event} verification={await verificationOf(scope, event)} />,
+    );
+  });
+
+  // Plain links the browser downloads: forwarded to the API's own export with the session's
+  // access token, so authorization, auditing and streaming are exactly the API's.
+  web.get("/export", async (c) => {
+    const scope = readScope(c);
+    if (!scope) throw new VigilError("INVALID_PARAMETER", "pick a tenant first");
+    const params = filledParams(c.req.url, ["tenant_id"]);
+    if (isPlatformAdmin(signedInState(c).session.principal)) params.set("tenant_id", scope.tenantId);
+    const url = new URL(`/api/v1/logs/export?${params}`, c.req.url);
+    return app.fetch(
+      new Request(url, {
+        headers: {
+          Authorization: `Bearer ${signedInState(c).session.accessToken}`,
+          "X-Request-Id": c.get("requestId"),
+          "User-Agent": c.req.header("user-agent") ?? "",
+        },
+      }),
+    );
+  });
+
+  // ---- live tail ----------------------------------------------------------------------------
+  web.get("/tail", async (c) => {
+    const scope = readScope(c);
+    if (!scope) return pickTenantFirst(c, "Live tail", "tail");
+    return page(
+      c,
+      frameFor(c, "Live tail", "tail", { scripts: ["/console/assets/live-tail.js"] }),
+      <LiveTail params={filledParams(c.req.url)} />,
+    );
+  });
+
+  web.post("/stream-token", async (c) => {
+    assertCsrf(c, c.req.header("x-csrf-token"), publicOrigin(c));
+    const granted = await issueStreamToken(
+      deps.keys,
+      deps.config,
+      signedInState(c).session.principal,
+      workingTenant(c),
+    );
+    c.header("Cache-Control", "no-store");
+    const url = new URL(streamUrl(c));
+    if (isPlatformAdmin(signedInState(c).session.principal))
+      url.searchParams.set("tenant_id", granted.tenantId);
+    return c.json({ token: granted.token, url: url.toString(), expires_at: granted.expiresAt.toISOString() });
+  });
+
+  // ---- stats and history --------------------------------------------------------------------
+  web.get("/stats", async (c) => {
+    const scope = readScope(c);
+    if (!scope) return pickTenantFirst(c, "Stats", "stats");
+    c.set("tenantId", scope.tenantId);
+    const params = filledParams(c.req.url);
+    const stats = await eventStats(deps.db, scope, parseQuery(statsParamsSchema, params));
+    return page(
+      c,
+      frameFor(c, "Stats", "stats", {
+        scripts: ["/console/assets/stats-chart.js"],
+        styles: ["/console/assets/uplot.css"],
+      }),
+      <StatsView stats={stats} params={params} />,
+    );
+  });
+
+  web.get("/history", async (c) => {
+    const scope = readScope(c);
+    if (!scope) return pickTenantFirst(c, "History", "events");
+    c.set("tenantId", scope.tenantId);
+    const params = filledParams(c.req.url);
+    const resource = parseQuery(
+      resourceRefSchema.strict(),
+      new URLSearchParams({
+        resource_type: params.get("resource_type") ?? "",
+        resource_id: params.get("resource_id") ?? "",
+      }),
+    );
+    const rest = new URLSearchParams(params);
+    rest.delete("resource_type");
+    rest.delete("resource_id");
+    const history = await resourceHistory(deps.db, scope, resource, parseQuery(historyParamsSchema, rest));
+    return page(
+      c,
+      frameFor(c, `History of ${resource.resource_type}/${resource.resource_id}`, "events"),
+      <HistoryView history={history} params={params} />,
+    );
+  });
+
+  // ---- keys, users, viewer origins (tenant admins; platform admins in the picked tenant) ---
+  const adminTenant = (c: ConsoleContext): string => {
+    const tenant = workingTenant(c);
+    if (!tenant) throw new VigilError("INVALID_PARAMETER", "pick a tenant first");
+    return tenant;
+  };
+  const renderAdmin = async (c: ConsoleContext, createdKey?: string) => {
+    const ctx = actionContext(c);
+    const tenant = adminTenant(c);
+    const [keys, users, viewerOrigins] = await Promise.all([
+      listTenantApiKeys(ctx, tenant),
+      listUsers(ctx, tenant),
+      readViewerOrigins(deps.db.sql, tenant),
+    ]);
+    return page(
+      c,
+      frameFor(c, "Keys & users", "admin"),
+      <AdminView
+        csrf={signedInState(c).csrf}
+        keys={keys}
+        users={users}
+        viewerOrigins={viewerOrigins}
+        createdKey={createdKey}
+      />,
+    );
+  };
+  const adminForm = async (c: ConsoleContext) => {
+    const form = await c.req.parseBody({ all: true });
+    assertCsrf(c, formString(form.csrf), publicOrigin(c));
+    return form;
+  };
+  web.get("/admin", (c) => renderAdmin(c));
+  web.post("/admin/keys", async (c) => {
+    const form = await adminForm(c);
+    const scopes = form.scopes === undefined ? [] : [form.scopes].flat();
+    const input = parseBody(apiKeyCreateSchema, { name: formString(form.name), scopes });
+    const created = await issueApiKey(actionContext(c), adminTenant(c), input);
+    deps.apiKeys?.invalidate();
+    return renderAdmin(c, created.key);
+  });
+  web.post("/admin/keys/:id/revoke", async (c) => {
+    await adminForm(c);
+    await revokeTenantApiKey(actionContext(c), adminTenant(c), c.req.param("id"));
+    deps.apiKeys?.invalidate();
+    return c.redirect("/console/admin", 303);
+  });
+  web.post("/admin/users", async (c) => {
+    const form = await adminForm(c);
+    await addUser(actionContext(c), adminTenant(c), {
+      email: formString(form.email) ?? "",
+      password: formString(form.password) ?? "",
+      role: (formString(form.role) ?? "auditor") as "auditor",
+    });
+    return c.redirect("/console/admin", 303);
+  });
+  web.post("/admin/viewer-origins", async (c) => {
+    const form = await adminForm(c);
+    const lines = (formString(form.viewer_origins) ?? "").split(/\s+/).filter(Boolean);
+    const input = parseBody(viewerOriginsSchema, { viewer_origins: lines });
+    await setViewerOrigins(actionContext(c), adminTenant(c), input.viewer_origins);
+    return c.redirect("/console/admin", 303);
+  });
+
+  // ---- tenants (platform admins) ------------------------------------------------------------
+  web.get("/tenants", async (c) => {
+    const tenants = await listTenants(actionContext(c), { limit: 1000 });
+    return page(
+      c,
+      frameFor(c, "Tenants", "tenants"),
+      <TenantsView csrf={signedInState(c).csrf} tenants={tenants} selected={sessions.selectedTenant(c)} />,
+    );
+  });
+  web.post("/tenants", async (c) => {
+    const form = await adminForm(c);
+    await addTenant(actionContext(c), { name: formString(form.name) ?? "" });
+    return c.redirect("/console/tenants", 303);
+  });
+  web.post("/tenants/select", async (c) => {
+    const form = await adminForm(c);
+    const tenant = await getTenant(actionContext(c), formString(form.tenant_id) ?? "");
+    sessions.selectTenant(c, tenant.id);
+    return c.redirect("/console/events", 303);
+  });
+  web.post("/tenants/:id/status", async (c) => {
+    const form = await adminForm(c);
+    const status = formString(form.status);
+    if (status !== "active" && status !== "suspended")
+      throw new VigilError("VALIDATION_FAILED", "status must be active or suspended", [
+        { path: "status", message: "must be active or suspended" },
+      ]);
+    await updateTenant(actionContext(c), c.req.param("id"), { status });
+    deps.apiKeys?.invalidate();
+    return c.redirect("/console/tenants", 303);
+  });
+
+  // ---- embeddable viewer ----------------------------------------------------------------------
+  const viewerGrant = async (c: Context<AppEnv>) => {
+    const token = c.req.query("token");
+    const grant = token ? await verifyScopedToken(deps.keys, deps.config, "viewer", token) : null;
+    if (!token || !grant)
+      throw new VigilError("INVALID_CREDENTIAL", "this viewer link is not valid or has expired");
+    const principal = scopedTokenPrincipal(grant);
+    const scope = tenantScope(authorize(principal, "events:read")!);
+    c.set("principal", principal);
+    c.set("tenantId", scope.tenantId);
+    const origins = await readViewerOrigins(deps.db.sql, scope.tenantId);
+    c.header(
+      "Content-Security-Policy",
+      contentSecurityPolicy("", origins.length > 0 ? origins.join(" ") : "'none'"),
+    );
+    // frame-ancestors decides; X-Frame-Options cannot name origins, so it goes when some may frame.
+    if (origins.length > 0) c.header("X-Frame-Options", undefined);
+    const place: EventsPlace = { base: "/console/viewer", keep: { token }, pins: grant.pins, exports: false };
+    return { principal, scope, place };
+  };
+  web.get("/viewer", async (c) => {
+    const { principal, scope, place } = await viewerGrant(c);
+    return renderEvents(c, place, principal, scope, { title: "Audit log", bare: true });
+  });
+  web.get("/viewer/events/:id", async (c) => {
+    const { principal, scope, place } = await viewerGrant(c);
+    const event = await getEvent(deps.db, scope, c.req.param("id"));
+    if (!event || !eventWithinPins(principal, event))
+      throw new VigilError("NOT_FOUND", "no event with that id");
+    return page(
+      c,
+      { title: `Event #${event.seq}`, bare: true, scripts: ["/console/assets/event-verify.js"] },
+      <EventDetail place={place} event={event} verification={await verificationOf(scope, event)} />,
+    );
+  });
+
+  web.onError((error, c) => {
+    if (error instanceof VigilError && error.code === "UNAUTHENTICATED" && c.req.method === "GET")
+      return c.redirect("/console/sign-in", 303);
+    let shown = error;
+    if (!(error instanceof VigilError)) {
+      if (isDatabaseUnavailable(error))
+        shown = new VigilError("DATABASE_UNAVAILABLE", "the database is unavailable; retry later");
+      else deps.logger.error({ request_id: c.get("requestId"), err: error }, "console error");
+    }
+    const problem = toProblem(shown, c.get("requestId"));
+    if (c.req.path.startsWith("/console/assets/") || c.req.path === "/console/stream-token")
+      return c.json(problem, problem.status as 500, { "Content-Type": "application/problem+json" });
+    return page(
+      c,
+      { title: problem.title, bare: c.req.path.startsWith("/console/viewer") },
+      <>
+        <ProblemNotice
+          title={problem.title}
+          detail={problem.detail}
+          status={problem.status}
+          requestId={problem.request_id}
+        />
+        <p>
+          <a href="/console/events">Back to events</a>
+        </p>
+      </>,
+      problem.status,
+    );
+  });
+  web.notFound((c) => {
+    throw new VigilError("NOT_FOUND", `no console page at ${c.req.path}`);
+  });
+
+  app.route("/console", web);
+}

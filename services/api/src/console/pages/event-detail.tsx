@@ -1,0 +1,141 @@
+// One event: every field, redacted paths marked, the before → after diff, and Verify, which
+// recomputes the RFC 8785 hash in the browser (console-client/event-verify.ts) from the event as
+// rendered here, so a row altered in the database shows as a mismatch.
+import type { StoredEvent } from "@vigil/shared/events/event-schema";
+import { diffStates, type StateDiff } from "@vigil/shared/query/state-diff";
+import { type EventsPlace, resourceHref } from "./events.tsx";
+
+function display(value: unknown): string {
+  if (value === null || value === undefined) return "—";
+  return typeof value === "string" ? value : JSON.stringify(value, null, 2);
+}
+
+export function DiffView(props: { diff: StateDiff }) {
+  const { added, removed, changed } = props.diff;
+  if (added.length + removed.length + changed.length === 0) return <p class="muted">No field changed.</p>;
+  return (
+    <table class="diff">
+      <thead>
+        <tr>
+          <th scope="col">Field</th>
+          <th scope="col">Before</th>
+          <th scope="col">After</th>
+        </tr>
+      </thead>
+      <tbody>
+        {changed.map((entry) => (
+          <tr class="changed" data-path={entry.path}>
+            <th scope="row">{entry.path}</th>
+            <td class="old">{display(entry.old)}</td>
+            <td class="new">{display(entry.new)}</td>
+          </tr>
+        ))}
+        {added.map((entry) => (
+          <tr class="added" data-path={entry.path}>
+            <th scope="row">{entry.path}</th>
+            <td class="old">—</td>
+            <td class="new">{display(entry.value)}</td>
+          </tr>
+        ))}
+        {removed.map((entry) => (
+          <tr class="removed" data-path={entry.path}>
+            <th scope="row">{entry.path}</th>
+            <td class="old">{display(entry.value)}</td>
+            <td class="new">—</td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}
+
+const SCALAR_FIELDS = [
+  "id",
+  "tenant_id",
+  "seq",
+  "occurred_at",
+  "received_at",
+  "action_type",
+  "action",
+  "resource_type",
+  "resource_id",
+  "user_id",
+  "session_id",
+  "ip_address",
+  "user_agent",
+  "severity",
+  "outcome",
+  "hash",
+] as const;
+
+export interface VerificationData {
+  /** The event exactly as a read returns it, plus the salt the hash commits to (when it has one). */
+  event: StoredEvent & { salt?: string };
+  /** HASHED_FIELDS, which the browser's canonical JSON covers (plus `salt` when the event has one). */
+  hashed_fields: readonly string[];
+  /** Where the browser fetches the inclusion proof and checkpoint, when provable history is available. */
+  proofUrl?: string;
+}
+
+export function EventDetail(props: {
+  place: EventsPlace;
+  event: StoredEvent;
+  verification: VerificationData;
+}) {
+  const { event } = props;
+  const redacted = new Set(event.redacted);
+  return (
+    <div class="detail">
+      <p>
+        <a href={resourceHref(props.place, event)}>
+          History of {event.resource_type}/{event.resource_id}
+        </a>
+      </p>
+      <section aria-labelledby="verify-heading" class="verify">
+        <h2 id="verify-heading">Integrity</h2>
+        <p>
+          Recompute this event's SHA-256 over its RFC 8785 canonical JSON in your browser and compare it with
+          the stored hash.
+        </p>
+        <button type="button" id="verify-button" data-verification={JSON.stringify(props.verification)}>
+          Verify
+        </button>
+        <output id="verify-result" aria-live="polite" />
+      </section>
+      <dl class="fields">
+        {SCALAR_FIELDS.map((field) => (
+          <div>
+            <dt>{field}</dt>
+            <dd>
+              <code>{display(event[field])}</code>
+            </dd>
+          </div>
+        ))}
+      </dl>
+      {(["before_state", "after_state", "metadata"] as const).map((field) => (
+        <section aria-label={field}>
+          <h2>{field}</h2>
+          <pre>{display(event[field])}</pre>
+        </section>
+      ))}
+      <section aria-labelledby="redacted-heading">
+        <h2 id="redacted-heading">Redacted paths</h2>
+        {redacted.size === 0 ? (
+          <p class="muted">Nothing was redacted.</p>
+        ) : (
+          <ul class="redacted">
+            {event.redacted.map((path) => (
+              <li>
+                <code>{path}</code> <span class="badge">[REDACTED]</span>
+              </li>
+            ))}
+          </ul>
+        )}
+      </section>
+      <section aria-labelledby="diff-heading">
+        <h2 id="diff-heading">Changes (before_state → after_state)</h2>
+        <DiffView diff={diffStates(event.before_state ?? null, event.after_state ?? null)} />
+      </section>
+    </div>
+  );
+}
