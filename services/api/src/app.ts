@@ -13,6 +13,7 @@ import { registerAuthRoutes } from "./routes/auth-routes.ts";
 import { registerDocsRoutes } from "./routes/docs-routes.ts";
 import { registerEventRoutes } from "./routes/event-routes.ts";
 import { registerHealthRoutes } from "./routes/health-routes.ts";
+import { registerLogStreamRoutes } from "./routes/log-stream-routes.ts";
 import { registerQueryRoutes } from "./routes/query-routes.ts";
 import { registerTenantRoutes } from "./routes/tenant-routes.ts";
 import { registerViewerTokenRoutes } from "./routes/viewer-token-routes.ts";
@@ -59,6 +60,7 @@ export function createApp(deps: ApiDependencies, extraRoutes: RouteRegistrar[] =
   registerHealthRoutes(app, deps);
   registerAuthRoutes(app, deps);
   registerTenantRoutes(app, deps);
+  registerLogStreamRoutes(app, deps);
   for (const register of extraRoutes) register(app, deps);
   // Before the query and event routes: /logs/{id}/proof and the export's bundle format.
   registerTlogRoutes(app, deps);

@@ -5,6 +5,7 @@ import { loadConfigOrExit } from "@vigil/shared/config/config";
 import { Database } from "@vigil/shared/db/database";
 import { sensitiveKeyMatcher } from "@vigil/shared/events/redaction";
 import { QueueDrainer } from "@vigil/shared/ingest/drain-queue";
+import { LogStreamDeliverer } from "@vigil/shared/log-streams/deliver-log-streams";
 import { createLogger } from "@vigil/shared/logging/logger";
 import { createMetrics } from "@vigil/shared/metrics/metrics";
 import { EventQueue } from "@vigil/shared/queue/event-queue";
@@ -77,6 +78,27 @@ const retention = startRetentionSweeper(
   config.RETENTION_SWEEP_INTERVAL_SECONDS,
 );
 
+// Log streams: each tenant's events to its own destinations, at least once and in seq order.
+const logStreams = new LogStreamDeliverer(
+  db,
+  {
+    sealingSecret: config.VIGIL_SIGNING_KEY_SECRET,
+    allowPrivateTargets: config.LOG_STREAM_ALLOW_PRIVATE_TARGETS ?? config.NODE_ENV !== "production",
+    batchSize: config.LOG_STREAM_BATCH_SIZE,
+    pollIntervalMs: config.LOG_STREAM_POLL_INTERVAL_MS,
+    deadAfterSeconds: config.LOG_STREAM_DEAD_AFTER_SECONDS,
+    requestTimeoutMs: config.LOG_STREAM_REQUEST_TIMEOUT_MS,
+    maxConcurrentStreams: config.LOG_STREAM_MAX_CONCURRENT,
+    backoffBaseMs: config.LOG_STREAM_BACKOFF_BASE_MS,
+    backoffMaxMs: config.LOG_STREAM_BACKOFF_MAX_MS,
+    awsRegion: config.AWS_REGION,
+    s3Endpoint: config.LOG_STREAM_S3_ENDPOINT,
+  },
+  logger.child({ subsystem: "log-streams" }),
+  metrics,
+);
+logStreams.start();
+
 // Checkpoints: one worker at a time (advisory lock) signs each tenant whose tree grew.
 const checkpoints = startCheckpointerFromConfig(config, db, logger.child({ subsystem: "checkpointer" }));
 checkpoints.catch((error) => {
@@ -117,6 +139,7 @@ async function shutdown(signal: string) {
   forced.unref();
   await drainer.stop();
   await retention.stop();
+  await logStreams.stop();
   await (await checkpoints.catch(() => null))?.stop();
   await searchFeed?.drain();
   health.close();

@@ -50,7 +50,8 @@ const CONFIG_DESCRIPTIONS: Record<Variable, string> = {
   VIGIL_EXTERNAL_TENANT_CLAIM: "claim holding the tenant id in external tokens",
   VIGIL_EXTERNAL_ROLE_CLAIM: "claim holding the role in external tokens",
   VIGIL_EXTERNAL_JWT_ALGORITHMS: "algorithms pinned for the external JWKS",
-  VIGIL_SIGNING_KEY_SECRET: "when set, private signing keys are stored AES-256-GCM encrypted",
+  VIGIL_SIGNING_KEY_SECRET:
+    "when set, private signing keys and log-stream credentials are stored AES-256-GCM encrypted",
   VIGIL_LOGIN_MAX_FAILURES_PER_ACCOUNT: "failed logins per account per window before 429",
   VIGIL_LOGIN_MAX_FAILURES_PER_IP: "failed logins per client IP per window before 429",
   VIGIL_LOGIN_FAILURE_WINDOW_SECONDS:
@@ -91,6 +92,18 @@ const CONFIG_DESCRIPTIONS: Record<Variable, string> = {
     "checkpoint signing keys (`PRIVATE+KEY+<name>+<id>+<key>`, comma-separated; the first is current, all sign during a rotation); never in the database",
   CHECKPOINT_SIGNING_KEY_FILE:
     "or a file holding them, one per line (`pnpm start` writes `.vigil/checkpoint-key`)",
+  LOG_STREAM_POLL_INTERVAL_MS: "how often each worker claims log streams that are behind their tenant's head",
+  LOG_STREAM_BATCH_SIZE: "events read per log-stream delivery (one request or object per batch)",
+  LOG_STREAM_REQUEST_TIMEOUT_MS: "a log-stream destination that has not answered by then counts as failed",
+  LOG_STREAM_MAX_CONCURRENT:
+    "log streams delivered at once per worker (each on its own; a slow one holds only itself)",
+  LOG_STREAM_BACKOFF_BASE_MS: "first retry delay of a failing log stream (full jitter, doubling per attempt)",
+  LOG_STREAM_BACKOFF_MAX_MS: "longest retry delay of a failing log stream (a `Retry-After` may ask for more)",
+  LOG_STREAM_DEAD_AFTER_SECONDS: "a log stream failing this long turns `dead` until its tenant re-enables it",
+  LOG_STREAM_ALLOW_PRIVATE_TARGETS:
+    "allow log-stream URLs on loopback, private and link-local addresses; unset = allowed unless `NODE_ENV=production`",
+  LOG_STREAM_S3_ENDPOINT:
+    "S3-compatible endpoint for `s3` log streams (the emulator in the embedded mode); AWS when unset",
   CHECKPOINT_INTERVAL_SECONDS: "how often the worker signs a checkpoint for each tenant whose tree grew",
   CHECKPOINT_S3_BUCKET:
     "anchor every new checkpoint in this bucket too (Object Lock retention when it has Object Lock)",

@@ -156,6 +156,20 @@ export const configSchema = z.object({
   CHECKPOINT_S3_RETENTION_DAYS: z.coerce.number().int().min(1).default(3650),
   /** Each new checkpoint is also appended to this local file. */
   CHECKPOINT_ANCHOR_FILE: z.string().optional(),
+  /** Log streams (spec §12): how often each worker looks for streams behind their tenant's head. */
+  LOG_STREAM_POLL_INTERVAL_MS: z.coerce.number().int().min(50).max(60_000).default(1000),
+  LOG_STREAM_BATCH_SIZE: z.coerce.number().int().min(1).max(5000).default(500),
+  LOG_STREAM_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(10_000),
+  LOG_STREAM_MAX_CONCURRENT: z.coerce.number().int().min(1).max(256).default(8),
+  LOG_STREAM_BACKOFF_BASE_MS: z.coerce.number().int().min(1).default(500),
+  LOG_STREAM_BACKOFF_MAX_MS: z.coerce.number().int().min(1).default(300_000),
+  LOG_STREAM_DEAD_AFTER_SECONDS: z.coerce.number().int().min(1).default(86_400),
+  /** Unset: private/loopback targets are allowed except when NODE_ENV=production. */
+  LOG_STREAM_ALLOW_PRIVATE_TARGETS: z
+    .enum(["true", "false", "1", "0"])
+    .transform((value) => value === "true" || value === "1")
+    .optional(),
+  LOG_STREAM_S3_ENDPOINT: z.url().optional(),
   /**
    * Fault injection for the crash tests: the worker SIGKILLs itself after every Nth committed batch,
    * before deleting its messages (the window idempotency must cover). 0 = off; never set in production.

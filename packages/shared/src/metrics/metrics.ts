@@ -95,6 +95,18 @@ export function createMetrics(service: string) {
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
       registers: [registry],
     }),
+    logStreamEvents: new Counter({
+      name: "vigil_log_stream_events_total",
+      help: "Log-stream deliveries: events delivered, and batches that failed (to be retried)",
+      labelNames: ["destination", "result"],
+      registers: [registry],
+    }),
+    logStreamStates: new Gauge({
+      name: "vigil_log_streams",
+      help: "Log streams by state (active, paused, failing, dead), as last counted by this worker",
+      labelNames: ["state"],
+      registers: [registry],
+    }),
   };
 }
 
