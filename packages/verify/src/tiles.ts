@@ -78,7 +78,7 @@ export function tileForIndex(index: number): { tile: Tile; start: number; end: n
 /** The subtree hash of 2^k consecutive hashes (a tile's entries). */
 export function tileHash(data: Uint8Array): Hash {
   if (data.length === 0 || data.length % HASH_SIZE !== 0) throw new Error("tile data is not whole hashes");
-  if (data.length === HASH_SIZE) return new Uint8Array(data); // a copy, also for a Buffer (whose slice is a view)
+  if (data.length === HASH_SIZE) return new Uint8Array(data); // a copy (slice on a Node buffer would be a view)
   const half = data.length / 2;
   return nodeHash(tileHash(data.subarray(0, half)), tileHash(data.subarray(half)));
 }
