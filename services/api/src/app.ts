@@ -16,8 +16,8 @@ import { registerHealthRoutes } from "./routes/health-routes.ts";
 import { registerLogStreamRoutes } from "./routes/log-stream-routes.ts";
 import { registerQueryRoutes } from "./routes/query-routes.ts";
 import { registerTenantRoutes } from "./routes/tenant-routes.ts";
-import { registerViewerTokenRoutes } from "./routes/viewer-token-routes.ts";
 import { registerTlogRoutes } from "./routes/tlog-routes.ts";
+import { registerViewerTokenRoutes } from "./routes/viewer-token-routes.ts";
 
 /** Paths under /api/v1 that need no credential. */
 const PUBLIC_API_PATHS = new Set([

@@ -8,8 +8,8 @@ import * as authChangeNotify from "./20261122T0059_auth_change_notify.ts";
 import * as cursorSigningKey from "./20261207T1002_cursor_signing_key.ts";
 import * as userAuthChangeNotify from "./20261207T1003_user_auth_change_notify.ts";
 import * as provableHistory from "./20261207T1004_provable_history.ts";
-import * as logStreams from "./20261207T1006_log_streams.ts";
 import * as viewerTokens from "./20261207T1005_viewer_tokens.ts";
+import * as logStreams from "./20261207T1006_log_streams.ts";
 
 export const migrations: Record<string, Migration> = {
   "20261121T2230_initial_schema": initialSchema,
@@ -20,6 +20,6 @@ export const migrations: Record<string, Migration> = {
   "20261207T1002_cursor_signing_key": cursorSigningKey,
   "20261207T1003_user_auth_change_notify": userAuthChangeNotify,
   "20261207T1004_provable_history": provableHistory,
-  "20261207T1006_log_streams": logStreams,
   "20261207T1005_viewer_tokens": viewerTokens,
+  "20261207T1006_log_streams": logStreams,
 };
