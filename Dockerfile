@@ -20,8 +20,10 @@ WORKDIR /app
 COPY package.json pnpm-workspace.yaml pnpm-lock.yaml ./
 COPY packages/cli/package.json packages/cli/
 COPY packages/devstack/package.json packages/devstack/
+COPY packages/sdk/package.json packages/sdk/
 COPY packages/shared/package.json packages/shared/
 COPY packages/testkit/package.json packages/testkit/
+COPY packages/verify/package.json packages/verify/
 COPY services/api/package.json services/api/
 COPY services/streamer/package.json services/streamer/
 COPY services/worker/package.json services/worker/
