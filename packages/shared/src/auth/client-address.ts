@@ -20,7 +20,15 @@ export function normalizeAddress(value: string | null | undefined): string | nul
   if (bracketed) address = bracketed[1]!;
   else if (/^\d+\.\d+\.\d+\.\d+:\d+$/.test(address)) address = address.slice(0, address.lastIndexOf(":"));
   address = address.replace(/^::ffff:(\d+\.\d+\.\d+\.\d+)$/i, "$1");
-  return isIP(address) ? address.toLowerCase() : null;
+  const version = isIP(address);
+  if (version === 4) return address;
+  if (version !== 6) return null;
+  // Canonical form (zone dropped, zeros compressed, lower case), as the event schema expects it.
+  try {
+    return new URL(`http://[${address.replace(/%.*$/, "")}]/`).hostname.slice(1, -1);
+  } catch {
+    return null;
+  }
 }
 
 /**

@@ -1,6 +1,7 @@
 // The client address behind n trusted proxies: read from the right of X-Forwarded-For, so what a
 // client writes to the left never becomes its address; VIGIL_TRUST_PROXY=true still means one hop.
 import { clientAddress, normalizeAddress, trustedProxyHops } from "@vigil/shared/auth/client-address";
+import { eventInputSchema } from "@vigil/shared/events/event-schema";
 import { describe, expect, test } from "vitest";
 
 const peer = "10.0.0.5";
@@ -36,6 +37,24 @@ describe("clientAddress", () => {
     expect(normalizeAddress("::ffff:198.51.100.7")).toBe("198.51.100.7");
     expect(normalizeAddress("2001:db8::1")).toBe("2001:db8::1");
     expect(normalizeAddress("a\u0000b")).toBeNull();
+  });
+
+  test("every address it returns is one an audit event's ip_address accepts (zones dropped, IPv6 canonical)", () => {
+    const cases = [
+      "fe80::1%eth0",
+      "0:0:0:0:0:ffff:1.2.3.4",
+      "2001:DB8:0:0:0:0:0:1",
+      "::",
+      "[::1]:80",
+      "64:ff9b::1.2.3.4",
+    ];
+    for (const input of cases) {
+      const address = normalizeAddress(input);
+      expect(address, input).not.toBeNull();
+      expect(eventInputSchema.shape.ip_address.safeParse(address).success, input).toBe(true);
+    }
+    expect(normalizeAddress("fe80::1%eth0")).toBe("fe80::1");
+    expect(normalizeAddress("2001:DB8:0:0:0:0:0:1")).toBe("2001:db8::1");
   });
 
   test("VIGIL_TRUSTED_PROXY_HOPS wins; the older VIGIL_TRUST_PROXY=true means one hop", () => {
