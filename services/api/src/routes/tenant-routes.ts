@@ -11,7 +11,6 @@ import {
 } from "@vigil/shared/auth/manage-api-keys";
 import { ROLES } from "@vigil/shared/auth/principal";
 import { parseBody } from "@vigil/shared/errors/parse-body";
-import { VigilError } from "@vigil/shared/errors/vigil-error";
 import { parseQuery } from "@vigil/shared/query/search-params";
 import {
   addTenant,
@@ -29,6 +28,7 @@ import type { Context } from "hono";
 import type { ApiDependencies, AppEnv } from "../http/app-env.ts";
 import { readJsonBody } from "../http/request-body.ts";
 import { requestOrigin } from "../http/request-origin.ts";
+import { readPathParams } from "../http/validation-hook.ts";
 import { problemResponses, problemSchema } from "./openapi-shapes.ts";
 
 const ADMIN_BODY_LIMIT = 64 * 1024;
@@ -69,15 +69,11 @@ const json = <T extends z.ZodType>(description: string, schema: T) => ({
   content: { "application/json": { schema } },
 });
 
-/** A path parameter that must be a UUID; a bad one is a 400 naming it. */
-function pathUuid(c: Context, name: string): string {
-  const parsed = uuidParam.safeParse(c.req.param(name));
-  if (!parsed.success)
-    throw new VigilError("INVALID_PARAMETER", `path parameter \`${name}\` must be a UUID`, [
-      { path: name, message: "must be a UUID" },
-    ]);
-  return parsed.data.toLowerCase();
-}
+const tenantParams = z.object({ id: uuidParam });
+const keyParams = tenantParams.extend({ key_id: uuidParam });
+
+/** `{id}` through the route's own schema (the one zod-to-problem hook: a 400 naming it). */
+const tenantIdOf = (c: Context) => readPathParams(c, tenantParams).id.toLowerCase();
 
 export function registerTenantRoutes(app: OpenAPIHono<AppEnv>, deps: ApiDependencies) {
   const context = (c: Context<AppEnv>): ActionContext => ({
@@ -88,7 +84,6 @@ export function registerTenantRoutes(app: OpenAPIHono<AppEnv>, deps: ApiDependen
   });
   const register = (route: Parameters<typeof createRoute>[0]) =>
     app.openAPIRegistry.registerPath(createRoute({ security, ...route }));
-  const tenantParams = z.object({ id: uuidParam });
 
   register({
     method: "get",
@@ -124,7 +119,7 @@ export function registerTenantRoutes(app: OpenAPIHono<AppEnv>, deps: ApiDependen
     request: { params: tenantParams },
     responses: { 200: json("The tenant", tenantSchema), 404: problem("No such tenant"), ...problemResponses },
   });
-  app.get("/api/v1/tenants/:id", async (c) => c.json(await getTenant(context(c), pathUuid(c, "id"))));
+  app.get("/api/v1/tenants/:id", async (c) => c.json(await getTenant(context(c), tenantIdOf(c))));
 
   register({
     method: "patch",
@@ -141,7 +136,7 @@ export function registerTenantRoutes(app: OpenAPIHono<AppEnv>, deps: ApiDependen
     },
   });
   app.patch("/api/v1/tenants/:id", async (c) => {
-    const id = pathUuid(c, "id");
+    const id = tenantIdOf(c);
     const patch = parseBody(tenantPatchSchema, await readJsonBody(c, ADMIN_BODY_LIMIT));
     c.set("tenantId", id);
     return c.json(await updateTenant(context(c), id, patch));
@@ -158,7 +153,7 @@ export function registerTenantRoutes(app: OpenAPIHono<AppEnv>, deps: ApiDependen
     responses: { 201: json("Created", apiKeySchema.extend({ api_key: z.string() })), ...problemResponses },
   });
   app.post("/api/v1/tenants/:id/keys", async (c) => {
-    const id = pathUuid(c, "id");
+    const id = tenantIdOf(c);
     const input = parseBody(apiKeyCreateSchema, await readJsonBody(c, ADMIN_BODY_LIMIT));
     c.set("tenantId", id);
     const { key, record } = await issueApiKey(context(c), id, input);
@@ -173,7 +168,7 @@ export function registerTenantRoutes(app: OpenAPIHono<AppEnv>, deps: ApiDependen
     responses: { 200: json("Keys", z.object({ data: z.array(apiKeySchema) })), ...problemResponses },
   });
   app.get("/api/v1/tenants/:id/keys", async (c) => {
-    const id = pathUuid(c, "id");
+    const id = tenantIdOf(c);
     c.set("tenantId", id);
     return c.json({ data: await listTenantApiKeys(context(c), id) });
   });
@@ -182,12 +177,12 @@ export function registerTenantRoutes(app: OpenAPIHono<AppEnv>, deps: ApiDependen
     method: "delete",
     path: "/api/v1/tenants/{id}/keys/{key_id}",
     summary: "Revoke an API key (refused from the next request on)",
-    request: { params: tenantParams.extend({ key_id: uuidParam }) },
+    request: { params: keyParams },
     responses: { 204: { description: "Revoked" }, 404: problem("No such key"), ...problemResponses },
   });
   app.delete("/api/v1/tenants/:id/keys/:key_id", async (c) => {
-    const id = pathUuid(c, "id");
-    const keyId = pathUuid(c, "key_id");
+    const params = readPathParams(c, keyParams);
+    const [id, keyId] = [params.id.toLowerCase(), params.key_id.toLowerCase()];
     c.set("tenantId", id);
     await revokeTenantApiKey(context(c), id, keyId);
     return c.body(null, 204);
@@ -204,7 +199,7 @@ export function registerTenantRoutes(app: OpenAPIHono<AppEnv>, deps: ApiDependen
     responses: { 201: json("Created", userSchema), 409: problem("Email taken"), ...problemResponses },
   });
   app.post("/api/v1/tenants/:id/users", async (c) => {
-    const id = pathUuid(c, "id");
+    const id = tenantIdOf(c);
     const input = parseBody(userCreateSchema, await readJsonBody(c, ADMIN_BODY_LIMIT));
     c.set("tenantId", id);
     return c.json(await addUser(context(c), id, input), 201);
@@ -218,7 +213,7 @@ export function registerTenantRoutes(app: OpenAPIHono<AppEnv>, deps: ApiDependen
     responses: { 200: json("Users", z.object({ data: z.array(userSchema) })), ...problemResponses },
   });
   app.get("/api/v1/tenants/:id/users", async (c) => {
-    const id = pathUuid(c, "id");
+    const id = tenantIdOf(c);
     c.set("tenantId", id);
     return c.json({ data: await listUsers(context(c), id) });
   });
