@@ -4,41 +4,33 @@
 // §3.2.2.2 and §3.2.2.3 define them by it). Members whose value is undefined are left out.
 
 export function canonicalize(value: unknown): string {
-  const parts: string[] = [];
-  write(value, parts);
-  return parts.join("");
-}
-
-function write(value: unknown, out: string[]): void {
-  if (value === null) {
-    out.push("null");
-  } else if (typeof value === "boolean") {
-    out.push(value ? "true" : "false");
-  } else if (typeof value === "number") {
-    if (!Number.isFinite(value)) throw new TypeError("JSON has no NaN or Infinity");
-    out.push(JSON.stringify(value)); // -0 serialises as 0, as RFC 8785 requires
-  } else if (typeof value === "string") {
-    out.push(JSON.stringify(value));
-  } else if (Array.isArray(value)) {
-    out.push("[");
-    value.forEach((item, i) => {
-      if (i > 0) out.push(",");
-      write(item, out);
-    });
-    out.push("]");
-  } else if (typeof value === "object") {
-    const members = Object.entries(value as Record<string, unknown>).filter(
-      ([, child]) => child !== undefined,
-    );
-    members.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    out.push("{");
-    members.forEach(([name, child], i) => {
-      if (i > 0) out.push(",");
-      out.push(JSON.stringify(name), ":");
-      write(child, out);
-    });
-    out.push("}");
-  } else {
-    throw new TypeError(`JSON has no ${typeof value}`);
+  if (value === null) return "null";
+  switch (typeof value) {
+    case "boolean":
+      return value ? "true" : "false";
+    case "number":
+      if (!Number.isFinite(value)) throw new TypeError("JSON has no NaN or Infinity");
+      return JSON.stringify(value); // -0 serialises as 0, as RFC 8785 requires
+    case "string":
+      return JSON.stringify(value);
+    case "object": {
+      if (Array.isArray(value)) {
+        let out = "";
+        for (const item of value) out += out === "" ? canonicalize(item) : `,${canonicalize(item)}`;
+        return `[${out}]`;
+      }
+      const record = value as Record<string, unknown>;
+      // The default sort compares UTF-16 code units, the order RFC 8785 §3.2.3 prescribes.
+      const names = Object.keys(record).sort();
+      let out = "";
+      for (const name of names) {
+        const child = record[name];
+        if (child === undefined) continue;
+        out += `${out === "" ? "" : ","}${JSON.stringify(name)}:${canonicalize(child)}`;
+      }
+      return `{${out}}`;
+    }
+    default:
+      throw new TypeError(`JSON has no ${typeof value}`);
   }
 }

@@ -25,11 +25,20 @@ export function toHex(bytes: Uint8Array): string {
   return out;
 }
 
+const HEX_VALUES = new Int8Array(128).fill(-1);
+for (let i = 0; i < HEX.length; i++) HEX_VALUES[HEX.charCodeAt(i)] = i;
+
 /** Lowercase hex only; returns undefined for anything else (odd length, uppercase, other characters). */
 export function fromHex(text: string): Uint8Array | undefined {
-  if (text.length % 2 !== 0 || !/^[0-9a-f]*$/.test(text)) return undefined;
+  if (text.length % 2 !== 0) return undefined;
   const out = new Uint8Array(text.length / 2);
-  for (let i = 0; i < out.length; i++) out[i] = Number.parseInt(text.slice(i * 2, i * 2 + 2), 16);
+  for (let i = 0; i < out.length; i++) {
+    const high = text.charCodeAt(2 * i);
+    const low = text.charCodeAt(2 * i + 1);
+    const value = ((high < 128 ? HEX_VALUES[high]! : -1) << 4) | (low < 128 ? HEX_VALUES[low]! : -1);
+    if (value < 0) return undefined;
+    out[i] = value;
+  }
   return out;
 }
 

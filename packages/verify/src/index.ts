@@ -28,7 +28,12 @@ export {
   utf8Decode,
   utf8Encode,
 } from "./encoding.ts";
-export { computeEventHash, EVENT_HASHED_FIELDS, hashedEventFields } from "./event-hash.ts";
+export {
+  canonicalEventJson,
+  computeEventHash,
+  EVENT_HASHED_FIELDS,
+  hashedEventFields,
+} from "./event-hash.ts";
 export { MemoryTileStore } from "./memory-tile-store.ts";
 export {
   emptyRoot,

@@ -17,22 +17,33 @@ const UUID_PATTERN = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{
 /** The 16 bytes of a UUID in its textual form (either letter case); throws on anything else. */
 export function uuidBytes(id: string): Uint8Array {
   if (!UUID_PATTERN.test(id)) throw new TypeError(`not a UUID: ${JSON.stringify(id)}`);
-  return fromHex(id.replaceAll("-", "").toLowerCase())!;
+  return fromHex(
+    `${id.slice(0, 8)}${id.slice(9, 13)}${id.slice(14, 18)}${id.slice(19, 23)}${id.slice(24)}`.toLowerCase(),
+  )!;
 }
 
 /** seq as 8 bytes big-endian ‖ id as its 16 UUID bytes ‖ the event hash as 32 raw bytes. */
 export function leafData(seq: number, id: string, eventHashHex: string): Uint8Array {
+  return writeLeafData(new Uint8Array(LEAF_DATA_SIZE), 0, seq, id, eventHashHex);
+}
+
+function writeLeafData(
+  out: Uint8Array,
+  at: number,
+  seq: number,
+  id: string,
+  eventHashHex: string,
+): Uint8Array {
   if (!Number.isSafeInteger(seq) || seq < 1)
     throw new RangeError(`seq must be a positive integer, got ${seq}`);
   const eventHash = fromHex(eventHashHex);
   if (eventHash?.length !== HASH_SIZE) throw new TypeError("event hash must be 64 lowercase hex digits");
-  const data = new Uint8Array(LEAF_DATA_SIZE);
-  const view = new DataView(data.buffer);
-  view.setUint32(0, Math.floor(seq / 0x100000000));
-  view.setUint32(4, seq >>> 0);
-  data.set(uuidBytes(id), 8);
-  data.set(eventHash, 24);
-  return data;
+  const view = new DataView(out.buffer, out.byteOffset);
+  view.setUint32(at, Math.floor(seq / 0x100000000));
+  view.setUint32(at + 4, seq >>> 0);
+  out.set(uuidBytes(id), at + 8);
+  out.set(eventHash, at + 24);
+  return out;
 }
 
 /** SHA-256(0x00 ‖ data). */
@@ -61,7 +72,8 @@ export function emptyRoot(): Hash {
   return EMPTY_ROOT.slice();
 }
 
-/** The leaf hash of an event, in one call. */
+/** The leaf hash of an event, in one call: SHA-256(0x00 ‖ leafData(seq, id, hash)). */
 export function eventLeafHash(seq: number, id: string, eventHashHex: string): Hash {
-  return leafHash(leafData(seq, id, eventHashHex));
+  const input = new Uint8Array(1 + LEAF_DATA_SIZE);
+  return sha256(writeLeafData(input, 1, seq, id, eventHashHex));
 }

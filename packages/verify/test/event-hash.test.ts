@@ -3,7 +3,13 @@
 import { describe, expect, it } from "vitest";
 import { computeEventHash as serviceEventHash } from "../../shared/src/events/event-hash.ts";
 import { HASHED_FIELDS } from "../../shared/src/events/event-schema.ts";
-import { canonicalize, computeEventHash, EVENT_HASHED_FIELDS } from "../src/index.ts";
+import {
+  canonicalEventJson,
+  canonicalize,
+  computeEventHash,
+  EVENT_HASHED_FIELDS,
+  hashedEventFields,
+} from "../src/index.ts";
 import { makeEvent } from "./fixtures.ts";
 
 describe("event hash", () => {
@@ -11,10 +17,11 @@ describe("event hash", () => {
     expect(new Set(EVENT_HASHED_FIELDS)).toEqual(new Set([...HASHED_FIELDS, "salt"]));
   });
 
-  it("agrees with the service's implementation on 5,000 varied events", () => {
-    for (let seq = 1; seq <= 5000; seq++) {
+  it("agrees with the service's implementation on 3,000 varied events", () => {
+    for (let seq = 1; seq <= 3000; seq++) {
       const event = makeEvent(seq, { salt: seq % 3 !== 0 });
       const { hash, ...fields } = event;
+      expect(canonicalEventJson(fields)).toBe(canonicalize(hashedEventFields(fields)));
       expect(computeEventHash(fields), `seq ${seq}`).toBe(serviceEventHash(fields as never));
       expect(hash).toBe(serviceEventHash(fields as never));
     }
