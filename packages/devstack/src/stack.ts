@@ -10,6 +10,7 @@ import type { DevStackConfig } from "@vigil/shared/config/config";
 import { ensureServiceRole, migrateToLatest } from "@vigil/shared/db/migrate";
 import { EventQueue } from "@vigil/shared/queue/event-queue";
 import { ensureSystemTenant } from "@vigil/shared/tenants/tenants";
+import { ensureCheckpointBucket, ensureDevCheckpointKey } from "@vigil/shared/tlog/dev-checkpoint-key";
 import postgres from "postgres";
 import { bootstrapPlatform } from "./bootstrap.ts";
 import { type EmbeddedPostgresHandle, resolveDataDir, startEmbeddedPostgres } from "./embedded-postgres.ts";
@@ -148,6 +149,13 @@ export async function startEmbeddedStack(options: StackOptions): Promise<Embedde
     await ensureSystemTenant(sql);
     await sql.end();
     const bootstrap = await bootstrapPlatform(appUrl, options.admin);
+    // Checkpoint signing (spec §13): a key file generated on first start, anchors in fauxqs's S3.
+    const checkpointKey = await ensureDevCheckpointKey(stateDir);
+    const checkpointEnv = {
+      CHECKPOINT_SIGNING_KEY_FILE: checkpointKey.file,
+      CHECKPOINT_S3_BUCKET: await ensureCheckpointBucket(sqs.endpoint),
+      CHECKPOINT_S3_ENDPOINT: sqs.endpoint,
+    };
 
     const sharedEnv: Record<string, string> = {
       DATABASE_URL: appUrl,
@@ -157,6 +165,7 @@ export async function startEmbeddedStack(options: StackOptions): Promise<Embedde
       SQS_DLQ_URL: queues.dlqUrl,
       AWS_REGION: "us-east-1",
       WORKER_VISIBILITY_TIMEOUT_SECONDS: String(visibilityTimeoutSeconds),
+      ...checkpointEnv,
     };
     const firstPorts = Object.fromEntries(
       (Object.keys(PORT_VARIABLE) as ServiceKind[]).map((kind) => [
@@ -248,7 +257,10 @@ export async function startEmbeddedStack(options: StackOptions): Promise<Embedde
       adminUrl,
       appUrl,
       supervisor,
-      bootstrapLines: bootstrap.lines,
+      bootstrapLines: [
+        ...bootstrap.lines,
+        `checkpoint verifier key (pin it: pnpm vigil monitor --key …): ${checkpointKey.verifierKey}`,
+      ],
       queue,
       drainAndStop,
       stopNow,
