@@ -66,9 +66,15 @@ const SECRET_VALUE = new RegExp(
 /** The shortest string SECRET_VALUE can match; shorter strings skip the regex. */
 const SECRET_VALUE_MIN_LENGTH = 20;
 
+/** Literals one of which every SECRET_VALUE match contains; `includes` rules out most strings cheaply. */
+const SECRET_VALUE_HINTS = ["earer", "EARER", "eyJ", "vgl_", "AKIA", "ASIA", "-----BEGIN"];
+
 /** True when a string value is a secret by its shape alone (see SECRET_VALUE). */
 export function looksLikeSecret(value: string): boolean {
-  return value.length >= SECRET_VALUE_MIN_LENGTH && SECRET_VALUE.test(value);
+  if (value.length < SECRET_VALUE_MIN_LENGTH) return false;
+  let hinted = false;
+  for (const hint of SECRET_VALUE_HINTS) if (value.includes(hint)) hinted = true;
+  return hinted && SECRET_VALUE.test(value);
 }
 
 /**
@@ -105,35 +111,55 @@ const COLLAPSE_LEVELS = 18;
  */
 export class RedactedPathList {
   private exact: PathLevel | undefined;
-  /** levels[n]: every path cut to its first n + 1 segments. */
-  private levels: PathLevel[] = [];
+  /** While the exact list fits: each of its paths with its ancestors, to replay if it overflows. */
+  private recorded: Array<{ ancestors: string[]; path: string }> = [];
+  /** levels[n]: every path cut to its first n + 1 segments; built only once the exact list overflows. */
+  private levels: PathLevel[] | undefined;
+  /** The levels not yet full, shallowest first. */
+  private openLevels: number[] = [];
 
   /** `ancestors[n]` is the path of the redacted value's ancestor with n + 1 segments. */
   add(ancestors: readonly string[], path: string): void {
-    if (this.exact === undefined) {
-      this.exact = newLevel();
+    if (this.levels === undefined) {
+      this.exact ??= newLevel();
+      const before = this.exact.entries.length;
+      addEntry(this.exact, path);
+      if (!this.exact.full) {
+        if (this.exact.entries.length > before) this.recorded.push({ ancestors: ancestors.slice(), path });
+        return;
+      }
       this.levels = Array.from({ length: COLLAPSE_LEVELS }, newLevel);
+      this.openLevels = this.levels.map((_, level) => level);
+      for (const entry of this.recorded) this.addCollapsed(entry.ancestors, entry.path);
+      this.recorded = [];
     }
-    addEntry(this.exact, path);
-    for (let level = 0; level < COLLAPSE_LEVELS; level++) {
-      const state = this.levels[level]!;
-      if (state.full) continue;
+    this.addCollapsed(ancestors, path);
+  }
+
+  private addCollapsed(ancestors: readonly string[], path: string): void {
+    const levels = this.levels!;
+    let filled = false;
+    for (const level of this.openLevels) {
+      const state = levels[level]!;
       if (level >= ancestors.length) {
         // A path no deeper than this level is listed as it is.
         state.lastAncestor = undefined;
         addEntry(state, path);
-        continue;
+      } else {
+        const ancestor = ancestors[level]!;
+        if (ancestor === state.lastAncestor) continue;
+        state.lastAncestor = ancestor;
+        addEntry(state, `${ancestor}${REDACTED_SUBTREE_SUFFIX}`);
       }
-      const ancestor = ancestors[level]!;
-      if (ancestor === state.lastAncestor) continue;
-      state.lastAncestor = ancestor;
-      addEntry(state, `${ancestor}${REDACTED_SUBTREE_SUFFIX}`);
+      filled ||= state.full;
     }
+    // Full levels are never looked at again: a value redacted thousands of times costs a few levels each.
+    if (filled) this.openLevels = this.openLevels.filter((level) => !levels[level]!.full);
   }
 
   toList(): string[] {
     if (this.exact === undefined) return [];
-    if (!this.exact.full) return this.exact.entries;
+    if (this.levels === undefined) return this.exact.entries;
     for (let level = COLLAPSE_LEVELS - 1; level >= 0; level--) {
       const state = this.levels[level]!;
       if (!state.full) return state.entries;
@@ -172,17 +198,15 @@ function markFull(level: PathLevel): void {
   level.seen.clear();
 }
 
-const PAIR_NAME_KEYS = ["name", "key", "Name", "Key"] as const;
-const PAIR_VALUE_KEYS = ["value", "Value"] as const;
-
 /** In `{"name":"Authorization","value":"…"}` form, the key of the value to redact, if any. */
 function pairValueKey(record: Record<string, unknown>, isSensitive: KeyMatcher): string | undefined {
-  let valueKey: string | undefined;
-  for (const key of PAIR_VALUE_KEYS) if (Object.hasOwn(record, key)) valueKey = key;
-  if (valueKey === undefined || record[valueKey] === null) return undefined;
-  for (const key of PAIR_NAME_KEYS) {
-    const name = record[key];
-    if (typeof name === "string" && Object.hasOwn(record, key) && isSensitive(name)) return valueKey;
+  // Plain property reads first: nearly every object has neither key, and this is the hot path.
+  const valueKey = record.value !== undefined ? "value" : record.Value !== undefined ? "Value" : undefined;
+  if (valueKey === undefined || record[valueKey] === null || !Object.hasOwn(record, valueKey))
+    return undefined;
+  for (const nameKey of ["name", "key", "Name", "Key"]) {
+    const name = record[nameKey];
+    if (typeof name === "string" && Object.hasOwn(record, nameKey) && isSensitive(name)) return valueKey;
   }
   return undefined;
 }
@@ -209,7 +233,9 @@ export function redactValue(
   path: string,
   redacted: RedactedPathList,
 ): unknown {
-  return new Redactor(isSensitive, redacted).copy(value, path, undefined);
+  const redactor = new Redactor(isSensitive, redacted);
+  if (value !== null && typeof value === "object") return redactor.copyContainer(value, path);
+  return typeof value === "string" && looksLikeSecret(value) ? redactor.replace(path) : value;
 }
 
 class Redactor {
@@ -221,48 +247,60 @@ class Redactor {
     private readonly redacted: RedactedPathList,
   ) {}
 
-  private replace(path: string): string {
+  replace(path: string): string {
     this.redacted.add(this.ancestors, path);
     return REDACTED_VALUE;
   }
 
-  /** `secretKey`: the value sits under a sensitive key or pair name; null is kept (nothing to hide). */
-  copy(value: unknown, path: string, secretKey: boolean | undefined): unknown {
+  /**
+   * The copy of one child: null is kept (nothing to hide), anything under a sensitive key or pair
+   * name is replaced, strings are checked for secret shapes. Paths are built only when needed.
+   */
+  private child(value: unknown, parentPath: string, segment: string, secretKey: boolean): unknown {
     if (value === null) return null;
-    if (secretKey) return this.replace(path);
-    if (typeof value === "string") return looksLikeSecret(value) ? this.replace(path) : value;
-    if (typeof value !== "object") return value;
+    if (secretKey) return this.replace(parentPath + segment);
+    if (typeof value === "object") return this.copyContainer(value, parentPath + segment);
+    if (typeof value === "string" && looksLikeSecret(value)) return this.replace(parentPath + segment);
+    return value;
+  }
+
+  copyContainer(value: object, path: string): unknown {
     this.ancestors.push(path);
-    try {
-      if (Array.isArray(value)) {
-        return value.map((item, index) => {
+    let result: unknown;
+    if (Array.isArray(value)) {
+      const copy = new Array<unknown>(value.length);
+      for (let index = 0; index < value.length; index++) {
+        const item: unknown = value[index];
+        if (isSensitivePair(item, this.isSensitive)) {
           const itemPath = `${path}[${index}]`;
-          if (!isSensitivePair(item, this.isSensitive)) return this.copy(item, itemPath, undefined);
           this.ancestors.push(itemPath);
-          const pair = [item[0], this.replace(`${itemPath}[1]`)];
+          copy[index] = [item[0], this.replace(`${itemPath}[1]`)];
           this.ancestors.pop();
-          return pair;
-        });
+        } else {
+          copy[index] = this.child(item, path, `[${index}]`, false);
+        }
       }
+      result = copy;
+    } else {
       const record = value as Record<string, unknown>;
       const pairValue = pairValueKey(record, this.isSensitive);
-      const result: Record<string, unknown> = {};
+      const copy: Record<string, unknown> = {};
       for (const key of Object.keys(record)) {
-        const copy = this.copy(record[key], `${path}.${key}`, key === pairValue || this.isSensitive(key));
+        const child = this.child(record[key], path, `.${key}`, key === pairValue || this.isSensitive(key));
         // A JSON key named `__proto__` must stay data, not become a prototype: assigning it would.
         if (key === "__proto__")
-          Object.defineProperty(result, key, {
-            value: copy,
+          Object.defineProperty(copy, key, {
+            value: child,
             enumerable: true,
             writable: true,
             configurable: true,
           });
-        else result[key] = copy;
+        else copy[key] = child;
       }
-      return result;
-    } finally {
-      this.ancestors.pop();
+      result = copy;
     }
+    this.ancestors.pop();
+    return result;
   }
 }
 
