@@ -7,7 +7,8 @@
 // identifier such as "inv-1", "invoice.approve" or a UUID becomes the same lexemes (a phrase) in
 // the query as in the row, and matches exactly; websearch syntax never raises on user input.
 import { type ExpressionBuilder, type SelectQueryBuilder, sql } from "kysely";
-import { type Database, queryBuilder, run } from "../db/database.ts";
+import type postgres from "postgres";
+import { type Database, queryBuilder, type TransactionSql } from "../db/database.ts";
 import type { DatabaseSchema } from "../db/schema.ts";
 import { VigilError } from "../errors/vigil-error.ts";
 import type { StoredEvent } from "../events/event-schema.ts";
@@ -25,7 +26,6 @@ import {
   type EventPageRows,
   type EventSearchBackend,
   type EventSearchQuery,
-  pageFromRows,
   SEARCH_PAGE_MAX_BYTES,
 } from "./event-search-backend.ts";
 import type { EventFilter, SearchParams, Sort } from "./search-params.ts";
@@ -100,55 +100,69 @@ export function searchEventsQuery(scope: TenantScope, query: Omit<EventSearchQue
   return select.orderBy("seq", direction).limit(query.limit + 1);
 }
 
+/** Rows of the first fetch of a page, before any row size is known. */
+const FIRST_FETCH_ROWS = 64;
+
+/** The page's query with each row's JSON text size (states and metadata), measured by PostgreSQL. */
+export function measuredSearchQuery(scope: TenantScope, query: EventSearchQuery) {
+  return searchEventsQuery(scope, query).select(
+    sql<number>`coalesce(octet_length(before_state::text), 0) + coalesce(octet_length(after_state::text), 0) + coalesce(octet_length(metadata::text), 0)`.as(
+      "json_bytes",
+    ),
+  );
+}
+
 /**
- * The page query bounded in bytes as well as rows: over the `limit + 1` rows of
- * searchEventsQuery (never more), a running total of each row's JSON text in page order keeps
- * the rows up to and including the first that reaches `maxBytes`, plus the one after it (which
- * only says that more follow). PostgreSQL measures; the api never holds more than that.
+ * One page from a server-side cursor over the `limit + 1` rows of the query, fetched a few rows at
+ * a time (each fetch sized by the largest row seen so far) until the page holds `limit` rows or
+ * its states and metadata reach `maxBytes`; one more row then says whether the page is the last.
+ * Rows past the page are never read, so neither the api nor PostgreSQL does work for them, and
+ * `limit=1000` of events near 256 KiB loads about `maxBytes`, not hundreds of MB.
  */
-export function searchPageQuery(scope: TenantScope, query: EventSearchQuery) {
-  const column = SORT_COLUMN[query.sort];
-  const direction = sql.raw(query.sort.startsWith("-") ? "desc" : "asc");
-  const order =
-    column === "seq" ? sql`seq ${direction}` : sql`${sql.ref(column)} ${direction}, seq ${direction}`;
-  const limited = searchEventsQuery(scope, query);
-  const measured = queryBuilder
-    .selectFrom(limited.as("page"))
-    .selectAll("page")
-    .select(
-      sql<number>`coalesce(sum(coalesce(octet_length(before_state::text), 0) + coalesce(octet_length(after_state::text), 0) + coalesce(octet_length(metadata::text), 0)) over (order by ${order} rows between unbounded preceding and 1 preceding), 0)`.as(
-        "bytes_before",
-      ),
-    );
-  const sized = queryBuilder
-    .selectFrom(measured.as("sized"))
-    .selectAll("sized")
-    .select(sql<number>`lag(bytes_before, 1, 0) over (order by ${order})`.as("previous_bytes_before"));
+async function readSearchPage(
+  tx: TransactionSql,
+  scope: TenantScope,
+  query: EventSearchQuery,
+): Promise<EventPageRows> {
   const maxBytes = query.maxBytes ?? SEARCH_PAGE_MAX_BYTES;
-  return queryBuilder
-    .selectFrom(sized.as("sized_page"))
-    .select([...EVENT_COLUMNS, "bytes_before"])
-    .where((eb) => eb.or([eb("bytes_before", "<", maxBytes), eb("previous_bytes_before", "<", maxBytes)]))
-    .orderBy(order);
+  const compiled = measuredSearchQuery(scope, query).compile();
+  await tx.unsafe(
+    `declare vigil_search no scroll cursor for ${compiled.sql}`,
+    compiled.parameters as postgres.ParameterOrJSON<never>[],
+  );
+  const events: StoredEvent[] = [];
+  let bytes = 0;
+  let largest = 0;
+  for (;;) {
+    const full = events.length >= query.limit || (events.length > 0 && bytes >= maxBytes);
+    // A full page needs one more row only to learn whether more follow.
+    const want = full
+      ? 1
+      : Math.min(
+          query.limit + 1 - events.length,
+          largest === 0 ? FIRST_FETCH_ROWS : Math.max(1, Math.floor((maxBytes - bytes) / largest) + 1),
+        );
+    const rows = (await tx.unsafe(`fetch forward ${want} from vigil_search`)) as unknown as Array<
+      EventRow & { json_bytes: number }
+    >;
+    for (const row of rows) {
+      if (events.length >= query.limit || (events.length > 0 && bytes >= maxBytes))
+        return { events, more: true };
+      const size = Number(row.json_bytes);
+      events.push(toStoredEvent(row));
+      bytes += size;
+      largest = Math.max(largest, size);
+    }
+    if (rows.length < want) return { events, more: false };
+  }
 }
 
 /** The default backend: PostgreSQL itself, under the tenant's RLS scope. */
 export function postgresSearchBackend(db: Database): EventSearchBackend {
   return {
     name: "postgres",
-    findEvents: async (scope, query): Promise<EventPageRows> => {
-      const rows = (await db.withTenant(scope.tenantId, (tx) =>
-        run(tx, searchPageQuery(scope, query)),
-      )) as unknown as Array<EventRow & { bytes_before: number }>;
-      const page = pageFromRows(
-        rows.map((row) => ({ ...toStoredEvent(row), bytes_before: row.bytes_before })),
-        query,
-      );
-      return {
-        events: page.events.map(({ bytes_before: _bytes, ...event }) => event as StoredEvent),
-        more: page.more,
-      };
-    },
+    findEvents: (scope, query): Promise<EventPageRows> =>
+      db.withTenant(scope.tenantId, (tx) => readSearchPage(tx, scope, query)),
   };
 }
 
