@@ -2,6 +2,7 @@
 import { serve } from "@hono/node-server";
 import { ApiKeyCache } from "@vigil/shared/auth/api-key-cache";
 import { ensureSigningKey, SigningKeyRing } from "@vigil/shared/auth/signing-keys";
+import { flushThrottledLogins } from "@vigil/shared/auth/throttled-logins";
 import { createTokenVerifier } from "@vigil/shared/auth/token-verifier";
 import { loadConfigOrExit } from "@vigil/shared/config/config";
 import { Database } from "@vigil/shared/db/database";
@@ -86,6 +87,7 @@ async function shutdown(signal: string) {
   const forced = setTimeout(() => process.exit(1), 15_000);
   forced.unref();
   await new Promise<void>((resolve) => server.close(() => resolve()));
+  await flushThrottledLogins(deps);
   await apiKeys.stop();
   await db.close();
   queue.close();

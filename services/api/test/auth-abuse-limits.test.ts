@@ -165,3 +165,28 @@ test("throttled logins are summed into one audit event per window, not one event
     where tenant_id = ${SYSTEM_TENANT_ID} and action = 'auth.login_failed' and metadata->>'email' = ${user.email}`;
   expect(failed!.count).toBe(3);
 });
+
+test("a graceful shutdown records the throttled logins counted since the last summary", async () => {
+  const replica = await pipeline.start("api", {
+    VIGIL_LOGIN_MAX_FAILURES_PER_ACCOUNT: "2",
+    VIGIL_LOGIN_FAILURE_WINDOW_SECONDS: "900",
+  });
+  const username = `locked-${randomBytes(4).toString("hex")}@example.test`;
+  const login = () =>
+    requestJson(`${replica.url}/api/v1/auth/token`, {
+      body: { grant_type: "password", username, password: "guess-password" },
+    });
+  expect([(await login()).status, (await login()).status]).toEqual([401, 401]);
+  const throttled = await Promise.all(Array.from({ length: 25 }, login));
+  expect(throttled.map((response) => response.status)).toEqual(throttled.map(() => 429));
+  expect(await replica.stop()).toBe(0);
+
+  const summaries = await eventually(async () => {
+    const rows = await pipeline.database.admin<{ attempts: number }[]>`
+      select (metadata->>'throttled_attempts')::int as attempts from events
+      where tenant_id = ${SYSTEM_TENANT_ID} and action = 'auth.login_throttled'
+        and metadata->'accounts' ? ${username}`;
+    return rows.length > 0 ? rows : null;
+  }, 20_000);
+  expect(summaries).toEqual([{ attempts: 25 }]);
+});

@@ -85,3 +85,11 @@ export function throttledLoginSummary(audit: AuditRecorder, windowSeconds: numbe
   }
   return summary;
 }
+
+/** At shutdown: records what was counted since the last summary, so a deploy loses no count. */
+export async function flushThrottledLogins(audit: AuditRecorder): Promise<void> {
+  const summary = summaries.get(audit);
+  if (!summary) return;
+  summary.stop();
+  await summary.flush();
+}

@@ -5,6 +5,7 @@
 // code and an error message saying why. A periodic re-check is the backstop for a lost
 // notification, and a timer closes a stream when its access token expires.
 import { type CredentialVerdict, credentialVerdicts } from "../auth/credential-status.ts";
+import { USER_CHECK_CACHE_MS } from "../auth/token-verifier.ts";
 import type { Database } from "../db/database.ts";
 import type { Logger } from "../logging/logger.ts";
 import { STREAM_CLOSE_CODES } from "./stream-protocol.ts";
@@ -61,8 +62,9 @@ export class StreamCredentialWatch {
     this.watched.add(stream);
     const expiresAt = stream.grant.principal.kind === "user" ? stream.grant.principal.expiresAt : undefined;
     if (expiresAt !== undefined) this.armExpiry(stream, expiresAt);
-    // A change that committed while this stream was being authorised may have been read too late.
-    if (authorizedAt <= this.lastChangeAt) void this.recheck();
+    // A change that committed while this stream was being authorised, or shortly before (user
+    // lookups are cached for USER_CHECK_CACHE_MS), may not have been seen: check it once more.
+    if (authorizedAt - USER_CHECK_CACHE_MS <= this.lastChangeAt) void this.recheck();
   }
 
   untrack(stream: Watched): void {
