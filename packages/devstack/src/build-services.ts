@@ -7,6 +7,7 @@
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
+import { writeConsoleAssets } from "../../../services/api/src/console/console-assets.ts";
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
 
@@ -53,6 +54,8 @@ export async function buildServices(names: readonly BuiltService[] = BUILT_SERVI
       }),
     ),
   );
+  // The api serves the console's browser scripts from beside its bundle (dist/console).
+  if (names.includes("api")) await writeConsoleAssets(path.dirname(serviceBundlePath("api")));
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {

@@ -166,6 +166,12 @@ export async function startEmbeddedStack(options: StackOptions): Promise<Embedde
       AWS_REGION: "us-east-1",
       WORKER_VISIBILITY_TIMEOUT_SECONDS: String(visibilityTimeoutSeconds),
       ...checkpointEnv,
+      // The console (served by each api) opens its live tail from the api's origin.
+      STREAM_ALLOWED_ORIGINS:
+        options.inheritedEnv.STREAM_ALLOWED_ORIGINS ??
+        Array.from({ length: options.replicas.api }, (_, i) => replicaPort(options, "api", i + 1))
+          .flatMap((port) => [`http://127.0.0.1:${port}`, `http://localhost:${port}`])
+          .join(","),
     };
     const firstPorts = Object.fromEntries(
       (Object.keys(PORT_VARIABLE) as ServiceKind[]).map((kind) => [

@@ -4,7 +4,7 @@
 // what a built api serves. uPlot's stylesheet is served from the pinned npm package.
 import { createHash } from "node:crypto";
 import { copyFile, readFile } from "node:fs/promises";
-import { createRequire } from "node:module";
+import { createRequire as requireFromModule } from "node:module";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -20,7 +20,8 @@ const HERE = path.dirname(fileURLToPath(import.meta.url));
 /** Running from `pnpm build`'s single-file bundle (dist/main.mjs) rather than the TypeScript sources. */
 const FROM_BUNDLE = fileURLToPath(import.meta.url).endsWith(".mjs");
 const CLIENT_DIR = path.resolve(HERE, "../../console-client");
-const require = createRequire(import.meta.url);
+/** Not `require`: the built bundle declares its own top-level `require` (build-services.ts banner). */
+const resolveFromHere = requireFromModule(import.meta.url);
 
 export interface ConsoleAsset {
   body: Uint8Array;
@@ -99,7 +100,7 @@ export class ConsoleAssets {
         ? await readFile(path.join(builtConsoleDir(HERE), "console.css"))
         : await readFile(path.join(CLIENT_DIR, "console.css"));
       assets.set("console.css", asset(css, "text/css; charset=utf-8"));
-      const uplotCss = await readFile(require.resolve("uplot/dist/uPlot.min.css"));
+      const uplotCss = await readFile(resolveFromHere.resolve("uplot/dist/uPlot.min.css"));
       assets.set("uplot.css", asset(uplotCss, "text/css; charset=utf-8"));
       return assets;
     })();
@@ -111,7 +112,7 @@ export class ConsoleAssets {
 let scalarBundle: Promise<ConsoleAsset> | null = null;
 export function scalarReferenceBundle(): Promise<ConsoleAsset> {
   scalarBundle ??= (async () => {
-    const entry = require.resolve("@scalar/api-reference");
+    const entry = resolveFromHere.resolve("@scalar/api-reference");
     const file = path.join(path.dirname(entry), "browser/standalone.js");
     return asset(await readFile(file), "text/javascript; charset=utf-8");
   })();

@@ -1,0 +1,265 @@
+// The console's HTTP surface under attack, without a browser: CSRF, cookie flags, sign-out that
+// revokes, strict CSP and framing, viewer-token issue rules, forged and misused scoped tokens, the
+// CDN-free /docs, and the build step that writes the console's bundles.
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { createTestPipeline, type RunningService, requestJson, type TestPipeline } from "@vigil/testkit";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { CONSOLE_SCRIPTS, writeConsoleAssets } from "../../src/console/console-assets.ts";
+import { createKey, createTenant, createUser, login, PLATFORM_ADMIN } from "../auth-fixtures.ts";
+
+let pipeline: TestPipeline;
+let api: RunningService;
+let admin: string;
+let tenantId: string;
+let tenantAdmin: { email: string; password: string; token: string };
+
+/** A browser's cookie jar, reduced to what the console sets. */
+class CookieJar {
+  readonly cookies = new Map<string, string>();
+  readonly raw: string[] = [];
+  absorb(response: Response): void {
+    for (const line of response.headers.getSetCookie()) {
+      this.raw.push(line);
+      const [pair] = line.split(";");
+      const at = pair!.indexOf("=");
+      const value = pair!.slice(at + 1);
+      if (/max-age=0/i.test(line) || value === "") this.cookies.delete(pair!.slice(0, at));
+      else this.cookies.set(pair!.slice(0, at), value);
+    }
+  }
+  header(): string {
+    return [...this.cookies].map(([name, value]) => `${name}=${value}`).join("; ");
+  }
+}
+
+async function browse(jar: CookieJar, pathName: string, init: RequestInit = {}): Promise<Response> {
+  const response = await fetch(`${api.url}${pathName}`, {
+    redirect: "manual",
+    ...init,
+    headers: { Cookie: jar.header(), ...(init.headers as Record<string, string>) },
+  });
+  jar.absorb(response);
+  return response;
+}
+
+function form(fields: Record<string, string>, headers: Record<string, string> = {}): RequestInit {
+  return {
+    method: "POST",
+    body: new URLSearchParams(fields),
+    headers: { "Content-Type": "application/x-www-form-urlencoded", ...headers },
+  };
+}
+
+async function signIn(email: string, password: string): Promise<CookieJar> {
+  const jar = new CookieJar();
+  await browse(jar, "/console/sign-in");
+  const signedIn = await browse(
+    jar,
+    "/console/sign-in",
+    form(
+      { csrf: jar.cookies.get("vigil_csrf")!, username: email, password, next: "/console/events" },
+      {
+        Origin: api.url,
+        "Sec-Fetch-Site": "same-origin",
+      },
+    ),
+  );
+  expect(signedIn.status).toBe(303);
+  return jar;
+}
+
+beforeAll(async () => {
+  pipeline = await createTestPipeline();
+  api = await pipeline.start("api");
+  admin = (await login(api.url, PLATFORM_ADMIN.email, PLATFORM_ADMIN.password)).access_token;
+  tenantId = (await createTenant(api.url, admin)).id;
+  tenantAdmin = await createUser(api.url, admin, tenantId, "tenant_admin");
+});
+afterAll(async () => pipeline?.close());
+
+describe("sessions and CSRF", () => {
+  test("sign-in refuses a missing token, a wrong token and another site's Origin; the session cookies are HttpOnly SameSite=Strict", async () => {
+    const jar = new CookieJar();
+    await browse(jar, "/console/sign-in");
+    const csrf = jar.cookies.get("vigil_csrf")!;
+    const credentials = { username: tenantAdmin.email, password: tenantAdmin.password };
+    for (const attempt of [
+      form(credentials, { Origin: api.url }),
+      form({ ...credentials, csrf: `${csrf.slice(0, -1)}x` }, { Origin: api.url }),
+      form({ ...credentials, csrf }, { Origin: "https://evil.example" }),
+      form({ ...credentials, csrf }, { "Sec-Fetch-Site": "cross-site" }),
+    ]) {
+      const refused = await browse(jar, "/console/sign-in", attempt);
+      expect(refused.status).toBe(403);
+      expect(jar.cookies.has("vigil_refresh")).toBe(false);
+    }
+    const ok = await browse(jar, "/console/sign-in", form({ ...credentials, csrf }, { Origin: api.url }));
+    expect(ok.status).toBe(303);
+    for (const name of ["vigil_refresh", "vigil_access", "vigil_csrf"]) {
+      const line = jar.raw.find((cookie) => cookie.startsWith(`${name}=`) && !/max-age=0/i.test(cookie))!;
+      expect(line).toMatch(/HttpOnly/i);
+      expect(line).toMatch(/SameSite=Strict/i);
+      expect(line).toMatch(/Path=\/console/i);
+    }
+    // A state-changing console request without the token is refused even with a valid session.
+    expect((await browse(jar, "/console/stream-token", { method: "POST" })).status).toBe(403);
+  });
+
+  test("silent refresh renews a lapsed access cookie; sign-out revokes the refresh token", async () => {
+    const jar = await signIn(tenantAdmin.email, tenantAdmin.password);
+    const refresh = jar.cookies.get("vigil_refresh")!;
+    jar.cookies.delete("vigil_access");
+    const page = await browse(jar, "/console/events");
+    expect(page.status).toBe(200);
+    expect(jar.cookies.get("vigil_refresh")).not.toBe(refresh); // rotated
+    const out = await browse(
+      jar,
+      "/console/sign-out",
+      form({ csrf: jar.cookies.get("vigil_csrf")! }, { Origin: api.url }),
+    );
+    expect(out.status).toBe(303);
+    expect(jar.cookies.has("vigil_refresh")).toBe(false);
+    const spent = await requestJson(`${api.url}/api/v1/auth/token`, {
+      body: { grant_type: "refresh_token", refresh_token: refresh },
+    });
+    expect(spent.status).toBe(401);
+    expect((await browse(jar, "/console/events")).headers.get("location")).toMatch(/^\/console\/sign-in/);
+  });
+
+  test("pages carry a strict CSP, no inline script and no third-party URL; /docs loads Scalar from the api itself", async () => {
+    const signInPage = await fetch(`${api.url}/console/sign-in`);
+    expect(signInPage.headers.get("content-security-policy")).toContain("script-src 'self'");
+    const jar = await signIn(tenantAdmin.email, tenantAdmin.password);
+    for (const pathName of ["/console/events", "/console/tail", "/console/stats", "/console/admin"]) {
+      const response = await browse(jar, pathName);
+      expect(response.status, pathName).toBe(200);
+      const csp = response.headers.get("content-security-policy")!;
+      expect(csp).toContain("script-src 'self'");
+      expect(csp).not.toMatch(/unsafe-inline|unsafe-eval/);
+      expect(csp).toContain("frame-ancestors 'none'");
+      expect(response.headers.get("x-frame-options")).toBe("DENY");
+      const html = await response.text();
+      expect(html).not.toMatch(/<script(?![^>]*\bsrc=)[^>]*>/);
+      expect(html).not.toMatch(/(src|href)="https?:/);
+    }
+    const docs = await (await fetch(`${api.url}/docs`)).text();
+    expect(docs).not.toMatch(/https?:\/\/(?!127\.0\.0\.1)[^"']*\.js/);
+    const bundle = await fetch(`${api.url}/docs/assets/scalar-api-reference.js`);
+    expect(bundle.status).toBe(200);
+    expect(Number((await bundle.arrayBuffer()).byteLength)).toBeGreaterThan(100_000);
+  });
+});
+
+describe("viewer and stream tokens", () => {
+  test("only tenant admins and viewer-scope keys issue viewer tokens; bad input is a 4xx naming the field", async () => {
+    const auditor = await createUser(api.url, admin, tenantId, "auditor");
+    const readKey = await createKey(api.url, admin, tenantId, ["read"]);
+    const viewerKey = await requestJson(`${api.url}/api/v1/tenants/${tenantId}/keys`, {
+      token: admin,
+      body: { name: "viewer", scopes: ["viewer"] },
+    });
+    expect(viewerKey.status).toBe(201);
+    const issue = (credential: { token?: string; key?: string }, body: unknown) =>
+      requestJson(`${api.url}/api/v1/viewer-tokens`, { ...credential, body });
+    expect((await issue({ token: auditor.token }, {})).status).toBe(403);
+    expect((await issue({ key: readKey.key }, {})).status).toBe(403);
+    const byKey = await issue({ key: viewerKey.body.api_key }, { filters: { user_id: "u-1" } });
+    expect(byKey.status).toBe(201);
+    expect(byKey.body.filters).toEqual({ user_id: "u-1" });
+    expect(byKey.body.url).toMatch(/\/console\/viewer\?token=/);
+    // A viewer-scope key reads nothing itself.
+    expect((await requestJson(`${api.url}/api/v1/logs`, { key: viewerKey.body.api_key })).status).toBe(403);
+    const tooLong = await issue({ token: tenantAdmin.token }, { expires_in: 10 * 86_400 });
+    expect(tooLong.status).toBe(422);
+    expect(tooLong.body.errors[0].path).toBe("expires_in");
+    const unknown = await issue({ token: tenantAdmin.token }, { filters: { severity: "ERROR" } });
+    expect(unknown.status).toBe(422);
+    const foreign = await issue(
+      { token: tenantAdmin.token },
+      { tenant_id: "00000000-0000-7000-8000-0000000000ff" },
+    );
+    expect(foreign.status).toBe(403);
+  });
+
+  test("a forged or tampered viewer token opens nothing; neither scoped token is an API credential", async () => {
+    const issued = await requestJson(`${api.url}/api/v1/viewer-tokens`, {
+      token: tenantAdmin.token,
+      body: { filters: { user_id: "u-1" } },
+    });
+    const token: string = issued.body.token;
+    expect((await fetch(issued.body.url)).status).toBe(200);
+    const [header, payload, signature] = token.split(".");
+    const widened = Buffer.from(
+      JSON.stringify({ ...JSON.parse(Buffer.from(payload!, "base64url").toString()), pins: {} }),
+    ).toString("base64url");
+    for (const forged of [
+      `${header}.${widened}.${signature}`,
+      `${header}.${payload}.${"A".repeat(86)}`,
+      "garbage",
+    ]) {
+      const page = await fetch(`${api.url}/console/viewer?token=${encodeURIComponent(forged)}`);
+      expect(page.status).toBe(401);
+    }
+    expect((await requestJson(`${api.url}/api/v1/logs`, { token })).status).toBe(401);
+
+    const jar = await signIn(tenantAdmin.email, tenantAdmin.password);
+    const stream = await browse(jar, "/console/stream-token", {
+      method: "POST",
+      headers: { "X-CSRF-Token": jar.cookies.get("vigil_csrf")!, Origin: api.url },
+    });
+    expect(stream.status).toBe(200);
+    const streamToken = (await stream.json()).token;
+    expect((await requestJson(`${api.url}/api/v1/logs`, { token: streamToken })).status).toBe(401);
+    expect((await fetch(`${api.url}/console/viewer?token=${streamToken}`)).status).toBe(401);
+  });
+
+  test("the viewer may be framed only by the tenant's viewer_origins", async () => {
+    const issued = await requestJson(`${api.url}/api/v1/viewer-tokens`, {
+      token: tenantAdmin.token,
+      body: {},
+    });
+    const before = await fetch(issued.body.url);
+    expect(before.headers.get("content-security-policy")).toContain("frame-ancestors 'none'");
+    const jar = await signIn(tenantAdmin.email, tenantAdmin.password);
+    const saved = await browse(
+      jar,
+      "/console/admin/viewer-origins",
+      form(
+        {
+          csrf: jar.cookies.get("vigil_csrf")!,
+          viewer_origins: "https://app.example.com\nhttp://localhost:3000",
+        },
+        { Origin: api.url },
+      ),
+    );
+    expect(saved.status).toBe(303);
+    const after = await fetch(issued.body.url);
+    expect(after.headers.get("content-security-policy")).toContain(
+      "frame-ancestors https://app.example.com http://localhost:3000",
+    );
+    expect(after.headers.get("x-frame-options")).toBeNull();
+    const bad = await browse(
+      jar,
+      "/console/admin/viewer-origins",
+      form(
+        { csrf: jar.cookies.get("vigil_csrf")!, viewer_origins: "javascript:alert(1)" },
+        { Origin: api.url },
+      ),
+    );
+    expect(bad.status).toBe(422);
+  });
+});
+
+test("pnpm build writes every console bundle and the stylesheet beside the api's bundle", async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), "vigil-console-build-"));
+  try {
+    await writeConsoleAssets(dir);
+    expect(readdirSync(path.join(dir, "console")).sort()).toEqual(
+      [...Object.keys(CONSOLE_SCRIPTS), "console.css"].sort(),
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
