@@ -22,6 +22,7 @@ import { loadCheckpointSigner } from "@vigil/shared/tlog/checkpoint-signer";
 import { Checkpointer } from "@vigil/shared/tlog/checkpointer";
 import { monitorCheckpoints } from "@vigil/shared/tlog/monitor";
 import { bootstrapPlatform } from "@vigil/shared/users/bootstrap-platform";
+import { CLIENT_USAGE, isClientCommand, runClientCli } from "./client-commands.ts";
 
 const USAGE = `usage: pnpm vigil <command> [options]
 
@@ -40,12 +41,13 @@ const USAGE = `usage: pnpm vigil <command> [options]
   keys rotate                               add a new token signing key; old ones verify until their tokens expire
   opensearch reindex --tenant ID [--from T] [--to T]   rebuild a tenant's search index from PostgreSQL
   config docs                               print the configuration reference (markdown)
-`;
+${CLIENT_USAGE}`;
 
 const ONE_WORD_COMMANDS = new Set(["migrate", "verify", "checkpoint", "monitor"]);
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 async function main(argv: string[]): Promise<number> {
+  if (isClientCommand(argv)) return runClientCli(argv);
   const [command, sub, ...rest] = argv;
   const { values } = parseArgs({
     // One-word commands (`migrate`, `verify`) take their options right after the command.

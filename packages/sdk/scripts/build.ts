@@ -2,7 +2,7 @@
 // so the package has no runtime dependency), their .d.ts/.d.cts, and the `vigil` CLI (Node only,
 // with `ws` bundled for Node 20). Run: `pnpm --filter @vigil/sdk build`.
 import { execFileSync } from "node:child_process";
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
@@ -10,6 +10,23 @@ import { build } from "esbuild";
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const dist = path.join(root, "dist");
 const ENTRIES = ["index", "hono", "express"];
+
+/** The `vigil` CLI as one Node file (`ws` and @vigil/verify bundled in). */
+export async function buildCli(outfile: string): Promise<void> {
+  await build({
+    entryPoints: [path.join(root, "src/cli/cli-main.ts")],
+    outfile,
+    bundle: true,
+    format: "esm",
+    platform: "node",
+    target: "node20",
+    external: ["bufferutil", "utf-8-validate"],
+    banner: {
+      js: "#!/usr/bin/env node\nimport { createRequire as __vigilCreateRequire } from 'node:module'; const require = __vigilCreateRequire(import.meta.url);",
+    },
+    logLevel: "warning",
+  });
+}
 
 export async function buildSdk(): Promise<void> {
   rmSync(dist, { recursive: true, force: true });
@@ -26,19 +43,7 @@ export async function buildSdk(): Promise<void> {
       logLevel: "warning",
     });
   }
-  await build({
-    entryPoints: [path.join(root, "src/cli/cli-main.ts")],
-    outfile: path.join(dist, "cli.mjs"),
-    bundle: true,
-    format: "esm",
-    platform: "node",
-    target: "node20",
-    external: ["bufferutil", "utf-8-validate"],
-    banner: {
-      js: "#!/usr/bin/env node\nimport { createRequire as __vigilCreateRequire } from 'node:module'; const require = __vigilCreateRequire(import.meta.url);",
-    },
-    logLevel: "warning",
-  });
+  await buildCli(path.join(dist, "cli.mjs"));
   execFileSync(path.join(root, "node_modules/.bin/tsc"), ["-p", path.join(root, "tsconfig.build.json")], {
     stdio: "inherit",
   });
@@ -57,8 +62,6 @@ export async function buildSdk(): Promise<void> {
   }
   rmSync(path.join(dist, "types"), { recursive: true, force: true });
   if (!existsSync(path.join(dist, "cli.mjs"))) throw new Error("the CLI bundle is missing");
-  mkdirSync(dist, { recursive: true });
-  void cpSync;
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
