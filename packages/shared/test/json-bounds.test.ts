@@ -1,7 +1,12 @@
 // Bounds on client JSON without recursion: the body scan that refuses deep nesting before parsing,
 // the path it names, and the walk that checks a parsed state's depth, numbers and text.
 import { describe, expect, test } from "vitest";
-import { findJsonProblem, findNestingOverflow, jsonPathAt } from "../src/events/json-bounds.ts";
+import {
+  findJsonProblem,
+  findNestingOverflow,
+  jsonPathAt,
+  scanJsonShape,
+} from "../src/events/json-bounds.ts";
 
 describe("findNestingOverflow", () => {
   test("finds the bracket that goes one level too deep, and nothing within the limit", () => {
@@ -26,6 +31,14 @@ describe("findNestingOverflow", () => {
   test("malformed text is left to JSON.parse", () => {
     expect(findNestingOverflow('{"a":"unterminated', 1)).toBe(-1);
     expect(findNestingOverflow("]]]]{", 1)).toBe(-1);
+  });
+});
+
+describe("scanJsonShape", () => {
+  test("counts the objects and arrays outside strings, to bound what parsing allocates", () => {
+    expect(scanJsonShape('[{},{"a":[1,{}]},"{[{["]', 5)).toEqual({ overflowAt: -1, containers: 5 });
+    expect(scanJsonShape("1", 5)).toEqual({ overflowAt: -1, containers: 0 });
+    expect(scanJsonShape("[[[]]]", 2)).toEqual({ overflowAt: 2, containers: 3 });
   });
 });
 

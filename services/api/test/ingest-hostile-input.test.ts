@@ -157,6 +157,22 @@ describe("parsing defensively", () => {
     await expectNothingQueuedAndAlive();
   });
 
+  test("8 MiB of empty objects is refused before parsing (413 naming the body); four at once leave the api up", async () => {
+    // Parsed and redacted, each `{}` (2 bytes) costs ~120 bytes of heap: ~350 MB for one such body.
+    const state = `{"l":[${Array.from({ length: 20_000 }, () => "{}").join(",")}]}`;
+    const event = withState(state).replace(
+      '"after_state"',
+      `"before_state":${state},"metadata":${state},"after_state"`,
+    );
+    const body = `[${Array.from({ length: Math.floor((8 * 1024 * 1024 - 2) / (event.length + 1)) }, () => event).join(",")}]`;
+    const responses = await Promise.all(Array.from({ length: 4 }, () => postRaw(bulkUrl(), body)));
+    for (const response of responses) {
+      expectProblem(response, 413, "PAYLOAD_TOO_LARGE");
+      expect(namedFields(response)).toEqual(["(body)"]);
+    }
+    await expectNothingQueuedAndAlive();
+  });
+
   test("brackets inside strings do not count as nesting", async () => {
     const response = await post(logsUrl(), { ...VALID, metadata: { text: `${"[{".repeat(5000)}\\"` } });
     expect(response.status).toBe(202);

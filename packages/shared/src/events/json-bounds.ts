@@ -5,26 +5,41 @@
 // Pure TypeScript with no imports beyond storable-text's check, so the SDK can use it too.
 import { isStorable, UNSTORABLE_MESSAGE } from "./storable-text.ts";
 
+export interface JsonShape {
+  /** Offset of the opening bracket that first nests deeper than allowed, or -1. */
+  overflowAt: number;
+  /** Objects and arrays in the text (counted up to the overflow, if any). */
+  containers: number;
+}
+
 /**
- * Where JSON `text` first nests deeper than `maxDepth` containers: the offset of the opening
- * bracket that goes one level too deep, or -1. Malformed text is not judged (JSON.parse does that).
- * One pass; strings are skipped with indexOf, so it costs ~1 ms per MiB.
+ * The nesting and the number of objects and arrays of JSON `text`, before it is parsed: each
+ * container costs tens of bytes of heap once parsed (`{}` is 2 bytes of text, ~60 of heap), so a
+ * body's container count bounds what parsing it can allocate. Malformed text is not judged
+ * (JSON.parse does that). One pass; strings are skipped with indexOf, ~1 ms per MiB.
  */
-export function findNestingOverflow(text: string, maxDepth: number): number {
+export function scanJsonShape(text: string, maxDepth: number): JsonShape {
   let depth = 0;
+  let containers = 0;
   for (let at = 0; at < text.length; at++) {
     const char = text.charCodeAt(at);
     if (char === QUOTE) {
       const end = stringEnd(text, at);
-      if (end < 0) return -1;
+      if (end < 0) break;
       at = end;
     } else if (char === OPEN_BRACE || char === OPEN_BRACKET) {
-      if (++depth > maxDepth) return at;
+      containers++;
+      if (++depth > maxDepth) return { overflowAt: at, containers };
     } else if (char === CLOSE_BRACE || char === CLOSE_BRACKET) {
       depth--;
     }
   }
-  return -1;
+  return { overflowAt: -1, containers };
+}
+
+/** Where JSON `text` first nests deeper than `maxDepth` containers (see scanJsonShape), or -1. */
+export function findNestingOverflow(text: string, maxDepth: number): number {
+  return scanJsonShape(text, maxDepth).overflowAt;
 }
 
 const QUOTE = 0x22;

@@ -4,7 +4,7 @@
 
 import type { IncomingMessage } from "node:http";
 import { type FieldError, VigilError } from "@vigil/shared/errors/vigil-error";
-import { findNestingOverflow, jsonPathAt } from "@vigil/shared/events/json-bounds";
+import { jsonPathAt, scanJsonShape } from "@vigil/shared/events/json-bounds";
 import type { Context } from "hono";
 
 /** Nesting allowed in a body unless a route asks for less: far beyond any valid body, far below the stack. */
@@ -13,7 +13,12 @@ export const DEFAULT_MAX_BODY_DEPTH = 64;
 export async function readJsonBody(
   c: Context,
   maxBytes: number,
-  options: { maxDepth?: number; depthMessage?: string } = {},
+  options: {
+    maxDepth?: number;
+    depthMessage?: string;
+    /** Objects and arrays a body may hold: what parsing it may allocate, whatever its byte size. */
+    maxContainers?: number;
+  } = {},
 ): Promise<unknown> {
   const type = c.req.header("content-type") ?? "";
   if (!/^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i.test(type)) {
@@ -27,11 +32,18 @@ export async function readJsonBody(
       { path: "(body)", message: "is empty" },
     ]);
   const maxDepth = options.maxDepth ?? DEFAULT_MAX_BODY_DEPTH;
-  const tooDeep = findNestingOverflow(text, maxDepth);
-  if (tooDeep >= 0) {
+  const shape = scanJsonShape(text, maxDepth);
+  if (shape.overflowAt >= 0) {
     throw new VigilError("VALIDATION_FAILED", `the body nests deeper than ${maxDepth} levels`, [
-      nestingError(jsonPathAt(text, tooDeep), options.depthMessage ?? "is nested too deeply"),
+      nestingError(jsonPathAt(text, shape.overflowAt), options.depthMessage ?? "is nested too deeply"),
     ]);
+  }
+  if (options.maxContainers !== undefined && shape.containers > options.maxContainers) {
+    throw new VigilError(
+      "PAYLOAD_TOO_LARGE",
+      `the body holds more than ${options.maxContainers} JSON objects and arrays; send fewer events per request`,
+      [{ path: "(body)", message: `more than ${options.maxContainers} objects and arrays` }],
+    );
   }
   try {
     return JSON.parse(text);

@@ -25,6 +25,13 @@ const SINGLE_BODY_DEPTH = EVENT_LIMITS.maxJsonDepth + 1;
 const BULK_BODY_DEPTH = EVENT_LIMITS.maxJsonDepth + 3;
 const DEPTH_MESSAGE = JSON_PROBLEM_MESSAGES.depth(EVENT_LIMITS.maxJsonDepth);
 
+/**
+ * Objects and arrays one request may hold (~200 per event of a full bulk; a typical event has 7).
+ * Each costs ~60 bytes of heap parsed and again once redacted: 8 MiB of `{}` would be ~350 MB,
+ * enough for two such requests to exhaust the api's 512 MB heap; this bounds it to ~30 MB.
+ */
+const MAX_BODY_CONTAINERS = 200_000;
+
 const security: Array<Record<string, string[]>> = [{ apiKey: [] }, { bearer: [] }];
 
 export function registerEventRoutes(app: OpenAPIHono<AppEnv>, deps: ApiDependencies) {
@@ -65,6 +72,7 @@ export function registerEventRoutes(app: OpenAPIHono<AppEnv>, deps: ApiDependenc
     const body = await readJsonBody(c, SINGLE_BODY_LIMIT, {
       maxDepth: SINGLE_BODY_DEPTH,
       depthMessage: DEPTH_MESSAGE,
+      maxContainers: MAX_BODY_CONTAINERS,
     });
     if (Array.isArray(body)) {
       throw new VigilError(
@@ -119,6 +127,7 @@ export function registerEventRoutes(app: OpenAPIHono<AppEnv>, deps: ApiDependenc
     const body = await readJsonBody(c, EVENT_LIMITS.maxBulkBytes, {
       maxDepth: BULK_BODY_DEPTH,
       depthMessage: DEPTH_MESSAGE,
+      maxContainers: MAX_BODY_CONTAINERS,
     });
     const items = Array.isArray(body) ? body : (body as { events?: unknown } | null)?.events;
     if (
