@@ -10,7 +10,8 @@ import { type RawBuilder, sql } from "kysely";
 import { z } from "zod";
 import { type Database, queryBuilder, run } from "../db/database.ts";
 import { VigilError } from "../errors/vigil-error.ts";
-import { ACTION_TYPES, OUTCOMES, rfc3339, SEVERITIES } from "../events/event-schema.ts";
+import { ACTION_TYPES, OUTCOMES, SEVERITIES } from "../events/event-schema.ts";
+import { queryTime } from "./search-params.ts";
 import type { TenantScope } from "./tenant-scope.ts";
 import { resolveTimeWindow } from "./time-window.ts";
 
@@ -27,8 +28,8 @@ export const TOP_LIMIT = 10;
 
 export const statsParamsSchema = z
   .strictObject({
-    from: rfc3339.optional(),
-    to: rfc3339.optional(),
+    from: queryTime.optional(),
+    to: queryTime.optional(),
     bucket: z.enum(STATS_BUCKETS, `must be one of ${STATS_BUCKETS.join(", ")}`).default("day"),
   })
   .refine((value) => !value.from || !value.to || Date.parse(value.from) <= Date.parse(value.to), {

@@ -55,6 +55,17 @@ const fullTextQuery = z
     "must contain a word that is not negated (in each `or` alternative): `-word` alone would scan every event",
   );
 
+const FIRST_PG_TIME = Date.parse("0001-01-01T00:00:00Z");
+
+/**
+ * A time parameter: RFC 3339 with a zone, and no earlier than year 1 once in UTC (PostgreSQL has
+ * no year 0: `0000-01-01T00:00:00Z` would be a driver error, not the parameter's 400).
+ */
+export const queryTime = rfc3339.refine(
+  (value) => Date.parse(value) >= FIRST_PG_TIME,
+  "must be a time from year 0001 on",
+);
+
 /** An opaque cursor as sent; its content is checked by decodeCursor. */
 export const cursorParam = z
   .string()
@@ -70,8 +81,8 @@ export const eventFilterSchema = z.strictObject({
   resource_id: text(256).optional(),
   severity: z.array(z.enum(SEVERITIES, `must be one of ${SEVERITIES.join(", ")}`)).optional(),
   outcome: z.enum(OUTCOMES, `must be one of ${OUTCOMES.join(", ")}`).optional(),
-  from: rfc3339.optional(),
-  to: rfc3339.optional(),
+  from: queryTime.optional(),
+  to: queryTime.optional(),
   q: fullTextQuery.optional(),
 });
 

@@ -11,7 +11,7 @@ import { recordAuditEvent } from "../audit/record-audit-event.ts";
 import { compilable, type Database, queryBuilder, run } from "../db/database.ts";
 import type { EventRemovedRangesTable } from "../db/schema.ts";
 import { VigilError } from "../errors/vigil-error.ts";
-import { rfc3339 } from "../events/event-schema.ts";
+import { queryTime } from "../query/search-params.ts";
 import type { TenantScope } from "../query/tenant-scope.ts";
 import type { SearchIndexRemover } from "../search/opensearch/remove-events.ts";
 
@@ -22,7 +22,7 @@ export const CLEANUP_BATCH_SIZE = 5000;
 export type RemovalReason = EventRemovedRangesTable["reason"];
 
 export const cleanupParamsSchema = z.strictObject({
-  before: rfc3339,
+  before: queryTime,
   dry_run: z
     .enum(["true", "false"], "must be true or false")
     .default("false")
