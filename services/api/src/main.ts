@@ -60,7 +60,7 @@ const deps = {
   logger,
   metrics: createMetrics("api"),
   keys,
-  tokens: createTokenVerifier({ config, db, keys }),
+  tokens: createTokenVerifier({ config, db, keys, userChanges: apiKeys }),
   apiKeys,
   isSensitiveKey: sensitiveKeyMatcher(config.VIGIL_REDACT_KEYS),
   // SEARCH_BACKEND is chosen once, here; cleanup keeps the index (when there is one) in step.

@@ -46,6 +46,7 @@ export class ApiKeyCache implements ApiKeyLookup {
   /** Bumped by every invalidation; a lookup started under an older one is not cached. */
   private generation = 0;
   private listening = false;
+  private readonly userListeners: Array<() => void> = [];
   private unlisten: (() => Promise<void>) | undefined;
 
   constructor(
@@ -56,13 +57,15 @@ export class ApiKeyCache implements ApiKeyLookup {
   async start(): Promise<void> {
     const listener = await this.sql.listen(
       AUTH_CHANGES_CHANNEL,
-      // `users` changes (20261207T1003) concern open streams, not keys or tenants.
+      // `users` changes (20261207T1003) concern the token verifier's user cache, not keys or tenants.
       (payload) => {
-        if (payload !== "users") this.invalidate();
+        if (payload === "users") this.usersChanged();
+        else this.invalidate();
       },
       () => {
         // Also after postgres.js re-LISTENs on a new connection: changes may have been missed.
         this.invalidate();
+        this.usersChanged();
         this.listening = true;
       },
     );
@@ -102,6 +105,15 @@ export class ApiKeyCache implements ApiKeyLookup {
       this.entries.set(keyHash, { ...found, expiresAt: now + this.ttlMs });
     }
     return found.principal;
+  }
+
+  /** `listener` runs at every change to a user (and after each re-LISTEN), e.g. to empty a user cache. */
+  onUsersChanged(listener: () => void): void {
+    this.userListeners.push(listener);
+  }
+
+  private usersChanged(): void {
+    for (const listener of this.userListeners) listener();
   }
 
   invalidate(): void {

@@ -12,8 +12,10 @@ import { type Principal, ROLES, type Role } from "./principal.ts";
 import { SIGNING_ALGORITHM, SigningKeyRing } from "./signing-keys.ts";
 
 /**
- * How long a user lookup is reused. A user deleted or disabled within this window can still use an
- * access token on a replica that looked them up just before; after it, the next request is refused.
+ * How long a user lookup is reused. With `userChanges` (the api) the cache is emptied as soon as a
+ * user change is announced, so this only bounds a lost notification; without it (the streamer,
+ * whose open streams are re-checked by stream/credential-watch.ts) a user deleted or disabled within
+ * this window can still pass one more check on a replica that looked them up just before.
  */
 export const USER_CHECK_CACHE_MS = 5_000;
 const USER_CACHE_MAX_ENTRIES = 10_000;
@@ -25,6 +27,8 @@ export interface TokenVerifierDependencies {
   db: Database;
   /** Shares the api's key ring with the token issuer; created here when absent (e.g. in the streamer). */
   keys?: SigningKeyRing;
+  /** Announces user changes (the api's ApiKeyCache, which LISTENs for them): the user cache is emptied. */
+  userChanges?: { onUsersChanged(listener: () => void): void };
 }
 
 export function createTokenVerifier(deps: TokenVerifierDependencies): TokenVerifier {
@@ -37,13 +41,20 @@ export function createTokenVerifier(deps: TokenVerifierDependencies): TokenVerif
     });
   const users = new Map<string, { row: UserRow | null; at: number }>();
   const external = externalVerifier(config);
+  /** Bumped by every announced change; a lookup that overlapped one is not cached. */
+  let generation = 0;
+  deps.userChanges?.onUsersChanged(() => {
+    generation++;
+    users.clear();
+  });
 
   async function currentUser(id: string): Promise<UserRow | null> {
     const cached = users.get(id);
     if (cached && Date.now() - cached.at < USER_CHECK_CACHE_MS) return cached.row;
+    const started = generation;
     const row = await findUserById(db.sql, id);
     if (users.size >= USER_CACHE_MAX_ENTRIES) users.clear();
-    users.set(id, { row, at: Date.now() });
+    if (started === generation) users.set(id, { row, at: Date.now() });
     return row;
   }
 
