@@ -23,6 +23,8 @@ export interface StoredEvent {
   after_state: JsonObject | null;
   metadata: JsonObject | null;
   redacted: string[];
+  /** Present once the event's personal data was erased (spec §13); the hash then cannot be recomputed. */
+  erased?: { at: string; by: string; fields: string[] };
 }
 
 /** Filters of `GET /api/v1/logs` (and, except `q` and sorting, of the live stream). */
