@@ -1,6 +1,7 @@
 #!/usr/bin/env -S node --import tsx
 // `pnpm vigil <command>`: operator commands. Configuration comes from the environment (or, in the
 // embedded mode, from .vigil/dev.env written by `pnpm start`).
+import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { API_KEY_SCOPES, type ApiKeyScope, createApiKey } from "@vigil/shared/auth/api-keys";
@@ -22,6 +23,7 @@ import { loadCheckpointSigner } from "@vigil/shared/tlog/checkpoint-signer";
 import { Checkpointer } from "@vigil/shared/tlog/checkpointer";
 import { monitorCheckpoints } from "@vigil/shared/tlog/monitor";
 import { bootstrapPlatform } from "@vigil/shared/users/bootstrap-platform";
+import { parseSignerKey, signerKey, verifierKeyOf } from "@vigil/verify";
 import { CLIENT_USAGE, isClientCommand, runClientCli } from "./client-commands.ts";
 
 const USAGE = `usage: pnpm vigil <command> [options]
@@ -39,6 +41,8 @@ const USAGE = `usage: pnpm vigil <command> [options]
                                             or VIGIL_API_KEY)
   admin bootstrap                           create the platform admin (VIGIL_ADMIN_EMAIL/PASSWORD) if none exists
   keys rotate                               add a new token signing key; old ones verify until their tokens expire
+  checkpoint-key new --name N               print a new checkpoint signing key (line 1, for CHECKPOINT_SIGNING_KEY;
+                                            keep it out of the database) and its verifier key (line 2, publish it)
   opensearch reindex --tenant ID [--from T] [--to T]   rebuild a tenant's search index from PostgreSQL
   config docs                               print the configuration reference (markdown)
 ${CLIENT_USAGE}`;
@@ -72,6 +76,14 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (command === "monitor") return monitor(values);
+  if (command === "checkpoint-key" && sub === "new") {
+    if (!values.name)
+      throw new Error("checkpoint-key new needs --name (your VIGIL_LOG_ORIGIN, e.g. vigil.example.com)");
+    const key = await signerKey({ name: values.name, privateKeySeed: new Uint8Array(randomBytes(32)) });
+    console.log(key);
+    console.log(await verifierKeyOf(await parseSignerKey(key)));
+    return 0;
+  }
   const config = loadConfig();
 
   if (command === "migrate") {
