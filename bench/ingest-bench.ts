@@ -6,7 +6,10 @@
 //     measured), next to a Hono handler that answers 202 without work (the HTTP floor).
 //   - store latency, accept (received_at, stamped by the api) → committed and visible (the NOTIFY
 //     the worker's transaction sends at commit), at half the measured end-to-end rate.
+import { randomBytes } from "node:crypto";
+import { createEventQueues } from "@vigil/devstack/queues";
 import type { Tenant } from "@vigil/shared/tenants/tenants";
+import { startBarePipeline } from "./bare-pipeline.ts";
 import type { BenchStack } from "./bench-stack.ts";
 import { startHttpFloor } from "./http-floor-server.ts";
 import { generateLoad } from "./load-generator.ts";
@@ -64,6 +67,7 @@ export async function benchIngest(
   };
 
   const endToEnd: number[] = [];
+  const bare: number[] = [];
   const directInsert: number[] = [];
   const directCopy: number[] = [];
   const singlePosts: number[] = [];
@@ -104,6 +108,11 @@ export async function benchIngest(
     log(
       `ingest run ${run}: end to end ${formatNumber((expected - before) / seconds)} events/s (api accepted at ${formatNumber(load.requestsPerSecond * BULK_SIZE)} events/s)`,
     );
+
+    // The bare pipeline: the same requests through the same emulator into the same table, with none
+    // of Vigil's guarantees (bare-pipeline.ts); what Vigil costs is the ratio to it.
+    bare.push(await bareRun(stack, options, run, notes));
+    log(`ingest run ${run}: bare pipeline ${formatNumber(bare.at(-1)!)} events/s`);
 
     // The limit: the same rows, straight into the same table and indexes.
     const rows = await buildStoredRows(baselineTenant, baselineSeq + 1, options.events, run * options.events);
@@ -168,6 +177,7 @@ export async function benchIngest(
 
   const figures = {
     endToEnd: figure(endToEnd, "events/s"),
+    barePipeline: figure(bare, "events/s"),
     directInsert: figure(directInsert, "rows/s"),
     directCopy: figure(directCopy, "rows/s"),
     singlePosts: figure(singlePosts, "req/s"),
@@ -176,8 +186,15 @@ export async function benchIngest(
     storeLatencyP99: figure(latencyP99, "ms"),
   };
   const bulkRatio = figures.endToEnd.median / figures.directInsert.median;
+  const bareRatio = figures.endToEnd.median / figures.barePipeline.median;
   const singleRatio = figures.singlePosts.median / figures.httpFloor.median;
   const targets: TargetCheck[] = [
+    {
+      section: "ingest",
+      target: "end-to-end bulk ingest ≥ 0.8 × the bare pipeline (what the guarantees cost)",
+      measured: `${formatFigure(figures.endToEnd)} vs ${formatFigure(figures.barePipeline)} = ${bareRatio.toFixed(2)}×`,
+      pass: bareRatio >= 0.8,
+    },
     {
       section: "ingest",
       target: "end-to-end bulk ingest ≥ 0.7 × direct multi-row INSERT",
@@ -198,6 +215,58 @@ export async function benchIngest(
     },
   ];
   return { figures, targets, notes };
+}
+
+/** One bare-pipeline run of the same size as the end-to-end run; returns events/s. */
+async function bareRun(
+  stack: BenchStack,
+  options: IngestOptions,
+  run: number,
+  notes: string[],
+): Promise<number> {
+  const queues = await createEventQueues(
+    stack.pipeline.sqsEndpoint,
+    `bare-${randomBytes(4).toString("hex")}`,
+    {
+      maxReceiveCount: 5,
+      visibilityTimeoutSeconds: 60,
+    },
+  );
+  const bare = await startBarePipeline({
+    sqsEndpoint: stack.pipeline.sqsEndpoint,
+    queueUrl: queues.queueUrl,
+    databaseUrl: stack.adminUrl,
+    pollers: options.writers,
+  });
+  try {
+    const before = await bare.storedCount();
+    const meter = cpuMeter({
+      "bare api": { pid: bare.apiPid },
+      "bare worker": { pid: bare.workerPid },
+      postgres: { pid: stack.pgPid, tree: true },
+      "bench+fauxqs": { pid: process.pid },
+    });
+    const started = performance.now();
+    const load = await generateLoad({
+      url: `${bare.url}/bulk`,
+      body: { bulkSize: BULK_SIZE },
+      connections: Math.max(options.tenants, 4),
+      amount: Math.ceil(options.events / BULK_SIZE),
+      timeoutSeconds: 600,
+    });
+    const expected = before + load.ok * BULK_SIZE;
+    if (!(await waitUntil(async () => (await bare.storedCount()) >= expected, 600_000, 25)))
+      throw new Error(
+        `bare run ${run}: only ${(await bare.storedCount()) - before} of ${expected - before} rows stored`,
+      );
+    const seconds = (performance.now() - started) / 1000;
+    notes.push(
+      `run ${run}, bare pipeline (${formatNumber(seconds)} s): ${cpuReport(meter.since(), seconds, (expected - before) / 1000, "1,000 events")}`,
+    );
+    return (expected - before) / seconds;
+  } finally {
+    await bare.stop();
+  }
 }
 
 /**
