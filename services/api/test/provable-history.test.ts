@@ -271,6 +271,51 @@ describe("checkpoints and proofs", () => {
     await openCheckpoint(await named.text(), [verifierKey]);
   });
 
+  test("hostile parameters are 4xx naming the field, never a 500; another tenant's checkpoints stay out of reach", async () => {
+    const [first] = await rows(tenant.id);
+    const cases: Array<[string, number]> = [
+      [`/api/v1/logs/${first!.id}/proof?size=99999999999999999`, 400],
+      [`/api/v1/logs/${first!.id}/proof?size=1e3`, 400],
+      [`/api/v1/logs/${first!.id}/proof?size=1&size=2`, 400],
+      [`/api/v1/logs/${first!.id}/proof?sort=seq`, 400],
+      [`/api/v1/checkpoints/consistency?from=1`, 400],
+      [`/api/v1/checkpoints/consistency?from=9999999999999999&to=9999999999999999`, 404],
+      [`/api/v1/checkpoints?size=%00`, 400],
+      [`/api/v1/logs/export?format=bundle&from_seq=0`, 400],
+      [`/api/v1/logs/export?format=bundle&to_seq=abc`, 400],
+      [`/api/v1/logs/export?format=bundle&user_id=x`, 400],
+      [`/api/v1/tlog/${tenant.id}/tile/63/x999/x999/x999/x999/x999/999`, 404],
+      [`/api/v1/tlog/${tenant.id}/tile/0/000.p/1/../../etc`, 404],
+      [`/api/v1/checkpoints/latest?tenant_id=not-a-uuid`, 400],
+    ];
+    for (const [route, status] of cases) {
+      const response = await http(route, { key: readKey });
+      expect(response.status, route).toBe(status);
+      expect(response.headers.get("content-type"), route).toContain("problem+json");
+    }
+    const other = await createTenant(api.url, platformAdmin);
+    for (const route of [
+      `/api/v1/checkpoints/latest?tenant_id=${other.id}`,
+      `/api/v1/checkpoints?size=1&tenant_id=${other.id}`,
+      `/api/v1/checkpoints/consistency?from=1&to=2&tenant_id=${other.id}`,
+      `/api/v1/tlog/${other.id}/tile/0/000.p/1`,
+      `/api/v1/logs/export?format=bundle&tenant_id=${other.id}`,
+    ]) {
+      expect((await http(route, { key: readKey })).status, route).toBe(403);
+    }
+    const notJson = await http(`/api/v1/logs/${first!.id}/erasure`, {
+      token: tenantAdmin,
+      rawBody: "{reason:",
+      headers: { "Content-Type": "application/json" },
+    });
+    expect(notJson.status).toBe(400);
+    const extra = await http(`/api/v1/logs/${first!.id}/erasure`, {
+      token: tenantAdmin,
+      body: { reason: "x", values: { user_id: "y" } },
+    });
+    expect(extra.status).toBe(422);
+  });
+
   test("the verifier key is public; the key list has its validity window", async () => {
     const key = await fetch(`${api.url}/api/v1/checkpoints/key`);
     expect(key.status).toBe(200);
