@@ -166,11 +166,32 @@ describe("parsing defensively", () => {
     );
     const body = `[${Array.from({ length: Math.floor((8 * 1024 * 1024 - 2) / (event.length + 1)) }, () => event).join(",")}]`;
     const responses = await Promise.all(Array.from({ length: 4 }, () => postRaw(bulkUrl(), body)));
+    expect(responses.map((response) => response.status)).toContain(413);
     for (const response of responses) {
+      // Beyond the in-flight budget a request is refused before its body is even read (next test).
+      if (response.status === 429) continue;
       expectProblem(response, 413, "PAYLOAD_TOO_LARGE");
       expect(namedFields(response)).toEqual(["(body)"]);
     }
     await expectNothingQueuedAndAlive();
+  });
+
+  test("concurrent 8 MiB bulks beyond the in-flight budget get 429 with Retry-After before parsing; the api stays up", async () => {
+    // Cheap for the admitted ones to finish (the JSON is cut short: a 400 after reading it all).
+    const event = JSON.stringify({ ...VALID, metadata: { text: "x".repeat(60_000) } });
+    const body = `[${Array.from({ length: Math.floor((8 * 1024 * 1024 - 2) / (event.length + 1)) }, () => event).join(",")}`;
+    const responses = await Promise.all(Array.from({ length: 5 }, () => postRaw(bulkUrl(), body)));
+    const statuses = responses.map((response) => response.status).sort();
+    expect(statuses).toContain(400);
+    expect(statuses).toContain(429);
+    for (const response of responses.filter((response) => response.status === 429)) {
+      expectProblem(response, 429, "RATE_LIMITED");
+      expect(response.headers.get("retry-after")).toBe("1");
+    }
+    await expectNothingQueuedAndAlive();
+    // The budget is given back: the next request is admitted.
+    expect((await post(bulkUrl(), [VALID])).status).toBe(202);
+    await drainQueue(1);
   });
 
   test("brackets inside strings do not count as nesting", async () => {

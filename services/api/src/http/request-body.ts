@@ -92,6 +92,47 @@ export async function readJsonOrFormBody(c: Context, maxBytes: number): Promise<
   return fields;
 }
 
+/**
+ * Bounds the request bodies one process works on at once, counted in bytes of body: parsed,
+ * validated and redacted, a hostile body can take ~14× its size in heap (objects of many keys), so
+ * a few concurrent 8 MiB bulks could otherwise exhaust the api's heap and crash every tenant's
+ * requests. One request is always admitted; beyond the budget a request is refused with 429 and
+ * Retry-After before its body is parsed (the body is read and dropped, so the client reads the answer).
+ */
+export class BodyBudget {
+  private inFlight = 0;
+
+  constructor(readonly maxBytes: number) {}
+
+  /** Runs `work` holding `maxBodyBytes` (or the declared Content-Length, when smaller) of the budget. */
+  async run<T>(c: Context, maxBodyBytes: number, work: () => Promise<T>): Promise<T> {
+    const declared = Number(c.req.header("content-length") ?? Number.NaN);
+    const bytes =
+      Number.isFinite(declared) && declared >= 0 ? Math.min(declared, maxBodyBytes) : maxBodyBytes;
+    if (this.inFlight > 0 && this.inFlight + bytes > this.maxBytes) {
+      const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
+      if (incoming && bytes <= maxBodyBytes) await discard(incoming);
+      throw new VigilError(
+        "RATE_LIMITED",
+        "the api is busy with other large requests; retry shortly or send smaller ones",
+        undefined,
+        { "Retry-After": "1" },
+      );
+    }
+    this.inFlight += bytes;
+    try {
+      return await work();
+    } finally {
+      this.inFlight -= bytes;
+    }
+  }
+
+  /** Bytes held now (for tests and metrics). */
+  get held(): number {
+    return this.inFlight;
+  }
+}
+
 /** The raw body as text, refusing (413) as soon as more than `maxBytes` have arrived. */
 async function readBodyText(c: Context, maxBytes: number): Promise<string> {
   const declared = Number(c.req.header("content-length") ?? "0");

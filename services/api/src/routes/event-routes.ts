@@ -10,8 +10,9 @@ import { getEvent } from "@vigil/shared/query/get-event";
 import { searchEvents } from "@vigil/shared/query/search-events";
 import { parseQuery, searchParamsSchema } from "@vigil/shared/query/search-params";
 import { tenantScope } from "@vigil/shared/query/tenant-scope";
+import type { Context } from "hono";
 import type { ApiDependencies, AppEnv } from "../http/app-env.ts";
-import { readJsonBody } from "../http/request-body.ts";
+import { BodyBudget, readJsonBody } from "../http/request-body.ts";
 import { problemResponses, storedEventSchema } from "./openapi-shapes.ts";
 
 /** Single events carry a little room for whitespace over the per-event limit; the event check is exact. */
@@ -32,10 +33,17 @@ const DEPTH_MESSAGE = JSON_PROBLEM_MESSAGES.depth(EVENT_LIMITS.maxJsonDepth);
  */
 const MAX_BODY_CONTAINERS = 200_000;
 
+/**
+ * Ingest body bytes one api process handles at once: two full bulks, or ~25 typical ones. Worst
+ * case ~14× in heap (~225 MB), inside the 512 MB heap with room for everything else.
+ */
+const INGEST_BODY_BYTES_IN_FLIGHT = 2 * EVENT_LIMITS.maxBulkBytes;
+
 const security: Array<Record<string, string[]>> = [{ apiKey: [] }, { bearer: [] }];
 
 export function registerEventRoutes(app: OpenAPIHono<AppEnv>, deps: ApiDependencies) {
   const tenantQuery = z.object({ tenant_id: z.uuid().optional() });
+  const ingestBodies = new BodyBudget(INGEST_BODY_BYTES_IN_FLIGHT);
 
   app.openAPIRegistry.registerPath(
     createRoute({
@@ -69,20 +77,22 @@ export function registerEventRoutes(app: OpenAPIHono<AppEnv>, deps: ApiDependenc
         { path: "wait", message: "must be true or false" },
       ]);
     }
-    const body = await readJsonBody(c, SINGLE_BODY_LIMIT, {
-      maxDepth: SINGLE_BODY_DEPTH,
-      depthMessage: DEPTH_MESSAGE,
-      maxContainers: MAX_BODY_CONTAINERS,
-    });
-    if (Array.isArray(body)) {
-      throw new VigilError(
-        "VALIDATION_FAILED",
-        "send one event object here; arrays go to /api/v1/logs/bulk",
-        [{ path: "(body)", message: "must be an object" }],
-      );
-    }
     const principal = c.get("principal");
-    const result = await ingestEvents(deps, principal, [body], { bulk: false });
+    const { body, result } = await ingestBodies.run(c, SINGLE_BODY_LIMIT, async () => {
+      const body = await readJsonBody(c, SINGLE_BODY_LIMIT, {
+        maxDepth: SINGLE_BODY_DEPTH,
+        depthMessage: DEPTH_MESSAGE,
+        maxContainers: MAX_BODY_CONTAINERS,
+      });
+      if (Array.isArray(body)) {
+        throw new VigilError(
+          "VALIDATION_FAILED",
+          "send one event object here; arrays go to /api/v1/logs/bulk",
+          [{ path: "(body)", message: "must be an object" }],
+        );
+      }
+      return { body, result: await ingestEvents(deps, principal, [body], { bulk: false }) };
+    });
     deps.metrics.eventsAccepted.inc(result.enqueued);
     const id = result.ids[0]!;
     if (wait === "true") {
@@ -123,7 +133,7 @@ export function registerEventRoutes(app: OpenAPIHono<AppEnv>, deps: ApiDependenc
       },
     }),
   );
-  app.post("/api/v1/logs/bulk", async (c) => {
+  const ingestBulk = async (c: Context<AppEnv>) => {
     const body = await readJsonBody(c, EVENT_LIMITS.maxBulkBytes, {
       maxDepth: BULK_BODY_DEPTH,
       depthMessage: DEPTH_MESSAGE,
@@ -152,7 +162,8 @@ export function registerEventRoutes(app: OpenAPIHono<AppEnv>, deps: ApiDependenc
     const result = await ingestEvents(deps, c.get("principal"), items, { bulk: true });
     deps.metrics.eventsAccepted.inc(result.enqueued);
     return c.json({ accepted: result.ids.length, ids: result.ids }, 202);
-  });
+  };
+  app.post("/api/v1/logs/bulk", (c) => ingestBodies.run(c, EVENT_LIMITS.maxBulkBytes, () => ingestBulk(c)));
 
   app.openAPIRegistry.registerPath(
     createRoute({
