@@ -10,8 +10,8 @@
 //   knobs: --tenants=8 --subscribers=20 --api=2 --workers=3 --streamers=2 --batch=500 --clients=6
 //          --pg-restarts=1 --seed=1 --out=bench/results
 import { randomUUID } from "node:crypto";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { loadavg, tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
@@ -161,6 +161,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   const rand = random(options.seed);
   const started = Date.now();
   const stateDir = mkdtempSync(path.join(tmpdir(), "vigil-chaos-"));
+  chmodSync(stateDir, 0o755); // PostgreSQL runs as the OS user `postgres` when this runs as root
   let duplicatesSuppressed = 0;
   let stack: EmbeddedStack | undefined;
   const failures: string[] = [];
@@ -546,9 +547,10 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     mkdirSync(options.out, { recursive: true });
     const name = `chaos-${new Date().toISOString().slice(0, 10)}`;
     const { summary, ...data } = result;
+    const recorded = { ...options, log: undefined, out: path.relative(REPO_ROOT, options.out) };
     writeFileSync(
       path.join(options.out, `${name}.json`),
-      `${JSON.stringify({ options: { ...options, log: undefined }, ...data }, null, 2)}\n`,
+      `${JSON.stringify({ options: recorded, loadAverage: loadavg(), ...data }, null, 2)}\n`,
     );
     writeFileSync(
       path.join(options.out, `${name}.md`),

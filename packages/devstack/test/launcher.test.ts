@@ -1,7 +1,7 @@
 // `pnpm start` as a supervisor: a worker kill -9'd three times while events are ingested is restarted
 // each time and the stack stays up, with every event stored exactly once and gapless; Ctrl-C with
 // events still queued drains them before stopping, so after a restart all are stored.
-import { mkdtempSync, rmSync } from "node:fs";
+import { chmodSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { createApiKey } from "@vigil/shared/auth/api-keys";
@@ -32,6 +32,7 @@ afterAll(() => {
 
 function stateDir(): string {
   const root = mkdtempSync(path.join(tmpdir(), "vigil-launcher-"));
+  chmodSync(root, 0o755); // PostgreSQL runs as the OS user `postgres` when tests run as root
   roots.push(root);
   return path.join(root, "state");
 }
@@ -166,4 +167,34 @@ describe("pnpm start supervises its services", () => {
       max: 20_000,
     });
   }, 150_000);
+
+  test("a service that keeps dying at start is given up on with one clear message, and 'ready' is never printed", async () => {
+    // WORKER_POLLERS=0 is refused by the configuration every service loads: each exits 78 at start.
+    const launcher = await startLauncher({ stateDir: stateDir(), env: { WORKER_POLLERS: "0" } });
+    launchers.push(launcher);
+    expect(await launcher.exited).toBe(1);
+    const output = launcher.output();
+    const [, gaveUp] =
+      output.match(/(\w+-1) exited \(code 78\) 5 times in a row within 10 s of starting; giving up on it/) ??
+      [];
+    expect(gaveUp).toBeDefined();
+    // Four restarts with growing backoff before the fifth exit.
+    for (let restart = 1; restart <= 4; restart++)
+      expect(output).toMatch(
+        new RegExp(
+          `${gaveUp} exited \\(code 78\\) after [\\d.]+ s; restarting in [\\d.]+ s \\(restart ${restart}\\)`,
+        ),
+      );
+    expect(output).toContain("WORKER_POLLERS");
+    expect(output).not.toContain("ready:");
+    expect(output.trimEnd().split("\n").at(-1)).toContain("stopped");
+  }, 120_000);
+
+  test("a bad flag is one line and the usage, before anything starts", async () => {
+    const launcher = await startLauncher({ stateDir: stateDir(), args: ["--workers", "0"] });
+    expect(await launcher.exited).toBe(2);
+    expect(launcher.output()).toMatch(
+      /^vigil start failed: --workers needs a whole number between 1 and 20 \(got 0\)\nusage: /,
+    );
+  });
 });
