@@ -243,6 +243,18 @@ describe("bundles", () => {
     expect(await problems(Buffer.concat([tarEntry("events.ndjson", "x"), new Uint8Array(1024)]))).toMatch(
       /events.ndjson where checkpoint belongs/,
     );
+    // Hostile lines: nesting too deep to canonicalise, a line longer than any event can be.
+    const { metadata: _metadata, ...first } = log.events[0]!;
+    const deep = `${JSON.stringify(first).slice(0, -1)},"metadata":{"d":${"[".repeat(50_000)}${"]".repeat(50_000)}}}\n`;
+    const deepReport = await verify(
+      await bundleBytes({ from: 1, to: 2, lines: deep + linesOf([log.events[1]!]) }),
+    );
+    expect(deepReport.problems).toEqual([expect.stringMatching(/seq 1 .*cannot be hashed/)]);
+    expect(deepReport.hashesRecomputed).toBe(1);
+    const long = `${JSON.stringify({ ...log.events[0]!, metadata: { x: "a".repeat(5 * 1024 * 1024) } })}\n`;
+    expect(await problems(await bundleBytes({ from: 1, to: 1, lines: long }))).toMatch(
+      /line longer than 4 MiB/,
+    );
     const corrupt = Buffer.from(good);
     corrupt[corrupt.indexOf("events.ndjson") + 3000] = 0xff; // invalid UTF-8 inside events
     expect(await problems(corrupt)).not.toBe("");
