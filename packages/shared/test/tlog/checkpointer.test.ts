@@ -6,8 +6,10 @@ import { randomBytes, randomUUID } from "node:crypto";
 import { VigilError } from "@vigil/shared/errors/vigil-error";
 import type { NormalizedEvent } from "@vigil/shared/events/event-schema";
 import { storeEvents } from "@vigil/shared/ingest/store-events";
+import { verifyTenantLog } from "@vigil/shared/integrity/verify-tenant-log";
 import { createLogger } from "@vigil/shared/logging/logger";
 import { tenantScope } from "@vigil/shared/query/tenant-scope";
+import { deleteEventsBefore } from "@vigil/shared/retention/cleanup-events";
 import { listCheckpointKeys } from "@vigil/shared/tlog/checkpoint-keys-listing";
 import {
   CheckpointKeyError,
@@ -138,6 +140,43 @@ test("rotation: both keys sign; the retired key stays listed with its window and
   expect(current).toMatchObject({ current: true, configured: true, valid_until: null });
   expect(retired).toMatchObject({ current: false, configured: false });
   expect(Date.parse(retired!.valid_until!)).toBeGreaterThanOrEqual(Date.parse(retired!.valid_from!));
+});
+
+test("rows removed by cleanup keep their leaves: verify rebuilds the tree from the rows and the tiles", async () => {
+  const key = await makeKey("vigil-cleanup");
+  const { tenant } = await pipeline.createTenantWithKey();
+  const old = new Date(Date.now() - 10 * 86_400_000);
+  await storeEvents(pipeline.database.db, [
+    ...events(tenant.id, 300).map((event) => ({ ...event, occurred_at: old.toISOString() })),
+    ...events(tenant.id, 20),
+  ]);
+  await (await checkpointerWith([key.signer])).signTenant(tenantScope(tenant.id));
+  const removed = await deleteEventsBefore(
+    pipeline.database.db,
+    tenantScope(tenant.id),
+    new Date(Date.now() - 86_400_000),
+  );
+  expect(removed).toBe(300);
+  const [{ tiles } = { tiles: 0 }] = await pipeline.database.admin<{ tiles: number }[]>`
+    select count(*)::int as tiles from tlog_tiles where tenant_id = ${tenant.id}`;
+  expect(tiles).toBeGreaterThan(0);
+  const report = await verifyTenantLog(pipeline.database.db, tenantScope(tenant.id), {
+    checkpointKeys: [key.verifier],
+    origin: "vigil.test",
+  });
+  expect(report.problems).toEqual([]);
+  expect(report).toMatchObject({
+    ok: true,
+    removed: 300,
+    tree: { checkpoint_size: 320, leaves_from_tiles: 300 },
+  });
+  // A still-stored event remains provable in the signed tree.
+  const [kept] = await pipeline.database.admin<{ id: string }[]>`
+    select id from events where tenant_id = ${tenant.id} order by seq limit 1`;
+  const proof = await eventInclusionProof(pipeline.database.db, tenantScope(tenant.id), kept!.id, {
+    retryAfterSeconds: 1,
+  });
+  expect(proof.tree_size).toBe(320);
 });
 
 test("an event no checkpoint covers yet is a 409 with Retry-After", async () => {
