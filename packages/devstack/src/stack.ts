@@ -115,6 +115,7 @@ export async function startEmbeddedStack(options: StackOptions): Promise<Embedde
     port: options.pgPort,
     password: secrets.pgPassword,
     settings: options.pgSettings,
+    onNotice: say,
   });
   const cleanups: Array<() => Promise<unknown>> = [() => pg.stop()];
   try {

@@ -225,6 +225,7 @@ export function registerConsole(app: OpenAPIHono<AppEnv>, deps: ApiDependencies)
     "/events",
     "/events/*",
     "/export",
+    "/checkpoint-key",
     "/tail",
     "/stats",
     "/history",
@@ -320,6 +321,11 @@ export function registerConsole(app: OpenAPIHono<AppEnv>, deps: ApiDependencies)
     const salt = await readEventSalt(deps.db, scope, event.id);
     return { event: salt ? { ...event, salt } : event, hashed_fields: HASHED_FIELDS };
   };
+  const withProof = (verification: Awaited<ReturnType<typeof verificationOf>>, id: string) => ({
+    ...verification,
+    proof_url: `/console/events/${id}/proof`,
+    key_url: "/console/checkpoint-key",
+  });
 
   web.get("/events", async (c) => {
     const scope = readScope(c);
@@ -343,18 +349,24 @@ export function registerConsole(app: OpenAPIHono<AppEnv>, deps: ApiDependencies)
     return page(
       c,
       frameFor(c, `Event #${event.seq}`, "events", { scripts: ["/console/assets/event-verify.js"] }),
-      <EventDetail place={CONSOLE_PLACE} event={event} verification={await verificationOf(scope, event)} />,
+      <EventDetail
+        place={CONSOLE_PLACE}
+        event={event}
+        verification={withProof(await verificationOf(scope, event), event.id)}
+      />,
     );
   });
 
-  // Plain links the browser downloads: forwarded to the API's own export with the session's
-  // access token, so authorization, auditing and streaming are exactly the API's.
-  web.get("/export", async (c) => {
+  /**
+   * A read forwarded to the API itself with the session's access token, so authorization,
+   * auditing and streaming are exactly the API's (export links, inclusion proofs).
+   */
+  const forwardToApi = (c: ConsoleContext, apiPath: string, params: URLSearchParams) => {
     const scope = readScope(c);
     if (!scope) throw new VigilError("INVALID_PARAMETER", "pick a tenant first");
-    const params = filledParams(c.req.url, ["tenant_id"]);
     if (isPlatformAdmin(signedInState(c).session.principal)) params.set("tenant_id", scope.tenantId);
-    const url = new URL(`/api/v1/logs/export?${params}`, c.req.url);
+    const query = params.toString();
+    const url = new URL(`${apiPath}${query ? `?${query}` : ""}`, c.req.url);
     return app.fetch(
       new Request(url, {
         headers: {
@@ -364,6 +376,31 @@ export function registerConsole(app: OpenAPIHono<AppEnv>, deps: ApiDependencies)
         },
       }),
     );
+  };
+
+  // Plain links the browser downloads.
+  web.get("/export", (c) => forwardToApi(c, "/api/v1/logs/export", filledParams(c.req.url, ["tenant_id"])));
+  // What the event page's Verify checks the event's inclusion with (provable history, spec §13).
+  // Answered 200 with a status either way, so a log not yet provable is no browser console error.
+  const proofStatus = async (response: Response) => {
+    const problem = (await response.json().catch(() => ({}))) as { detail?: string; request_id?: string };
+    return {
+      status: response.status === 409 ? ("pending" as const) : ("unavailable" as const),
+      detail: problem.detail ?? `HTTP ${response.status}`,
+      request_id: problem.request_id ?? null,
+    };
+  };
+  web.get("/events/:id/proof", async (c) => {
+    const id = c.req.param("id");
+    if (!/^[0-9a-f-]{36}$/i.test(id)) throw new VigilError("NOT_FOUND", "no event with that id");
+    const response = await forwardToApi(c, `/api/v1/logs/${id}/proof`, new URLSearchParams());
+    if (!response.ok) return c.json(await proofStatus(response));
+    return c.json({ status: "ok", proof: await response.json() });
+  });
+  web.get("/checkpoint-key", async (c) => {
+    const response = await forwardToApi(c, "/api/v1/checkpoints/key", new URLSearchParams());
+    if (!response.ok) return c.json(await proofStatus(response));
+    return c.json({ status: "ok", key: (await response.text()).trim() });
   });
 
   // ---- live tail ----------------------------------------------------------------------------

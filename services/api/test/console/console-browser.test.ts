@@ -1,6 +1,7 @@
 // The Vigil Console in real Chromium (Debian's package, driven by playwright-core) against the real
 // pipeline: api, worker and streamer processes on an isolated database and queue. Every page is
 // also checked for console errors and CSP violations, and screenshotted into ./artifacts.
+import { randomBytes } from "node:crypto";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -15,6 +16,7 @@ import {
   startService,
   type TestPipeline,
 } from "@vigil/testkit";
+import { signerKey } from "@vigil/verify";
 import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { createUser, login, PLATFORM_ADMIN } from "../auth-fixtures.ts";
@@ -128,17 +130,23 @@ describe.skipIf(!HAVE_BROWSER)(
       const apiPort = await freePort();
       streamerPort = await freePort();
       apiUrl = `http://127.0.0.1:${apiPort}`;
+      // Signed checkpoints every second, so Verify can also check the inclusion proof.
+      const checkpoints = {
+        CHECKPOINT_SIGNING_KEY: await signerKey({ name: "console-test", privateKeySeed: randomBytes(32) }),
+        CHECKPOINT_INTERVAL_SECONDS: "1",
+      };
       [api, streamer] = await Promise.all([
         startService(
           "api",
           pipeline.env({
             API_PORT: String(apiPort),
             CONSOLE_STREAM_URL: `ws://127.0.0.1:${streamerPort}/api/v1/logs/stream`,
+            ...checkpoints,
           }),
           apiPort,
         ),
         startStreamer(),
-        pipeline.start("worker"),
+        pipeline.start("worker", checkpoints),
       ]);
       profileDir = mkdtempSync(path.join(tmpdir(), "vigil-chromium-"));
       browser = await chromium.launch({
@@ -215,20 +223,29 @@ describe.skipIf(!HAVE_BROWSER)(
       await context.close();
     });
 
-    test("Verify recomputes the hash in the browser: match, and mismatch after the row is altered in the database", async () => {
+    test("Verify recomputes the hash and checks the inclusion proof in the browser: both fail once the row is altered in the database", async () => {
       const { context, page } = await signedInContext(tenantA.admin.email, tenantA.admin.password);
       const [event] = (await apiGet(tenantA.key, "/api/v1/logs?limit=1&sort=seq&user_id=bob")).data;
       await page.goto(`${apiUrl}/console/events/${event.id}`);
-      await page.getByRole("button", { name: "Verify" }).click();
-      await expect(page.locator("#verify-result").getAttribute("data-state")).resolves.toBe("match");
+      const hash = page.locator("#verify-result");
+      const proof = page.locator("#proof-result");
+      const verify = async () => {
+        await proof.evaluate((output) => output.removeAttribute("data-state"));
+        await page.getByRole("button", { name: "Verify" }).click();
+        await expect.poll(() => proof.getAttribute("data-state")).not.toBeNull();
+        return proof.getAttribute("data-state");
+      };
+      // Checkpoints are signed every second: until one covers the event the proof is "pending".
+      await expect.poll(verify, { timeout: 15_000, interval: 500 }).toBe("proven");
+      await expect(hash.getAttribute("data-state")).resolves.toBe("match");
       await expect(page.locator(".redacted").textContent()).resolves.toContain("metadata.password");
       await screenshot(page, "event-verify");
 
       await pipeline.database
         .admin`update events set resource_id = 'tampered' where tenant_id = ${tenantA.id} and id = ${event.id}`;
       await page.reload();
-      await page.getByRole("button", { name: "Verify" }).click();
-      await expect(page.locator("#verify-result").getAttribute("data-state")).resolves.toBe("mismatch");
+      await expect(verify()).resolves.toBe("unproven");
+      await expect(hash.getAttribute("data-state")).resolves.toBe("mismatch");
       await screenshot(page, "event-verify-mismatch");
       await context.close();
     });

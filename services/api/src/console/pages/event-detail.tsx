@@ -73,8 +73,9 @@ export interface VerificationData {
   event: StoredEvent & { salt?: string };
   /** HASHED_FIELDS, which the browser's canonical JSON covers (plus `salt` when the event has one). */
   hashed_fields: readonly string[];
-  /** Where the browser fetches the inclusion proof and checkpoint, when provable history is available. */
-  proofUrl?: string;
+  /** Where the browser fetches the inclusion proof and the checkpoint verifier key (not for viewers). */
+  proof_url?: string;
+  key_url?: string;
 }
 
 export function EventDetail(props: {
@@ -95,12 +96,13 @@ export function EventDetail(props: {
         <h2 id="verify-heading">Integrity</h2>
         <p>
           Recompute this event's SHA-256 over its RFC 8785 canonical JSON in your browser and compare it with
-          the stored hash.
+          the stored hash; then check that the log's latest signed checkpoint includes it.
         </p>
         <button type="button" id="verify-button" data-verification={JSON.stringify(props.verification)}>
           Verify
         </button>
         <output id="verify-result" aria-live="polite" />
+        {props.verification.proof_url ? <output id="proof-result" aria-live="polite" /> : null}
       </section>
       <dl class="fields">
         {SCALAR_FIELDS.map((field) => (
