@@ -18,6 +18,14 @@ export class MemoryTileStore implements TileReader {
     }
   }
 
+  /** Every stored row (each at its widest: narrower tiles are its prefixes). */
+  rows(): Array<{ level: number; index: number; data: Uint8Array }> {
+    return [...this.#rows].map(([key, data]) => {
+      const [level, index] = key.split("/").map(Number) as [number, number];
+      return { level, index, data };
+    });
+  }
+
   /** The stored row of a tile, cut to the tile's width; undefined when the row is shorter. */
   tileData(tile: Tile): Uint8Array | undefined {
     const row = this.#rows.get(`${tile.level}/${tile.index}`);

@@ -128,7 +128,15 @@ describe.skipIf(skipReason !== undefined)(
             v instanceof Uint8Array ? b64(v) : Array.isArray(v) ? v.map((h: Hash) => b64(h)) : v,
           ]),
         );
+      // Sizes around tile boundaries, for Go's TileHashReader over this package's tile rows.
+      const tileCases = [1, 2, 255, 256, 257, 511, 512, 513, size].map((treeSize) => ({
+        tree_size: treeSize,
+        root: b64(roots[treeSize]!),
+        index: Math.floor(Math.random() * treeSize),
+      }));
       const request = {
+        tiles: store.rows().map((row) => ({ level: row.level, index: row.index, data: b64(row.data) })),
+        tile_cases: tileCases,
         verifier_key: await verifierKeyOf(signer),
         note,
         inclusion: [...inclusion, ...badInclusion].map(encode),
@@ -174,6 +182,12 @@ describe.skipIf(skipReason !== undefined)(
         const goPath = response.consistency_proofs[i].map((h: string) => fromBase64(h)!);
         expect(verifyConsistency(c.from, c.to, goPath, c.root_from, c.root_to)).toBe(true);
       });
+
+      // Go authenticated this package's tiles against the roots and proved the same paths from them.
+      for (const [i, c] of tileCases.entries()) {
+        const ours = await proveInclusion(c.index, c.tree_size, store);
+        expect(response.tile_proofs[i], `size ${c.tree_size}`).toEqual(ours.map(b64));
+      }
 
       // This package opens the note Go signed, with Go's verifier key, and reads Go's signer key.
       const opened = await openNote(response.go_note, [response.go_verifier_key]);

@@ -30,7 +30,40 @@ type consistencyCase struct {
 	RootTo   tlog.Hash   `json:"root_to"`
 }
 
+type storedTile struct {
+	Level int    `json:"level"`
+	Index int64  `json:"index"`
+	Data  []byte `json:"data"` // the tile row at its widest; narrower tiles are prefixes
+}
+
+type tileCase struct {
+	TreeSize int64     `json:"tree_size"`
+	Root     tlog.Hash `json:"root"`
+	Index    int64     `json:"index"`
+}
+
+// tileStore serves Vigil's tile rows to Go's TileHashReader (height 8, partial tiles as prefixes).
+type tileStore map[[2]int64][]byte
+
+func (s tileStore) Height() int { return 8 }
+
+func (s tileStore) ReadTiles(tiles []tlog.Tile) ([][]byte, error) {
+	out := make([][]byte, len(tiles))
+	for i, t := range tiles {
+		row, ok := s[[2]int64{int64(t.L), t.N}]
+		if !ok || len(row) < t.W*tlog.HashSize {
+			return nil, fmt.Errorf("no tile %s", t.Path())
+		}
+		out[i] = row[:t.W*tlog.HashSize]
+	}
+	return out, nil
+}
+
+func (s tileStore) SaveTiles([]tlog.Tile, [][]byte) {}
+
 type request struct {
+	Tiles       []storedTile      `json:"tiles"`
+	TileCases   []tileCase        `json:"tile_cases"`
 	VerifierKey string            `json:"verifier_key"`
 	Note        string            `json:"note"`
 	Inclusion   []inclusionCase   `json:"inclusion"`
@@ -40,6 +73,7 @@ type request struct {
 }
 
 type response struct {
+	TileProofs       [][]tlog.Hash `json:"tile_proofs"`
 	NoteText         string        `json:"note_text"`
 	NoteError        string        `json:"note_error"`
 	Inclusion        []string      `json:"inclusion"`
@@ -123,6 +157,21 @@ func main() {
 			fail(err)
 		}
 		res.ConsistencyProof = append(res.ConsistencyProof, p)
+	}
+
+	// Go reads this package's tiles through its own TileHashReader, which authenticates every tile
+	// against the tree hash, and proves records from them.
+	store := tileStore{}
+	for _, t := range req.Tiles {
+		store[[2]int64{int64(t.Level), t.Index}] = t.Data
+	}
+	for _, c := range req.TileCases {
+		thr := tlog.TileHashReader(tlog.Tree{N: c.TreeSize, Hash: c.Root}, store)
+		p, err := tlog.ProveRecord(c.TreeSize, c.Index, thr)
+		if err != nil {
+			fail(err)
+		}
+		res.TileProofs = append(res.TileProofs, p)
 	}
 
 	skey, vkey, err := note.GenerateKey(rand.Reader, "go-interop")
