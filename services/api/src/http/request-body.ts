@@ -18,6 +18,8 @@ export async function readJsonBody(
     depthMessage?: string;
     /** Objects and arrays a body may hold: what parsing it may allocate, whatever its byte size. */
     maxContainers?: number;
+    /** Called with the body's size once read, before it is parsed (see BodyBudget). */
+    admit?: (bytes: number) => void;
   } = {},
 ): Promise<unknown> {
   const type = c.req.header("content-type") ?? "";
@@ -31,6 +33,7 @@ export async function readJsonBody(
     throw new VigilError("MALFORMED_JSON", "the request body is empty", [
       { path: "(body)", message: "is empty" },
     ]);
+  options.admit?.(text.length);
   const maxDepth = options.maxDepth ?? DEFAULT_MAX_BODY_DEPTH;
   const shape = scanJsonShape(text, maxDepth);
   if (shape.overflowAt >= 0) {
@@ -96,38 +99,38 @@ export async function readJsonOrFormBody(c: Context, maxBytes: number): Promise<
  * Bounds the request bodies one process works on at once, counted in bytes of body: parsed,
  * validated and redacted, a hostile body can take ~14× its size in heap (objects of many keys), so
  * a few concurrent 8 MiB bulks could otherwise exhaust the api's heap and crash every tenant's
- * requests. One request is always admitted; beyond the budget a request is refused with 429 and
- * Retry-After before its body is parsed (the body is read and dropped, so the client reads the answer).
+ * requests. A body is admitted once it has been read (so a slow sender holds nothing: raw bodies
+ * are buffers outside the heap) and held until its request's work is done. One request is always
+ * admitted; beyond the budget a request is refused with 429 and Retry-After before it is parsed.
  */
 export class BodyBudget {
   private inFlight = 0;
 
   constructor(readonly maxBytes: number) {}
 
-  /** Runs `work` holding `maxBodyBytes` (or the declared Content-Length, when smaller) of the budget. */
-  async run<T>(c: Context, maxBodyBytes: number, work: () => Promise<T>): Promise<T> {
-    const declared = Number(c.req.header("content-length") ?? Number.NaN);
-    const bytes =
-      Number.isFinite(declared) && declared >= 0 ? Math.min(declared, maxBodyBytes) : maxBodyBytes;
-    if (this.inFlight > 0 && this.inFlight + bytes > this.maxBytes) {
-      const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
-      if (incoming && bytes <= maxBodyBytes) await discard(incoming);
-      throw new VigilError(
-        "RATE_LIMITED",
-        "the api is busy with other large requests; retry shortly or send smaller ones",
-        undefined,
-        { "Retry-After": "1" },
-      );
-    }
-    this.inFlight += bytes;
+  /** Runs `work`, which admits its body's bytes through `admit` (throws 429 beyond the budget). */
+  async run<T>(work: (admit: (bytes: number) => void) => Promise<T>): Promise<T> {
+    let held = 0;
+    const admit = (bytes: number) => {
+      if (this.inFlight > 0 && this.inFlight + bytes > this.maxBytes) {
+        throw new VigilError(
+          "RATE_LIMITED",
+          "the api is busy with other large requests; retry shortly or send smaller ones",
+          undefined,
+          { "Retry-After": "1" },
+        );
+      }
+      this.inFlight += bytes;
+      held += bytes;
+    };
     try {
-      return await work();
+      return await work(admit);
     } finally {
-      this.inFlight -= bytes;
+      this.inFlight -= held;
     }
   }
 
-  /** Bytes held now (for tests and metrics). */
+  /** Bytes held now. */
   get held(): number {
     return this.inFlight;
   }

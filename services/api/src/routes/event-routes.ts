@@ -78,11 +78,12 @@ export function registerEventRoutes(app: OpenAPIHono<AppEnv>, deps: ApiDependenc
       ]);
     }
     const principal = c.get("principal");
-    const { body, result } = await ingestBodies.run(c, SINGLE_BODY_LIMIT, async () => {
+    const { body, result } = await ingestBodies.run(async (admit) => {
       const body = await readJsonBody(c, SINGLE_BODY_LIMIT, {
         maxDepth: SINGLE_BODY_DEPTH,
         depthMessage: DEPTH_MESSAGE,
         maxContainers: MAX_BODY_CONTAINERS,
+        admit,
       });
       if (Array.isArray(body)) {
         throw new VigilError(
@@ -133,11 +134,12 @@ export function registerEventRoutes(app: OpenAPIHono<AppEnv>, deps: ApiDependenc
       },
     }),
   );
-  const ingestBulk = async (c: Context<AppEnv>) => {
+  const ingestBulk = async (c: Context<AppEnv>, admit: (bytes: number) => void) => {
     const body = await readJsonBody(c, EVENT_LIMITS.maxBulkBytes, {
       maxDepth: BULK_BODY_DEPTH,
       depthMessage: DEPTH_MESSAGE,
       maxContainers: MAX_BODY_CONTAINERS,
+      admit,
     });
     const items = Array.isArray(body) ? body : (body as { events?: unknown } | null)?.events;
     if (
@@ -163,7 +165,7 @@ export function registerEventRoutes(app: OpenAPIHono<AppEnv>, deps: ApiDependenc
     deps.metrics.eventsAccepted.inc(result.enqueued);
     return c.json({ accepted: result.ids.length, ids: result.ids }, 202);
   };
-  app.post("/api/v1/logs/bulk", (c) => ingestBodies.run(c, EVENT_LIMITS.maxBulkBytes, () => ingestBulk(c)));
+  app.post("/api/v1/logs/bulk", (c) => ingestBodies.run((admit) => ingestBulk(c, admit)));
 
   app.openAPIRegistry.registerPath(
     createRoute({
