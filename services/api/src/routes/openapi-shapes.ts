@@ -2,9 +2,11 @@
 import { z } from "@hono/zod-openapi";
 import { normalizedEventSchema } from "@vigil/shared/events/event-schema";
 
-export const storedEventSchema = normalizedEventSchema.omit({ payload_hash: true }).extend({
+export const storedEventSchema = normalizedEventSchema.omit({ payload_hash: true, salt: true }).extend({
   seq: z.number().int().positive(),
   hash: z.string().regex(/^[0-9a-f]{64}$/),
+  /** Present once the event's personal data was erased (POST /api/v1/logs/{id}/erasure). */
+  erased: z.object({ at: z.string(), by: z.string(), fields: z.array(z.string()) }).optional(),
 });
 
 export const problemSchema = z.object({
