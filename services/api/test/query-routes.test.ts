@@ -247,8 +247,15 @@ describe("export", () => {
     );
     expect(lines).toEqual(searched.body.data);
     expect(lines.length).toBeGreaterThan(10);
-    // Each exported event re-hashes to its stored hash.
-    for (const { hash, ...fields } of lines) expect(computeEventHash(fields)).toBe(hash);
+    // Each exported event re-hashes to its stored hash, with its salt (stored, never exported).
+    const salts = new Map(
+      (
+        await pipeline.database.admin<{ id: string; salt: string | null }[]>`
+          select id, salt from events where tenant_id = ${tenantA.id}`
+      ).map((row) => [row.id, row.salt]),
+    );
+    for (const { hash, ...fields } of lines)
+      expect(computeEventHash({ ...fields, salt: salts.get(fields.id) ?? null })).toBe(hash);
 
     const recorded = await eventually(async () =>
       (await auditEventsOf(tenantA, "vigil.events.export")).find((row) => row.metadata.format === "ndjson"),

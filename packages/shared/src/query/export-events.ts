@@ -8,7 +8,7 @@ import { z } from "zod";
 import { type Database, setTenant } from "../db/database.ts";
 import type { StoredEvent } from "../events/event-schema.ts";
 import { EVENT_COLUMNS } from "./event-rows.ts";
-import { applyEventFilter, baseEventsQuery } from "./search-events.ts";
+import { applyEventFilter, baseEventsQuery, JSON_BYTES } from "./search-events.ts";
 import { type EventFilter, eventFilterSchema } from "./search-params.ts";
 import type { TenantScope } from "./tenant-scope.ts";
 import { resolveTimeWindow } from "./time-window.ts";
@@ -41,19 +41,29 @@ export const EXPORT_COLUMNS = ["seq", ...EVENT_COLUMNS.filter((column) => column
 
 /** Most rows fetched per round trip of the server-side cursor. */
 export const EXPORT_BATCH_SIZE = 2000;
-/** Rows of the first fetch, before any row size is known. */
-export const EXPORT_FIRST_BATCH_SIZE = 64;
 /**
- * Target bytes of one fetched batch: each fetch takes as many rows as fit when every row were as
- * large as the largest seen so far in this export, so rows near the 256 KiB event limit come a few
- * dozen at a time, not 2,000 (hundreds of MB), while typical rows still come 2,000 at a time.
+ * Most bytes of JSON values (states, metadata) in one fetched batch, after its first row: rows
+ * near the 256 KiB event limit come a few dozen at a time, not 2,000 (hundreds of MB), while
+ * typical rows still come 2,000 at a time.
  */
 export const EXPORT_BATCH_BYTES = 8 * 1024 * 1024;
 
-/** The next fetch's row count from the largest row (in characters) seen so far. */
-export function nextBatchSize(largestRowChars: number): number {
-  if (largestRowChars <= 0) return EXPORT_FIRST_BATCH_SIZE;
-  return Math.max(1, Math.min(EXPORT_BATCH_SIZE, Math.floor(EXPORT_BATCH_BYTES / largestRowChars)));
+/**
+ * How many of the rows whose JSON sizes are `sizes[start…]` the next batch takes: up to
+ * EXPORT_BATCH_SIZE, ending after the row that reaches EXPORT_BATCH_BYTES (at least one row).
+ */
+export function batchLength(sizes: readonly number[], start: number): number {
+  let count = 0;
+  let bytes = 0;
+  while (
+    start + count < sizes.length &&
+    count < EXPORT_BATCH_SIZE &&
+    (count === 0 || bytes < EXPORT_BATCH_BYTES)
+  ) {
+    bytes += sizes[start + count]!;
+    count++;
+  }
+  return count;
 }
 
 /**
@@ -198,52 +208,65 @@ async function* readAhead<T>(source: AsyncIterable<T>): AsyncGenerator<T> {
   }
 }
 
-/** A row's size in characters, as far as it can be large (JSON values and free text). */
-function rowChars(row: ExportRow): number {
-  return (
-    (row.before_state?.length ?? 0) +
-    (row.after_state?.length ?? 0) +
-    (row.metadata?.length ?? 0) +
-    row.redacted.length +
-    (row.user_agent?.length ?? 0) +
-    row.resource_id.length +
-    512
-  );
+/** The export's rows in the same order, each reduced to its seq and the size of its JSON values. */
+export function exportSizesQuery(
+  scope: TenantScope,
+  filter: EventFilter & { from: string },
+  afterSeq?: number,
+) {
+  let query = applyEventFilter(baseEventsQuery(), scope, filter).select(["seq", JSON_BYTES.as("json_bytes")]);
+  if (afterSeq !== undefined) query = query.where("seq", ">", afterSeq);
+  return query.orderBy("seq", "asc");
 }
 
 /**
- * The rows of an export from a server-side cursor (DECLARE … FETCH n) in a read-only,
- * tenant-scoped transaction on a reserved connection; each FETCH sized by nextBatchSize. Stopping
- * the iteration (client gone, stalled, error) rolls back, which closes the cursor, and returns the
- * connection to the pool.
+ * The rows of an export from two server-side cursors over the same rows in one read-only
+ * REPEATABLE READ transaction (one snapshot): one yields only each row's JSON size, the other the
+ * rows, fetched as many at a time as batchLength allows, so a batch is bounded in bytes before
+ * it is read, however sizes are mixed. Stopping the iteration (client gone, stalled, error) rolls
+ * back, which closes both cursors, and returns the connection to the pool.
  */
 async function* exportCursor(
   db: Database,
   scope: TenantScope,
   plan: ExportPlan,
 ): AsyncGenerator<ExportRow[]> {
-  const compiled = exportEventsQuery(scope, plan.filter, plan.afterSeq).compile();
+  const rows = exportEventsQuery(scope, plan.filter, plan.afterSeq).compile();
+  const sizesQuery = exportSizesQuery(scope, plan.filter, plan.afterSeq).compile();
   const connection = await db.sql.reserve();
   let open = false;
   try {
-    await connection.unsafe("begin read only");
+    await connection.unsafe("begin isolation level repeatable read read only");
     open = true;
     await setTenant(connection, scope.tenantId);
     await connection.unsafe(
-      `declare vigil_export no scroll cursor for ${compiled.sql}`,
-      compiled.parameters as never[],
+      `declare vigil_export_sizes no scroll cursor for ${sizesQuery.sql}`,
+      sizesQuery.parameters as never[],
     );
-    let largest = 0;
+    await connection.unsafe(
+      `declare vigil_export no scroll cursor for ${rows.sql}`,
+      rows.parameters as never[],
+    );
+    let sizes: number[] = [];
+    let next = 0;
+    let sizesDone = false;
     for (;;) {
-      const size = nextBatchSize(largest);
-      const rows = (await connection.unsafe(
-        `fetch forward ${size} from vigil_export`,
-      )) as unknown as ExportRow[];
-      if (rows.length > 0) {
-        for (const row of rows) largest = Math.max(largest, rowChars(row));
-        yield Array.from(rows);
+      if (!sizesDone && sizes.length - next < EXPORT_BATCH_SIZE) {
+        const fetched = (await connection.unsafe(
+          `fetch forward ${EXPORT_BATCH_SIZE} from vigil_export_sizes`,
+        )) as unknown as Array<{ json_bytes: number }>;
+        sizes = sizes.slice(next).concat(fetched.map((row) => Number(row.json_bytes)));
+        next = 0;
+        sizesDone = fetched.length < EXPORT_BATCH_SIZE;
       }
-      if (rows.length < size) break;
+      const count = batchLength(sizes, next);
+      if (count === 0) break;
+      const batch = (await connection.unsafe(
+        `fetch forward ${count} from vigil_export`,
+      )) as unknown as ExportRow[];
+      next += count;
+      if (batch.length > 0) yield Array.from(batch);
+      if (batch.length < count) break;
     }
     await connection.unsafe("commit");
     open = false;

@@ -8,7 +8,7 @@
 // the query as in the row, and matches exactly; websearch syntax never raises on user input.
 import { type ExpressionBuilder, type SelectQueryBuilder, sql } from "kysely";
 import type postgres from "postgres";
-import { type Database, queryBuilder, type TransactionSql } from "../db/database.ts";
+import { type Database, queryBuilder, run, type TransactionSql } from "../db/database.ts";
 import type { DatabaseSchema } from "../db/schema.ts";
 import { VigilError } from "../errors/vigil-error.ts";
 import type { StoredEvent } from "../events/event-schema.ts";
@@ -77,11 +77,11 @@ function fingerprintOf(params: SearchParams): string {
   return queryFingerprint(rest);
 }
 
-/** The PostgreSQL query for one page: filters, keyset condition, order, `limit + 1` rows. */
-export function searchEventsQuery(scope: TenantScope, query: Omit<EventSearchQuery, "maxBytes">) {
+/** Filters, keyset condition, order and `limit + 1` rows of one page, without a select list. */
+function orderedPageQuery(scope: TenantScope, query: Omit<EventSearchQuery, "maxBytes">) {
   const column = SORT_COLUMN[query.sort];
   const descending = query.sort.startsWith("-");
-  let select = applyEventFilter(baseEventsQuery(), scope, query.filter).select([...EVENT_COLUMNS]);
+  let select = applyEventFilter(baseEventsQuery(), scope, query.filter);
   if (query.after) {
     const op = descending ? "<" : ">";
     const position = query.after;
@@ -100,24 +100,44 @@ export function searchEventsQuery(scope: TenantScope, query: Omit<EventSearchQue
   return select.orderBy("seq", direction).limit(query.limit + 1);
 }
 
-/** Rows of the first fetch of a page, before any row size is known. */
-const FIRST_FETCH_ROWS = 64;
+/** The PostgreSQL query for one page: filters, keyset condition, order, `limit + 1` rows. */
+export function searchEventsQuery(scope: TenantScope, query: Omit<EventSearchQuery, "maxBytes">) {
+  return orderedPageQuery(scope, query).select([...EVENT_COLUMNS]);
+}
 
-/** The page's query with each row's JSON text size (states and metadata), measured by PostgreSQL. */
-export function measuredSearchQuery(scope: TenantScope, query: EventSearchQuery) {
-  return searchEventsQuery(scope, query).select(
-    sql<number>`coalesce(octet_length(before_state::text), 0) + coalesce(octet_length(after_state::text), 0) + coalesce(octet_length(metadata::text), 0)`.as(
-      "json_bytes",
-    ),
-  );
+/** Bytes of a row's JSON values as text (states and metadata), measured by PostgreSQL. */
+export const JSON_BYTES = sql<number>`coalesce(octet_length(before_state::text), 0) + coalesce(octet_length(after_state::text), 0) + coalesce(octet_length(metadata::text), 0)`;
+
+/** The page's keys in page order, each with its JSON size: what decides the page before any row is loaded. */
+export function searchKeysQuery(scope: TenantScope, query: Omit<EventSearchQuery, "maxBytes">) {
+  return orderedPageQuery(scope, query).select(["seq", "occurred_at", JSON_BYTES.as("json_bytes")]);
+}
+
+/** The full rows of chosen keys; the occurred_at range lets PostgreSQL skip other partitions. */
+export function eventsBySeqQuery(scope: TenantScope, seqs: number[], from: Date, to: Date) {
+  return baseEventsQuery()
+    .select([...EVENT_COLUMNS])
+    .where("tenant_id", "=", scope.tenantId)
+    .where("occurred_at", ">=", from)
+    .where("occurred_at", "<=", to)
+    .where("seq", "=", sql<number>`any(${seqs}::bigint[])`);
+}
+
+/** Keys fetched per round trip while a page is decided (small rows: a seq, a time, a size). */
+const KEY_FETCH_ROWS = 128;
+
+interface PageKey {
+  seq: number;
+  occurred_at: Date;
+  json_bytes: number;
 }
 
 /**
- * One page from a server-side cursor over the `limit + 1` rows of the query, fetched a few rows at
- * a time (each fetch sized by the largest row seen so far) until the page holds `limit` rows or
- * its states and metadata reach `maxBytes`; one more row then says whether the page is the last.
- * Rows past the page are never read, so neither the api nor PostgreSQL does work for them, and
- * `limit=1000` of events near 256 KiB loads about `maxBytes`, not hundreds of MB.
+ * One page, in two steps. First a server-side cursor over the page's keys and sizes decides
+ * which rows the page holds: up to `limit`, ending after the row whose states and metadata reach
+ * `maxBytes` (at least one row), and one key more says whether the page is the last. Then only
+ * those rows are loaded, by key. So `limit=1000` of events near 256 KiB loads about `maxBytes`,
+ * however the sizes are mixed, and rows past the page are never read.
  */
 async function readSearchPage(
   tx: TransactionSql,
@@ -125,36 +145,47 @@ async function readSearchPage(
   query: EventSearchQuery,
 ): Promise<EventPageRows> {
   const maxBytes = query.maxBytes ?? SEARCH_PAGE_MAX_BYTES;
-  const compiled = measuredSearchQuery(scope, query).compile();
+  const compiled = searchKeysQuery(scope, query).compile();
   await tx.unsafe(
-    `declare vigil_search no scroll cursor for ${compiled.sql}`,
+    `declare vigil_search_keys no scroll cursor for ${compiled.sql}`,
     compiled.parameters as postgres.ParameterOrJSON<never>[],
   );
-  const events: StoredEvent[] = [];
+  const page: PageKey[] = [];
   let bytes = 0;
-  let largest = 0;
-  for (;;) {
-    const full = events.length >= query.limit || (events.length > 0 && bytes >= maxBytes);
-    // A full page needs one more row only to learn whether more follow.
-    const want = full
-      ? 1
-      : Math.min(
-          query.limit + 1 - events.length,
-          largest === 0 ? FIRST_FETCH_ROWS : Math.max(1, Math.floor((maxBytes - bytes) / largest) + 1),
-        );
-    const rows = (await tx.unsafe(`fetch forward ${want} from vigil_search`)) as unknown as Array<
-      EventRow & { json_bytes: number }
-    >;
-    for (const row of rows) {
-      if (events.length >= query.limit || (events.length > 0 && bytes >= maxBytes))
-        return { events, more: true };
-      const size = Number(row.json_bytes);
-      events.push(toStoredEvent(row));
-      bytes += size;
-      largest = Math.max(largest, size);
+  let more = false;
+  pages: for (;;) {
+    const keys = (await tx.unsafe(
+      `fetch forward ${KEY_FETCH_ROWS} from vigil_search_keys`,
+    )) as unknown as PageKey[];
+    for (const key of keys) {
+      if (page.length >= query.limit || (page.length > 0 && bytes >= maxBytes)) {
+        more = true;
+        break pages;
+      }
+      page.push(key);
+      bytes += Number(key.json_bytes);
     }
-    if (rows.length < want) return { events, more: false };
+    if (keys.length < KEY_FETCH_ROWS) break;
   }
+  await tx.unsafe("close vigil_search_keys");
+  if (page.length === 0) return { events: [], more: false };
+  const times = page.map((key) => key.occurred_at.getTime());
+  const rows = (await run(
+    tx,
+    eventsBySeqQuery(
+      scope,
+      page.map((key) => key.seq),
+      new Date(Math.min(...times)),
+      new Date(Math.max(...times)),
+    ),
+  )) as unknown as EventRow[];
+  const bySeq = new Map(rows.map((row) => [Number(row.seq), row]));
+  // Page order; a row removed between the two steps (cleanup) is simply not there.
+  const events = page.flatMap((key) => {
+    const row = bySeq.get(Number(key.seq));
+    return row ? [toStoredEvent(row)] : [];
+  });
+  return { events, more };
 }
 
 /** The default backend: PostgreSQL itself, under the tenant's RLS scope. */

@@ -3,12 +3,7 @@
 import { describe, expect, test } from "vitest";
 import { VigilError } from "../../src/errors/vigil-error.ts";
 import { pageFromRows } from "../../src/query/event-search-backend.ts";
-import {
-  EXPORT_BATCH_BYTES,
-  EXPORT_BATCH_SIZE,
-  EXPORT_FIRST_BATCH_SIZE,
-  nextBatchSize,
-} from "../../src/query/export-events.ts";
+import { batchLength, EXPORT_BATCH_BYTES, EXPORT_BATCH_SIZE } from "../../src/query/export-events.ts";
 import { ExportSlots } from "../../src/query/export-slots.ts";
 import {
   hasPositiveTermPerAlternative,
@@ -40,12 +35,19 @@ describe("export slots", () => {
   });
 });
 
-describe("export fetch sizing", () => {
-  test("the first fetch is small; later ones fit the byte budget by the largest row seen", () => {
-    expect(nextBatchSize(0)).toBe(EXPORT_FIRST_BATCH_SIZE);
-    expect(nextBatchSize(700)).toBe(EXPORT_BATCH_SIZE);
-    expect(nextBatchSize(256 * 1024)).toBe(Math.floor(EXPORT_BATCH_BYTES / (256 * 1024)));
-    expect(nextBatchSize(64 * 1024 * 1024)).toBe(1);
+describe("export batch sizing", () => {
+  test("a batch takes rows up to 2,000 or until the one that reaches the byte budget, at least one", () => {
+    expect(batchLength(Array(5000).fill(700), 0)).toBe(EXPORT_BATCH_SIZE);
+    expect(batchLength(Array(10).fill(700), 4)).toBe(6);
+    const big = 256 * 1024;
+    expect(batchLength(Array(100).fill(big), 0)).toBe(EXPORT_BATCH_BYTES / big);
+    // Many small rows, then large ones: the batch ends at the large ones' budget.
+    const mixed = [...Array(64).fill(100), ...Array(2000).fill(big)];
+    const first = batchLength(mixed, 0);
+    const bytes = mixed.slice(0, first).reduce((sum, size) => sum + size, 0);
+    expect(bytes).toBeLessThanOrEqual(EXPORT_BATCH_BYTES + big);
+    expect(batchLength([64 * 1024 * 1024, 1], 0)).toBe(1);
+    expect(batchLength([], 0)).toBe(0);
   });
 });
 
