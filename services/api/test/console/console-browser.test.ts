@@ -32,7 +32,13 @@ let streamerPort: number;
 let apiUrl: string;
 let browser: Browser;
 let profileDir: string;
-let tenantA: { id: string; key: string; admin: { email: string; password: string; token: string } };
+let tenantA: {
+  id: string;
+  key: string;
+  name: string;
+  admin: { email: string; password: string; token: string };
+};
+let platformToken: string;
 let tenantB: { id: string; key: string; eventId: string };
 const problems: string[] = [];
 let restarting = false;
@@ -170,12 +176,13 @@ describe.skipIf(!HAVE_BROWSER)(
           token: admin,
           body: { name: "k", scopes: ["ingest", "read"] },
         });
-        return { id: tenant.body.id as string, key: key.body.api_key as string };
+        return { id: tenant.body.id as string, key: key.body.api_key as string, name };
       };
       const [a, b] = await Promise.all([
         makeTenant(`console-a-${Date.now()}`),
         makeTenant(`console-b-${Date.now()}`),
       ]);
+      platformToken = admin;
       tenantA = { ...a, admin: await createUser(apiUrl, admin, a.id, "tenant_admin") };
       const [bId] = await post(b.key, [
         { action_type: "VIEW", resource_type: "secret", resource_id: "b-1", user_id: "carol" },
@@ -215,6 +222,12 @@ describe.skipIf(!HAVE_BROWSER)(
       expect(await rowIds(page)).toEqual(second.data.map((event: { id: string }) => event.id));
       await page.goBack();
       expect(await rowIds(page)).toEqual(first.data.map((event: { id: string }) => event.id));
+
+      // Narrow screens: the page reflows; only the table scrolls sideways, inside its own box.
+      await page.setViewportSize({ width: 390, height: 844 });
+      expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+      await screenshot(page, "events-narrow");
+      await page.setViewportSize({ width: 1280, height: 720 });
 
       // A bad filter is shown with its request id, not a blank page.
       const bad = await page.goto(`${apiUrl}/console/events?from=yesterday`);
@@ -377,6 +390,37 @@ describe.skipIf(!HAVE_BROWSER)(
       const asBearer = await requestJson(`${apiUrl}/api/v1/logs`, { token });
       expect(asBearer.status).toBe(401);
       await viewer.close();
+    });
+
+    test("a platform admin picks a tenant; a key made in the console is shown once and audited like the API's", async () => {
+      const { context, page } = await signedInContext(PLATFORM_ADMIN.email, PLATFORM_ADMIN.password);
+      await expect(page.getByRole("link", { name: "pick a tenant" }).count()).resolves.toBe(1);
+      await page.goto(`${apiUrl}/console/tenants`);
+      await screenshot(page, "tenants");
+      await page.getByRole("button", { name: `Open ${tenantA.name}` }).click();
+      await page.waitForURL(/\/console\/events$/);
+      expect((await rowIds(page)).length).toBeGreaterThan(0);
+
+      await page.goto(`${apiUrl}/console/admin`);
+      await page.getByLabel("Key name").fill("from the console");
+      await page.getByRole("button", { name: "Create key" }).click();
+      const key = (await page.getByTestId("new-key").textContent())!;
+      expect(key).toMatch(/^vgl_/);
+      await page.goto(`${apiUrl}/console/admin`);
+      await expect(page.getByTestId("new-key").count()).resolves.toBe(0); // shown once
+      expect(await page.content()).not.toContain(key);
+      expect((await requestJson(`${apiUrl}/api/v1/logs?limit=1`, { key })).status).toBe(200);
+      await eventually(async () => {
+        const audit = await requestJson(
+          `${apiUrl}/api/v1/logs?tenant_id=00000000-0000-7000-8000-000000000000&action=api_key.create&sort=-seq&limit=5`,
+          { token: platformToken },
+        );
+        return audit.body.data?.some(
+          (event: { after_state?: { name?: string }; metadata?: { tenant_id?: string } }) =>
+            event.after_state?.name === "from the console" && event.metadata?.tenant_id === tenantA.id,
+        );
+      }, 10_000);
+      await context.close();
     });
 
     test("no console errors and no CSP violations on any page", () => {
