@@ -1,0 +1,120 @@
+// Console page render times: seeds N events (default 1,000,000) over 20 tenants like the query
+// benchmark, signs in through the console's own form, then times full server-side renders (request
+// to last byte) of the events page (newest, and three filters), an event's detail, stats over 30 days
+// and a resource history, each next to the JSON API call that reads the same data.
+//
+//   npx tsx bench/console-bench.ts [events] [samples]
+import { fileURLToPath } from "node:url";
+import { requestJson } from "@vigil/testkit/http-client";
+import { startBenchStack } from "./bench-stack.ts";
+import { percentile } from "./measure.ts";
+import { seedTenantEvents } from "./seed-events.ts";
+
+const SPAN_DAYS = 60;
+const TENANTS = 20;
+
+async function main(events: number, samples: number) {
+  const log = (line: string) => process.stderr.write(`[console-bench] ${line}\n`);
+  const stack = await startBenchStack(log);
+  try {
+    const now = new Date();
+    let first: { id: string; key: string } | undefined;
+    const perTenant = Math.floor(events / TENANTS);
+    for (let index = 0; index < TENANTS; index++) {
+      const { tenant, key } = await stack.pipeline.createTenantWithKey(["read"], {
+        name: `console-bench-${index}-${now.getTime()}`,
+      });
+      first ??= { id: tenant.id, key };
+      await seedTenantEvents(stack.admin, tenant.id, perTenant, { now, spanDays: SPAN_DAYS });
+      log(`seeded tenant ${index + 1}/${TENANTS} (${perTenant} events)`);
+    }
+    await stack.admin`vacuum analyze events, event_ids, event_rollups_hourly`;
+    const api = stack.services.api ?? (await stack.start("api"));
+
+    // A tenant admin signs in through the console form, as a browser would.
+    const admin = await requestJson(`${api.url}/api/v1/auth/token`, {
+      body: { grant_type: "password", username: "admin@localhost", password: "admin-password-for-tests" },
+    });
+    const email = `bench-${now.getTime()}@example.test`;
+    const password = "console-bench-password";
+    const created = await requestJson(`${api.url}/api/v1/tenants/${first!.id}/users`, {
+      token: admin.body.access_token,
+      body: { email, password, role: "tenant_admin" },
+    });
+    if (created.status !== 201) throw new Error(`user: HTTP ${created.status}`);
+    const cookies = new Map<string, string>();
+    const absorb = (response: Response) => {
+      for (const line of response.headers.getSetCookie()) {
+        const [pair] = line.split(";");
+        const at = pair!.indexOf("=");
+        cookies.set(pair!.slice(0, at), pair!.slice(at + 1));
+      }
+    };
+    const cookieHeader = () => [...cookies].map(([name, value]) => `${name}=${value}`).join("; ");
+    absorb(await fetch(`${api.url}/console/sign-in`));
+    const signIn = await fetch(`${api.url}/console/sign-in`, {
+      method: "POST",
+      redirect: "manual",
+      headers: {
+        Cookie: cookieHeader(),
+        Origin: api.url,
+        "Content-Type": "application/x-www-form-urlencoded",
+      },
+      body: new URLSearchParams({ csrf: cookies.get("vigil_csrf")!, username: email, password }),
+    });
+    if (signIn.status !== 303) throw new Error(`sign-in: HTTP ${signIn.status}`);
+    absorb(signIn);
+
+    const newest = await requestJson(`${api.url}/api/v1/logs?limit=50`, { key: first!.key });
+    const eventId = newest.body.data[25].id as string;
+    const thirtyDays = new Date(now.getTime() - 30 * 86_400_000).toISOString();
+    const pages: Record<string, { page: string; api: string }> = {
+      events_newest: { page: "/console/events", api: "/api/v1/logs?limit=50" },
+      events_three_filters: {
+        page: "/console/events?user_id=user-5&severity=ERROR&action_type=UPDATE",
+        api: "/api/v1/logs?user_id=user-5&severity=ERROR&action_type=UPDATE&limit=50",
+      },
+      event_detail: { page: `/console/events/${eventId}`, api: `/api/v1/logs/${eventId}` },
+      stats_30d: { page: `/console/stats?from=${thirtyDays}`, api: `/api/v1/logs/stats?from=${thirtyDays}` },
+      history: {
+        page: "/console/history?resource_type=user&resource_id=res-37",
+        api: "/api/v1/resources/user/res-37/history",
+      },
+    };
+    const time = async (url: string, headers: Record<string, string>) => {
+      const started = performance.now();
+      const response = await fetch(url, { headers, redirect: "manual" });
+      await response.arrayBuffer();
+      if (response.status !== 200) throw new Error(`${url}: HTTP ${response.status}`);
+      return performance.now() - started;
+    };
+    const results: Record<string, { page_p50: number; page_p95: number; api_p50: number; api_p95: number }> =
+      {};
+    for (const [name, { page, api: apiPath }] of Object.entries(pages)) {
+      const pageSamples: number[] = [];
+      const apiSamples: number[] = [];
+      for (let sample = 0; sample < samples; sample++) {
+        pageSamples.push(await time(`${api.url}${page}`, { Cookie: cookieHeader() }));
+        apiSamples.push(await time(`${api.url}${apiPath}`, { "X-API-Key": first!.key }));
+      }
+      const round = (value: number) => Number(value.toFixed(1));
+      results[name] = {
+        page_p50: round(percentile(pageSamples, 50)),
+        page_p95: round(percentile(pageSamples, 95)),
+        api_p50: round(percentile(apiSamples, 50)),
+        api_p95: round(percentile(apiSamples, 95)),
+      };
+      log(`${name}: ${JSON.stringify(results[name])}`);
+    }
+    process.stdout.write(
+      `${JSON.stringify({ events: perTenant * TENANTS, tenants: TENANTS, samples, results }, null, 2)}\n`,
+    );
+  } finally {
+    await stack.stop();
+  }
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  await main(Number(process.argv[2] ?? 1_000_000), Number(process.argv[3] ?? 100));
+  process.exit(0);
+}
