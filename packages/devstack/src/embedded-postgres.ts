@@ -261,6 +261,24 @@ function inheritedPath(): Record<string, string> {
   return { PATH: "/usr/local/bin:/usr/bin:/bin" };
 }
 
+function commandLineOf(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, "utf8").replaceAll("\0", " ");
+  } catch {
+    return "";
+  }
+}
+
+function parentOf(pid: number): number | undefined {
+  try {
+    // /proc/<pid>/stat: "pid (comm) state ppid …"; comm may hold spaces, so read after the last ")".
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * A postmaster left running on this data folder by a launcher that was killed (kill -9) is asked for
  * a fast shutdown; any other live process named in postmaster.pid is refused with a clear message.
@@ -279,13 +297,17 @@ async function stopLeftoverPostmaster(dataDir: string, log: (line: string) => vo
     }
   };
   if (!pid || !alive()) return;
-  let commandLine = "";
-  try {
-    commandLine = readFileSync(`/proc/${pid}/cmdline`, "utf8").replaceAll("\0", " ");
-  } catch {}
+  const commandLine = commandLineOf(pid);
   if (!commandLine.includes("postgres") || !commandLine.includes(dataDir))
     throw new EmbeddedPostgresError(
       `PostgreSQL already runs on ${dataDir} (pid ${pid}); stop it first (kill ${pid})`,
+    );
+  // Orphaned (its launcher was killed) when its parent is gone: it was re-parented to init or a
+  // subreaper, which is not a node process. A live launcher (pnpm start, a test run) is left alone.
+  const parent = parentOf(pid);
+  if (parent !== undefined && parent !== 1 && commandLineOf(parent).includes("node"))
+    throw new EmbeddedPostgresError(
+      `PostgreSQL on ${dataDir} belongs to a running launcher (pid ${parent}): stop that one first (Ctrl-C), or use another VIGIL_DEV_DATA_DIR`,
     );
   log(`stopping PostgreSQL left running on ${dataDir} by an earlier run (pid ${pid})`);
   process.kill(pid, "SIGINT");

@@ -142,11 +142,15 @@ main().catch((error) => {
   // Problems a user can fix are one line; anything else keeps its stack for a bug report.
   const known =
     error instanceof EmbeddedPostgresError || error instanceof ConfigError || error instanceof UsageError;
-  const text = known
-    ? error.message
-    : error instanceof Error
-      ? (error.stack ?? error.message)
-      : String(error);
+  const { code, port } = (error ?? {}) as { code?: string; port?: number };
+  const text =
+    code === "EADDRINUSE"
+      ? `port ${port} is already in use: stop what listens there or choose other ports (VIGIL_DEV_SQS_PORT, VIGIL_DEV_PG_PORT, API_PORT, STREAMER_PORT, WORKER_METRICS_PORT)`
+      : known
+        ? error.message
+        : error instanceof Error
+          ? (error.stack ?? error.message)
+          : String(error);
   process.stderr.write(`vigil start failed: ${text}\n${error instanceof UsageError ? `${USAGE}\n` : ""}`);
   process.exit(error instanceof UsageError ? 2 : 1);
 });

@@ -224,4 +224,19 @@ describe("pnpm start supervises its services", () => {
     expect(second.output()).toMatch(/stopping PostgreSQL left running on \S+ by an earlier run \(pid \d+\)/);
     expect((await fetch(`http://127.0.0.1:${second.ports.api}/readyz`)).status).toBe(200);
   }, 150_000);
+
+  test("a second start on a folder in use, or on a port in use, is refused in one line; the first keeps running", async () => {
+    const dir = stateDir();
+    const first = await launch(dir);
+    const sameFolder = await startLauncher({ stateDir: dir });
+    expect(await sameFolder.exited).toBe(1);
+    expect(sameFolder.output()).toMatch(
+      /vigil start failed: PostgreSQL on \S+ belongs to a running launcher \(pid \d+\): stop that one first/,
+    );
+    const samePort = await startLauncher({ stateDir: stateDir(), ports: { sqs: first.ports.sqs } });
+    expect(await samePort.exited).toBe(1);
+    expect(samePort.output()).toContain(`vigil start failed: port ${first.ports.sqs} is already in use`);
+    expect(samePort.output()).not.toMatch(/\n\s+at /); // no stack trace
+    expect((await fetch(`http://127.0.0.1:${first.ports.api}/readyz`)).status).toBe(200);
+  }, 150_000);
 });
