@@ -1,8 +1,10 @@
 // Rows near the 256 KiB event limit, over HTTP against the real api: events of ~250 KiB exported
 // whole and paged at limit=1000, with the api's RSS sampled throughout and held under 250 MB.
 // The suite runs 300 rows (~75 MB of JSON) to stay fast; with ROWS = 2000 (~490 MB) the same test
-// measured a peak api RSS of 225 MB exporting and 215 MB paging (61 pages of at most 33 rows). Rows are seeded straight into PostgreSQL (one INSERT … generate_series;
-// TOAST compresses the repeated text, so seeding is fast while the api still handles 250 KiB a row).
+// measured a peak api RSS of 242 MB exporting and 221 MB paging (61 pages of at most 33 rows), the
+// api running from source (tsx) with a 160 MB heap ceiling. Rows are seeded straight into
+// PostgreSQL (one INSERT … generate_series; TOAST compresses the repeated text, so seeding is fast
+// while the api still handles 250 KiB a row).
 import { readFileSync } from "node:fs";
 import { createTestPipeline, type RunningService, requestJson, type TestPipeline } from "@vigil/testkit";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
