@@ -28,6 +28,26 @@ export async function buildCli(outfile: string): Promise<void> {
   });
 }
 
+/** Minified and min+gzip bytes of each entry point as an app bundler would ship it. */
+export async function bundleSizes(): Promise<Record<string, { minified: number; gzip: number }>> {
+  const { gzipSync } = await import("node:zlib");
+  const sizes: Record<string, { minified: number; gzip: number }> = {};
+  for (const entry of ENTRIES) {
+    const output = await build({
+      entryPoints: [path.join(root, "src", `${entry}.ts`)],
+      bundle: true,
+      minify: true,
+      format: "esm",
+      platform: "neutral",
+      external: ["hono", "express"],
+      write: false,
+    });
+    const code = output.outputFiles[0]!.contents;
+    sizes[entry] = { minified: code.byteLength, gzip: gzipSync(code, { level: 9 }).byteLength };
+  }
+  return sizes;
+}
+
 export async function buildSdk(): Promise<void> {
   rmSync(dist, { recursive: true, force: true });
   for (const format of ["esm", "cjs"] as const) {

@@ -165,6 +165,7 @@ export class VigilClient {
       const now = Date.now();
       id = typeof input.id === "string" ? input.id : uuidv7(now);
       const copy: Record<string, unknown> = { ...input, id };
+      const givenTime = copy.occurred_at != null || copy.created_at != null;
       if (copy.occurred_at == null) {
         copy.occurred_at =
           typeof copy.created_at === "string" ? copy.created_at : new Date(now).toISOString();
@@ -174,19 +175,20 @@ export class VigilClient {
           return this.refuse(id, "created_at is an alias of occurred_at; send one of them");
         delete copy.created_at;
       }
-      const violation = eventShapeViolations(copy)[0];
-      if (violation) return this.refuse(id, `${violation.path} ${violation.message}`);
-      if (Date.parse(copy.occurred_at as string) > now + EVENT_LIMITS.maxFutureSkewMs)
-        return this.refuse(id, "occurred_at must not be more than 5 minutes in the future");
       for (const field of STATE_FIELDS) {
         const value = copy[field];
-        if (value == null) continue;
-        if (Object.hasOwn(value as object, "__proto__"))
+        if (value === null || typeof value !== "object") continue;
+        if (Object.hasOwn(value, "__proto__"))
           return this.refuse(id, `${field}.__proto__ the key __proto__ is not allowed`);
+        // The server validates what it receives, which is the redacted copy.
         copy[field] = redactSecrets(value, this.isSensitiveKey, field, []);
       }
       const json = JSON.stringify(copy);
       const bytes = utf8Length(json);
+      const violation = eventShapeViolations(copy, { serializedBytes: bytes })[0];
+      if (violation) return this.refuse(id, `${violation.path} ${violation.message}`);
+      if (givenTime && Date.parse(copy.occurred_at as string) > now + EVENT_LIMITS.maxFutureSkewMs)
+        return this.refuse(id, "occurred_at must not be more than 5 minutes in the future");
       if (bytes > EVENT_LIMITS.maxEventBytes)
         return this.refuse(id, `(event) must be at most ${EVENT_LIMITS.maxEventBytes} bytes`);
       return { id, ...this.queue.enqueue(id, json, bytes) };

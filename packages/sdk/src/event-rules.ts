@@ -59,16 +59,42 @@ const ACTION = /^[a-z0-9_.:-]+$/;
 const UNPAIRED_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 const UNSTORABLE_MESSAGE = "must not contain U+0000 or unpaired surrogates";
 
-const isStorable = (value: string): boolean => !value.includes("\u0000") && !UNPAIRED_SURROGATE.test(value);
+/** One native scan finds the rare strings worth the exact check. */
+const SUSPECT = /[\u0000\ud800-\udfff]/;
+const ASCII_ONLY = /^[\x00-\x7f]*$/;
 
-function containsUnstorableText(value: unknown): boolean {
-  if (typeof value === "string") return !isStorable(value);
-  if (value === null || typeof value !== "object") return false;
-  if (Array.isArray(value)) return value.some(containsUnstorableText);
-  for (const key of Object.keys(value)) {
-    if (!isStorable(key) || containsUnstorableText((value as JsonObject)[key])) return true;
-  }
-  return false;
+const isStorable = (value: string): boolean =>
+  !SUSPECT.test(value) || (!value.includes("\u0000") && !UNPAIRED_SURROGATE.test(value));
+
+/** Nesting depth and storable text of a JSON object in one walk (log() runs this on every event). */
+function inspectJson(value: unknown): { depth: number; storable: boolean } {
+  let storable = true;
+  const depthOf = (node: unknown): number => {
+    if (typeof node === "string") {
+      if (storable && !isStorable(node)) storable = false;
+      return 0;
+    }
+    if (node === null || typeof node !== "object") return 0;
+    let deepest = 0;
+    if (Array.isArray(node)) {
+      for (const child of node) {
+        const depth = depthOf(child);
+        if (depth > deepest) deepest = depth;
+        if (deepest > EVENT_LIMITS.maxJsonDepth) break;
+      }
+    } else {
+      for (const key in node) {
+        if (!Object.hasOwn(node, key)) continue;
+        if (storable && !isStorable(key)) storable = false;
+        const depth = depthOf((node as JsonObject)[key]);
+        if (depth > deepest) deepest = depth;
+        if (deepest > EVENT_LIMITS.maxJsonDepth) break;
+      }
+    }
+    return deepest + 1;
+  };
+  const depth = depthOf(value);
+  return { depth, storable };
 }
 
 function isValidIpv6(value: string): boolean {
@@ -84,6 +110,7 @@ function isValidIpv6(value: string): boolean {
 
 /** Bytes of `text` encoded as UTF-8 (a lone surrogate becomes U+FFFD, 3 bytes, as in Buffer/TextEncoder). */
 export function utf8Length(text: string): number {
+  if (ASCII_ONLY.test(text)) return text.length;
   let bytes = 0;
   for (let index = 0; index < text.length; index++) {
     const code = text.charCodeAt(index);
@@ -143,13 +170,17 @@ const matching =
   (value) =>
     absent(value) || (typeof value === "string" && pattern.test(value)) ? null : message;
 
+/** When the whole event serializes to at most this many bytes, no state can be larger. */
+let knownEventBytes: number | undefined;
+
 const jsonObjectRule: FieldRule = (value) => {
   if (absent(value)) return null;
   if (!isPlainObject(value)) return "must be a JSON object";
-  if (jsonDepth(value) > EVENT_LIMITS.maxJsonDepth)
-    return `nesting depth must be at most ${EVENT_LIMITS.maxJsonDepth}`;
-  if (containsUnstorableText(value)) return UNSTORABLE_MESSAGE;
-  if (utf8Length(JSON.stringify(value)) > EVENT_LIMITS.maxStateBytes)
+  const { depth, storable } = inspectJson(value);
+  if (depth > EVENT_LIMITS.maxJsonDepth) return `nesting depth must be at most ${EVENT_LIMITS.maxJsonDepth}`;
+  if (!storable) return UNSTORABLE_MESSAGE;
+  const small = knownEventBytes !== undefined && knownEventBytes <= EVENT_LIMITS.maxStateBytes;
+  if (!small && utf8Length(JSON.stringify(value)) > EVENT_LIMITS.maxStateBytes)
     return `must be at most ${EVENT_LIMITS.maxStateBytes} bytes serialized`;
   return null;
 };
@@ -182,16 +213,27 @@ export const EVENT_FIELDS = Object.keys(FIELD_RULES) as Array<keyof AuditEvent>;
 /**
  * The shape rules of the server's `eventInputSchema`: every violation, empty when the input is valid.
  * (Request-level rules — event size, future skew, duplicate ids — are checked by the client.)
+ * `serializedBytes`: the UTF-8 size of the whole event's JSON when the caller has it; at or under
+ * 64 KiB no state can be over the limit, so the states are not serialized again.
  */
-export function eventShapeViolations(input: unknown): RuleViolation[] {
+export function eventShapeViolations(
+  input: unknown,
+  options: { serializedBytes?: number } = {},
+): RuleViolation[] {
   if (!isPlainObject(input)) return [{ path: "(event)", message: "must be a JSON object" }];
   const violations: RuleViolation[] = [];
-  for (const key of Object.keys(input)) {
-    if (!Object.hasOwn(FIELD_RULES, key)) violations.push({ path: key, message: "is not a known field" });
+  for (const key in input) {
+    if (Object.hasOwn(input, key) && !Object.hasOwn(FIELD_RULES, key))
+      violations.push({ path: key, message: "is not a known field" });
   }
-  for (const field of EVENT_FIELDS) {
-    const message = FIELD_RULES[field](input[field]);
-    if (message) violations.push({ path: field, message });
+  knownEventBytes = options.serializedBytes;
+  try {
+    for (const field of EVENT_FIELDS) {
+      const message = FIELD_RULES[field](input[field]);
+      if (message) violations.push({ path: field, message });
+    }
+  } finally {
+    knownEventBytes = undefined;
   }
   return violations;
 }

@@ -101,6 +101,8 @@ export class IngestQueue {
   private nextOrdinal = 0;
   private flushMark = 0;
   private timer: ReturnType<typeof setTimeout> | undefined;
+  /** A pump is already queued as a microtask (log() calls it for every event past a full batch). */
+  private pumpQueued = false;
   private settleWaiters: Array<() => void> = [];
   private readonly stopSending = new AbortController();
   private drainPromise: Promise<void> | undefined;
@@ -199,9 +201,14 @@ export class IngestQueue {
   private schedulePump(delayMs: number): void {
     if (this.stopSending.signal.aborted) return;
     if (delayMs === 0) {
+      if (this.pumpQueued) return;
+      this.pumpQueued = true;
       if (this.timer) clearTimeout(this.timer);
       this.timer = undefined;
-      queueMicrotask(() => this.pump(false));
+      queueMicrotask(() => {
+        this.pumpQueued = false;
+        this.pump(false);
+      });
       return;
     }
     if (this.timer) return;
@@ -280,7 +287,7 @@ export class IngestQueue {
   ): Promise<Outcome | "split" | "abandoned" | QueuedEvent[]> {
     const { options, counters } = this;
     const body = `[${batch.map((event) => event.json).join(",")}]`;
-    let lastError: VigilApiError | VigilConnectionError = new VigilConnectionError("not sent");
+    let lastError: VigilApiError | VigilConnectionError | undefined;
     for (let attempt = 0; attempt < options.retry.maxAttempts; attempt++) {
       if (this.stopSending.signal.aborted) return "abandoned";
       if (attempt > 0) counters.retries++;
@@ -323,7 +330,7 @@ export class IngestQueue {
       const jitter = Math.random() * ceiling;
       await sleep(Math.max(jitter, retryAfterMs ?? 0), this.stopSending.signal);
     }
-    return { kind: "failed", error: lastError };
+    return { kind: "failed", error: lastError ?? new VigilConnectionError("not sent") };
   }
 
   /** A 422 names the bad items by index: those fail, the rest go again (nothing was enqueued). */
