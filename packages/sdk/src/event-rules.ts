@@ -60,8 +60,10 @@ const UNPAIRED_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbf
 const UNSTORABLE_MESSAGE = "must not contain U+0000 or unpaired surrogates";
 
 /** One native scan finds the rare strings worth the exact check. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: U+0000 is one of the characters to find
 const SUSPECT = /[\u0000\ud800-\udfff]/;
-const ASCII_ONLY = /^[\x00-\x7f]*$/;
+// biome-ignore lint/suspicious/noControlCharactersInRegex: every ASCII character, control ones included
+const ASCII_ONLY = /^[\u0000-\u007f]*$/;
 
 const isStorable = (value: string): boolean =>
   !SUSPECT.test(value) || (!value.includes("\u0000") && !UNPAIRED_SURROGATE.test(value));
