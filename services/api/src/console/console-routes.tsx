@@ -148,6 +148,9 @@ export function registerConsole(app: OpenAPIHono<AppEnv>, deps: ApiDependencies)
       "Content-Type": found.contentType,
       ETag: found.etag,
       "Cache-Control": "no-cache",
+      // Public static files; a tenant's page loads vigil-log-viewer.js as a (CORS-fetched) module.
+      "Access-Control-Allow-Origin": "*",
+      "Cross-Origin-Resource-Policy": "cross-origin",
     });
   });
 

@@ -4,6 +4,7 @@
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
+import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -390,6 +391,57 @@ describe.skipIf(!HAVE_BROWSER)(
       const asBearer = await requestJson(`${apiUrl}/api/v1/logs`, { token });
       expect(asBearer.status).toBe(401);
       await viewer.close();
+    });
+
+    test("<vigil-log-viewer> on another origin shows the viewer only once that origin is in viewer_origins", async () => {
+      const hostPort = await freePort();
+      const hostOrigin = `http://127.0.0.1:${hostPort}`;
+      const issued = await requestJson(`${apiUrl}/api/v1/viewer-tokens`, {
+        token: tenantA.admin.token,
+        body: { filters: { user_id: "bob" } },
+      });
+      const hostPage = `<!doctype html><html lang="en"><head><title>host</title>
+<script type="module" src="${apiUrl}/console/assets/vigil-log-viewer.js"></script></head>
+<body><vigil-log-viewer src="${issued.body.url}" height="500"></vigil-log-viewer></body></html>`;
+      const host = createServer((_req, res) =>
+        res.writeHead(200, { "Content-Type": "text/html" }).end(hostPage),
+      );
+      await new Promise<void>((resolve) => host.listen(hostPort, "127.0.0.1", resolve));
+      const context = await browser.newContext();
+      const page = await context.newPage();
+      const embeddedUsers = async () => {
+        await page.goto(hostOrigin);
+        const frame = page.locator("vigil-log-viewer iframe").contentFrame(); // CSS pierces the shadow root
+        return frame
+          .locator('[data-testid="events-table"] tbody tr td:nth-child(5)')
+          .allTextContents()
+          .catch(() => []);
+      };
+      try {
+        // Not yet allowed: Chromium refuses to render the frame (frame-ancestors 'none').
+        await page.goto(hostOrigin);
+        await page.waitForTimeout(500);
+        const blocked = page.frames().find((frame) => frame.url().includes("/console/viewer"));
+        expect(
+          (await blocked
+            ?.locator("table")
+            .count()
+            .catch(() => 0)) ?? 0,
+        ).toBe(0);
+
+        const admin = await signedInContext(tenantA.admin.email, tenantA.admin.password);
+        await admin.page.goto(`${apiUrl}/console/admin`);
+        await admin.page.getByLabel("Viewer origins").fill(hostOrigin);
+        await admin.page.getByRole("button", { name: "Save origins" }).click();
+        await admin.context.close();
+
+        await expect.poll(embeddedUsers, { timeout: 10_000 }).not.toEqual([]);
+        expect(new Set(await embeddedUsers())).toEqual(new Set(["bob"]));
+        await screenshot(page, "embedded-viewer");
+      } finally {
+        await context.close();
+        await new Promise((resolve) => host.close(resolve));
+      }
     });
 
     test("a platform admin picks a tenant; a key made in the console is shown once and audited like the API's", async () => {
