@@ -282,3 +282,37 @@ describe("secrets people actually send never reach the queue or the database", (
     for (const secret of secrets) expect(row!.text).not.toContain(secret);
   });
 });
+
+describe("with the real worker process", () => {
+  test("events at the edges of what the door accepts are stored by the worker (201 with ?wait=true), none dead-lettered", async () => {
+    await pipeline.start("worker");
+    const key = `k${"x".repeat(999)}`;
+    const edges = [
+      { ...VALID, after_state: ssnBomb(2500), before_state: ssnBomb(2500), metadata: ssnBomb(2500) },
+      { ...VALID, metadata: { blob: "€".repeat(21_000), n: [Number.MAX_VALUE, 5e-324, -0] } },
+      {
+        ...VALID,
+        after_state: Object.fromEntries(Array.from({ length: 400 }, (_, i) => [`password_${i}`, i])),
+      },
+      {
+        ...VALID,
+        metadata: { [key]: { deep: { deeper: { token: "Bearer 0123456789abcdef0123456789abcdef" } } } },
+      },
+    ];
+    const redacted: string[][] = [];
+    for (const event of edges) {
+      const response = await requestJson(`${logsUrl()}?wait=true`, { body: event, key: ingestKey });
+      expect(response.status).toBe(201);
+      expect(response.body.seq).toBeGreaterThan(0);
+      redacted.push(response.body.redacted);
+    }
+    expect(redacted).toEqual([
+      ["before_state.*", "after_state.*", "metadata.*"].map((root) => root.replace("*", `${key}.*`)),
+      [],
+      ["after_state.*"],
+      [`metadata.${key}.deep.deeper.token`],
+    ]);
+    const dlq = await pipeline.queue.depth(pipeline.queues.dlqUrl);
+    expect(dlq.visible + dlq.inFlight).toBe(0);
+  });
+});
