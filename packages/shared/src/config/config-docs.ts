@@ -22,9 +22,9 @@ const CONFIG_DESCRIPTIONS: Record<Variable, string> = {
   DATABASE_URL: "PostgreSQL URL of the services' login role (a member of `vigil_app`, not the table owner)",
   DATABASE_ADMIN_URL: "owner URL, used only by `vigil migrate` and bootstrap",
   DATABASE_POOL_SIZE: "connections per api/streamer process (the worker sizes its pool from its pollers)",
-  DATABASE_STATEMENT_TIMEOUT_MS: "`statement_timeout` of every service connection (0 = none)",
+  DATABASE_STATEMENT_TIMEOUT_MS: "`statement_timeout` of the api's and worker's connections (0 = none)",
   DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS:
-    "`idle_in_transaction_session_timeout` of every service connection (0 = none)",
+    "`idle_in_transaction_session_timeout` of the api's and worker's connections (0 = none)",
   EXPORT_MAX_CONCURRENT: "exports at once per api process; more get 429 with `Retry-After`",
   EXPORT_MAX_CONCURRENT_PER_TENANT: "exports at once per tenant per api process; more get 429",
   EXPORT_STALL_TIMEOUT_MS:
