@@ -37,6 +37,8 @@ export interface ApiKeyLookup {
   authenticate(key: string): Promise<ApiKeyPrincipal | null>;
   /** This process just changed keys or tenants: forget now, without waiting for its own NOTIFY. */
   invalidate(): void;
+  /** True when `key` is a live key held in memory, so authenticating it costs no database work. */
+  isCachedValid?(key: string): boolean;
 }
 
 export class ApiKeyCache implements ApiKeyLookup {
@@ -114,6 +116,11 @@ export class ApiKeyCache implements ApiKeyLookup {
 
   private usersChanged(): void {
     for (const listener of this.userListeners) listener();
+  }
+
+  isCachedValid(key: string): boolean {
+    if (!looksLikeApiKey(key)) return false;
+    return (this.entries.get(hashApiKey(key))?.expiresAt ?? 0) > Date.now();
   }
 
   invalidate(): void {

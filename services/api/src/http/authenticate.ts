@@ -27,18 +27,21 @@ function failureLimiter(deps: ApiDependencies): FailureLimiter {
 /**
  * Runs `attempt` (an authentication) unless the client's IP is over its failure limit; a failed
  * attempt (INVALID_CREDENTIAL) counts against the IP. `onRefused` sees each refusal (for audit).
+ * `costsNothing` exempts a credential whose check needs no lookup (a key in the cache), so clients
+ * that share an address with a guesser (NAT, a proxy not counted in VIGIL_TRUSTED_PROXY_HOPS) and
+ * were already authenticated keep working.
  */
 export async function guardFailedAuthentication<T>(
   c: Context,
   deps: ApiDependencies,
   attempt: () => Promise<T>,
-  onRefused?: (ip: string) => void,
+  options: { onRefused?: (ip: string) => void; costsNothing?: () => boolean } = {},
 ): Promise<T> {
   const limiter = failureLimiter(deps);
   const ip = clientIp(c, deps.config) ?? "unknown";
   const wait = limiter.retryAfterSeconds(ip);
-  if (wait > 0) {
-    onRefused?.(ip);
+  if (wait > 0 && !options.costsNothing?.()) {
+    options.onRefused?.(ip);
     throw new VigilError(
       "RATE_LIMITED",
       `too many failed authentications from this address; retry after ${wait} s`,
@@ -56,14 +59,28 @@ export async function guardFailedAuthentication<T>(
 
 export function requirePrincipal(deps: ApiDependencies): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
-    const principal = await guardFailedAuthentication(c, deps, async () => {
-      const secret = presentedSecret({
-        apiKey: c.req.header("x-api-key"),
-        authorization: c.req.header("authorization"),
-      });
-      return authenticate(deps.db, deps.tokens, secret, deps.apiKeys);
-    });
+    const principal = await guardFailedAuthentication(
+      c,
+      deps,
+      async () => {
+        const secret = presentedSecret({
+          apiKey: c.req.header("x-api-key"),
+          authorization: c.req.header("authorization"),
+        });
+        return authenticate(deps.db, deps.tokens, secret, deps.apiKeys);
+      },
+      { costsNothing: () => cachedKeyPresented(c, deps) },
+    );
     c.set("principal", principal);
     await next();
   };
+}
+
+/** The request carries an API key the process holds as valid (a cheap peek; no parsing errors here). */
+function cachedKeyPresented(c: Context, deps: ApiDependencies): boolean {
+  const isCached = deps.apiKeys?.isCachedValid?.bind(deps.apiKeys);
+  if (!isCached) return false;
+  const header = c.req.header("x-api-key")?.trim();
+  const bearer = /^Bearer\s+(\S+)$/i.exec(c.req.header("authorization")?.trim() ?? "")?.[1];
+  return [header, bearer].some((candidate) => candidate !== undefined && isCached(candidate));
 }

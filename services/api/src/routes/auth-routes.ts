@@ -53,11 +53,8 @@ export function registerAuthRoutes(app: OpenAPIHono<AppEnv>, deps: ApiDependenci
     const origin = requestOrigin(c, deps.config);
     // An address over the failed-authentication limit is refused before the database; its refused
     // logins are summed like the account throttle's, not audited one by one.
-    const tokens = await guardFailedAuthentication(
-      c,
-      deps,
-      () => exchangeToken(sessions, origin, request),
-      (ip) => {
+    const tokens = await guardFailedAuthentication(c, deps, () => exchangeToken(sessions, origin, request), {
+      onRefused: (ip) => {
         if (request.grant_type === "password")
           throttledLoginSummary(deps, deps.config.VIGIL_LOGIN_FAILURE_WINDOW_SECONDS).record(
             `ip:${ip}`,
@@ -65,7 +62,7 @@ export function registerAuthRoutes(app: OpenAPIHono<AppEnv>, deps: ApiDependenci
             request.username,
           );
       },
-    );
+    });
     return c.json(tokens, 200, NO_STORE);
   });
 
