@@ -321,7 +321,7 @@ export function registerConsole(app: OpenAPIHono<AppEnv>, deps: ApiDependencies)
   };
 
   const verificationOf = async (scope: TenantScope, event: StoredEvent) => {
-    const salt = await readEventSalt(deps.db, scope, event.id);
+    const salt = await readEventSalt(deps.db, scope, event);
     return { event: salt ? { ...event, salt } : event, hashed_fields: HASHED_FIELDS };
   };
   const withProof = (verification: Awaited<ReturnType<typeof verificationOf>>, id: string) => ({
