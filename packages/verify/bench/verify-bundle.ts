@@ -1,11 +1,14 @@
 // Offline verification throughput: writes a bundle of N realistic events (default 1,000,000) to a
 // temporary file, then verifies it with verifyBundle streaming from disk, with node:crypto's SHA-256
 // and with the portable pure one, sampling memory during the run to show it stays flat.
-//   npx tsx packages/verify/bench/verify-bundle.ts [events] [--pure-events=N]
+//   npx tsx packages/verify/bench/verify-bundle.ts [events] [--pure-events=N] [--cli]
+// --cli verifies with the built CLI instead (`pnpm --filter @vigil/verify build` first), as a user
+// runs it, reporting its peak RSS from /usr/bin/time.
+import { spawnSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { once } from "node:events";
 import { createReadStream, createWriteStream, mkdtempSync, rmSync, statSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { loadavg, tmpdir } from "node:os";
 import path from "node:path";
 import {
   appendLeaves,
@@ -117,8 +120,36 @@ async function main() {
     const bundleBytes = statSync(file).size;
 
     const key = await verifierKeyOf(signer);
+    if (process.argv.includes("--cli")) {
+      const cli = path.resolve(import.meta.dirname, "../dist/cli.js");
+      const start = performance.now();
+      const run = spawnSync("/usr/bin/time", ["-v", process.execPath, cli, file, "--key", key, "-q"], {
+        encoding: "utf8",
+      });
+      const seconds = (performance.now() - start) / 1000;
+      const rssKb = Number(/Maximum resident set size \(kbytes\): (\d+)/.exec(run.stderr)?.[1]);
+      const cpu = /User time \(seconds\): ([\d.]+)[\s\S]*System time \(seconds\): ([\d.]+)/.exec(run.stderr);
+      const cpuSeconds = Number(cpu?.[1]) + Number(cpu?.[2]);
+      console.log(
+        JSON.stringify({
+          events,
+          bundle_mb: +(bundleBytes / 1048576).toFixed(1),
+          write_bundle_s: +writeSeconds.toFixed(1),
+          cli_exit: run.status,
+          cli_output: run.stdout.split("\n")[0],
+          cli_seconds: +seconds.toFixed(1),
+          cli_leaves_per_s: Math.round(events / seconds),
+          cli_cpu_seconds: +cpuSeconds.toFixed(1),
+          cli_leaves_per_cpu_s: Math.round(events / cpuSeconds),
+          cli_peak_rss_mb: Math.round(rssKb / 1024),
+          load_average_1m: +loadavg()[0]!.toFixed(1),
+        }),
+      );
+      return;
+    }
     const measure = async (label: string, limit: number) => {
       const samples: number[] = [];
+      const cpuBefore = process.cpuUsage();
       const start = performance.now();
       let verified = 0;
       const report = await verifyBundle(createReadStream(file, { highWaterMark: 1 << 20 }), {
@@ -130,7 +161,9 @@ async function main() {
         },
       });
       const seconds = (performance.now() - start) / 1000;
-      return { label, report, seconds, verified, samples };
+      const cpu = process.cpuUsage(cpuBefore);
+      const cpuSeconds = (cpu.user + cpu.system) / 1e6;
+      return { label, report, seconds, cpuSeconds, verified, samples };
     };
 
     const withNode = await measure("node:crypto SHA-256", events);
@@ -148,8 +181,11 @@ async function main() {
             ok: withNode.report.ok,
             seconds: +withNode.seconds.toFixed(1),
             leaves_per_s: Math.round(events / withNode.seconds),
+            cpu_seconds: +withNode.cpuSeconds.toFixed(1),
+            leaves_per_cpu_s: Math.round(events / withNode.cpuSeconds),
             mb_per_s: +(bundleBytes / 1048576 / withNode.seconds).toFixed(1),
             rss_mb_every_10_percent: withNode.samples,
+            load_average_1m: +loadavg()[0]!.toFixed(1),
           },
         },
         null,
