@@ -20,6 +20,9 @@ export const FUZZ_SERVICE_ENV: Record<string, string> = {
   RATE_LIMIT_PER_TENANT_BURST: "1000000",
   VIGIL_LOGIN_MAX_FAILURES_PER_ACCOUNT: "1000000",
   VIGIL_LOGIN_MAX_FAILURES_PER_IP: "1000000",
+  VIGIL_AUTH_MAX_FAILURES_PER_IP: "1000000",
+  STREAM_UPGRADES_PER_MINUTE_PER_IP: "1000000",
+  STREAM_UPGRADES_PER_MINUTE_PER_CREDENTIAL: "1000000",
 };
 
 async function call(url: string, init: { method?: string; token?: string; key?: string; body?: unknown }) {
