@@ -100,37 +100,51 @@ export class Checkpointer {
   }
 
   /**
-   * One round over every tenant whose tree needs work, if this process gets the checkpointer lock
-   * (held by the round's own transaction, so a crashed process releases it).
+   * One round over every tenant whose tree needs work, if this process gets the checkpointer lock.
+   * A session-level advisory lock on a reserved connection (not a transaction held open for the
+   * round, which the idle-in-transaction timeout would end): a crashed process's session ends and
+   * releases it.
    */
   async runRound(): Promise<RoundResult> {
     const result: RoundResult = { ran: false, signed: 0, backfilled: 0, failed: 0 };
-    await this.db.withoutTenant(async (lock) => {
+    const lock = await this.db.sql.reserve();
+    try {
       const [{ locked } = { locked: false }] = await lock<{ locked: boolean }[]>`
-        select pg_try_advisory_xact_lock(${CHECKPOINTER_LOCK.toString()}::bigint) as locked`;
-      if (!locked) return;
-      result.ran = true;
-      const pending = await lock<{ tenant_id: string; tree_size: number; last_seq: number }[]>`
-        select tenant_id, tree_size, last_seq from vigil_tlog_pending()`;
-      for (const tenant of pending) {
-        const scope = tenantScope(tenant.tenant_id);
-        try {
-          if (tenant.tree_size < tenant.last_seq) {
-            const progress = await backfillTreeChunk(this.db, scope);
-            result.backfilled += progress.tree_size - tenant.tree_size;
-            this.options.logger.info(progress, "tree backfill progress");
-          }
-          if ((await this.signTenant(scope)).created) result.signed++;
-        } catch (error) {
-          result.failed++;
-          this.options.logger.error(
-            { tenant_id: tenant.tenant_id, err: error },
-            "checkpoint round failed for tenant",
-          );
-        }
+        select pg_try_advisory_lock(${CHECKPOINTER_LOCK.toString()}::bigint) as locked`;
+      if (!locked) return result;
+      try {
+        result.ran = true;
+        const pending = await lock<{ tenant_id: string; tree_size: number; last_seq: number }[]>`
+          select tenant_id, tree_size, last_seq from vigil_tlog_pending()`;
+        for (const tenant of pending) await this.roundForTenant(tenant, result);
+      } finally {
+        await lock`select pg_advisory_unlock(${CHECKPOINTER_LOCK.toString()}::bigint)`.catch(() => undefined);
       }
-    });
+    } finally {
+      lock.release();
+    }
     return result;
+  }
+
+  private async roundForTenant(
+    tenant: { tenant_id: string; tree_size: number; last_seq: number },
+    result: RoundResult,
+  ): Promise<void> {
+    const scope = tenantScope(tenant.tenant_id);
+    try {
+      if (tenant.tree_size < tenant.last_seq) {
+        const progress = await backfillTreeChunk(this.db, scope);
+        result.backfilled += progress.tree_size - tenant.tree_size;
+        this.options.logger.info(progress, "tree backfill progress");
+      }
+      if ((await this.signTenant(scope)).created) result.signed++;
+    } catch (error) {
+      result.failed++;
+      this.options.logger.error(
+        { tenant_id: tenant.tenant_id, err: error },
+        "checkpoint round failed for tenant",
+      );
+    }
   }
 
   /** Runs a round every `intervalSeconds` until stopped; `stop` waits for the round in hand. */

@@ -80,6 +80,14 @@ test("a round backfills older history and signs each grown tenant once; a concur
     const { checkpoint } = await openCheckpoint(latest!.note, [key.verifier]);
     expect(checkpoint.origin).toBe(`vigil.test/${tenantId}`);
   }
+  // While another session holds the checkpointer lock, a round does nothing.
+  const holder = await pipeline.database.admin.reserve();
+  await holder`select pg_advisory_lock(${(0x76_69_67_6c_74_6c_6f_67n).toString()}::bigint)`;
+  await storeEvents(pipeline.database.db, events(grown.id, 1));
+  expect(await (await checkpointerWith([key.signer])).runRound()).toMatchObject({ ran: false, signed: 0 });
+  await holder`select pg_advisory_unlock_all()`;
+  holder.release();
+  expect(await (await checkpointerWith([key.signer])).runRound()).toMatchObject({ ran: true, signed: 1 });
   // Nothing grew: the next round signs nothing.
   expect((await (await checkpointerWith([key.signer])).runRound()).signed).toBe(0);
 });
