@@ -5,6 +5,7 @@
 import { issueAccessToken } from "@vigil/shared/auth/access-tokens";
 import { SigningKeyRing } from "@vigil/shared/auth/signing-keys";
 import { STREAM_CLOSE_CODES } from "@vigil/shared/stream/stream-protocol";
+import { signScopedToken } from "@vigil/shared/viewer/viewer-tokens";
 import { createTestPipeline, type RunningService, requestJson, type TestPipeline } from "@vigil/testkit";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { adminToken, createKey, createTenant, createUser } from "../../api/test/auth-fixtures.ts";
@@ -163,6 +164,24 @@ test("a stream closes when its access token expires, with 4401 CREDENTIAL_EXPIRE
   expect(errors).toEqual(["CREDENTIAL_EXPIRED"]);
   expect(lateMs).toBeGreaterThanOrEqual(-50);
   expect(lateMs).toBeLessThan(1_500);
+});
+
+test("a console stream token (stream-only, short-lived) closes its stream at its exp, with 4401 CREDENTIAL_EXPIRED", async () => {
+  const tenant = await createTenant(api.url, admin);
+  const keys = new SigningKeyRing(pipeline.database.admin, { accessTokenTtlSeconds: 900 });
+  const { token, expiresAt } = await signScopedToken(
+    keys,
+    { VIGIL_JWT_ISSUER: "vigil", VIGIL_JWT_AUDIENCE: "vigil-api" },
+    { kind: "stream", tenantId: tenant.id, subject: "user:console-test", pins: {} },
+    4,
+  );
+  const client = await liveStream(token);
+  const { close, errors } = await closedWithin(client, Date.now());
+  const lateMs = Date.now() - expiresAt.getTime();
+  expect(close?.code).toBe(STREAM_CLOSE_CODES.credentialRevoked);
+  expect(errors).toEqual(["CREDENTIAL_EXPIRED"]);
+  expect(lateMs).toBeGreaterThanOrEqual(-50);
+  expect(await refusedStatus(token)).toBe(401);
 });
 
 test("a revocation that sends no notification is caught by the periodic re-check", async () => {

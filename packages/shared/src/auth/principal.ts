@@ -30,7 +30,14 @@ export type Principal =
    * A short-lived read-only token Vigil issued (viewer/viewer-tokens.ts): one tenant, and filters
    * fixed by its issuer that every read applies (viewer/viewer-pins.ts). `subject` names who issued it.
    */
-  | { kind: "viewer"; tenantId: string; subject: string; pins: ViewerPins };
+  | {
+      kind: "viewer";
+      tenantId: string;
+      subject: string;
+      pins: ViewerPins;
+      /** When the token expires (epoch ms): an open stream is closed then. */
+      expiresAt?: number;
+    };
 
 type TenantStatus = "active" | "suspended" | "inactive";
 

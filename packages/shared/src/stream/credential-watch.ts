@@ -60,7 +60,9 @@ export class StreamCredentialWatch {
   /** Starts watching an accepted stream; `authorizedAt` is when its credential was looked up. */
   track(stream: Watched, authorizedAt: number): void {
     this.watched.add(stream);
-    const expiresAt = stream.grant.principal.kind === "user" ? stream.grant.principal.expiresAt : undefined;
+    const { principal } = stream.grant;
+    // Access tokens and the console's stream tokens close at their `exp`; API keys have none.
+    const expiresAt = principal.kind === "api_key" ? undefined : principal.expiresAt;
     if (expiresAt !== undefined) this.armExpiry(stream, expiresAt);
     // A change that committed while this stream was being authorised, or shortly before (user
     // lookups are cached for USER_CHECK_CACHE_MS), may not have been seen: check it once more.

@@ -57,6 +57,8 @@ export interface ScopedTokenGrant {
   /** Who asked for it (`user:…`, `key:…`), recorded as the reader in audit events. */
   subject: string;
   pins: ViewerPins;
+  /** Epoch ms of the token's `exp`. */
+  expiresAt?: number;
 }
 
 export async function signScopedToken(
@@ -113,6 +115,7 @@ export async function verifyScopedToken(
       tenantId: claims.data.tenant_id.toLowerCase(),
       subject: claims.data.sub,
       pins: claims.data.pins as ViewerPins,
+      expiresAt: (payload.exp as number) * 1000,
     };
   } catch (error) {
     if (error instanceof errors.JOSEError || error instanceof TypeError) return null;
@@ -122,7 +125,13 @@ export async function verifyScopedToken(
 
 /** The read-only principal a scoped token stands for. */
 export function scopedTokenPrincipal(grant: ScopedTokenGrant): Principal {
-  return { kind: "viewer", tenantId: grant.tenantId, subject: grant.subject, pins: grant.pins };
+  return {
+    kind: "viewer",
+    tenantId: grant.tenantId,
+    subject: grant.subject,
+    pins: grant.pins,
+    expiresAt: grant.expiresAt,
+  };
 }
 
 /**
