@@ -365,6 +365,40 @@ describe("SEARCH_BACKEND=opensearch", () => {
     ]);
   });
 
+  test("an index that cannot be updated makes cleanup a 503 after the rows went; the retry cleans the index", async () => {
+    const tenant = tenants[6]!;
+    const before = new Date(NOW - 2 * DAY + 5 * MINUTE).toISOString();
+    fake.clear();
+    fake.responders.push((request) =>
+      request.path.includes("/_delete_by_query")
+        ? { status: 500, body: { error: { type: "internal" }, status: 500 } }
+        : undefined,
+    );
+    const failed = await requestJson(`${searchApi.url}/api/v1/logs/cleanup?before=${before}`, {
+      method: "DELETE",
+      token: tenantAdmin,
+    });
+    expect(failed.status, JSON.stringify(failed.body)).toBe(503);
+    expect(failed.body.code).toBe("SEARCH_UNAVAILABLE");
+    expect(failed.headers.get("retry-after")).toBe("5");
+    const [left] = await pipeline.database.admin<{ n: number }[]>`
+      select count(*)::int as n from events where tenant_id = ${tenant.id} and occurred_at < ${new Date(before)}`;
+    expect(left!.n).toBe(0);
+    fake.clear();
+    fake.responders.push((request) =>
+      request.path.includes("/_delete_by_query")
+        ? { status: 200, body: { took: 1, deleted: 2, failures: [] } }
+        : undefined,
+    );
+    const retried = await requestJson(`${searchApi.url}/api/v1/logs/cleanup?before=${before}`, {
+      method: "DELETE",
+      token: tenantAdmin,
+    });
+    expect(retried.status).toBe(200);
+    expect(retried.body.deleted).toBe(0);
+    expect(fake.requests.filter((request) => request.path.includes("/_delete_by_query"))).toHaveLength(1);
+  });
+
   test("retention removes expired events from the index too", async () => {
     const short = await pipeline.createTenantWithKey(["read"], { retention_days: 1 });
     await storeEvents(pipeline.database.db, [event(short.tenant.id, 1, NOW - 3 * DAY)]);
