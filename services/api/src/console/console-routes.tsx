@@ -632,7 +632,8 @@ export function registerConsole(app: OpenAPIHono<AppEnv>, deps: ApiDependencies)
       problem.status,
     );
   });
-  web.notFound((c) => {
+  // Mounted with app.route, so the root's notFound would answer: this shows the console's own page.
+  web.all("*", (c) => {
     throw new VigilError("NOT_FOUND", `no console page at ${c.req.path}`);
   });
 

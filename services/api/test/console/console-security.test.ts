@@ -252,6 +252,63 @@ describe("viewer and stream tokens", () => {
   });
 });
 
+describe("hostile input", () => {
+  test("bad filters and paths are 4xx pages with a request id; markup in events is escaped; roles still apply", async () => {
+    await pipeline.start("worker");
+    const key = await createKey(api.url, admin, tenantId, ["ingest", "read"]);
+    const hostile = '"><script>alert(1)</script><img src=x onerror=alert(2)>';
+    const posted = await requestJson(`${api.url}/api/v1/logs?wait=true`, {
+      key: key.key,
+      body: {
+        action_type: "VIEW",
+        resource_type: "doc",
+        resource_id: hostile,
+        user_id: hostile,
+        metadata: { note: hostile },
+      },
+    });
+    expect(posted.status).toBe(201);
+    const jar = await signIn(tenantAdmin.email, tenantAdmin.password);
+    for (const pathName of [
+      "/console/events",
+      `/console/events/${posted.body.id}`,
+      `/console/history?resource_type=doc&resource_id=${encodeURIComponent(hostile)}`,
+    ]) {
+      const html = await (await browse(jar, pathName)).text();
+      expect(html, pathName).not.toContain("<script>alert(1)");
+      expect(html, pathName).not.toContain("<img src=x");
+      expect(html, pathName).toContain("&lt;script&gt;alert(1)");
+    }
+    for (const [pathName, status] of [
+      ["/console/events?limit=abc", 400],
+      ["/console/events?severity=LOUD", 400],
+      ["/console/events?cursor=forged", 400],
+      ["/console/events?from=2026-01-01T00:00:00Z&to=2025-01-01T00:00:00Z", 400],
+      ["/console/history?resource_type=doc", 400],
+      ["/console/stats?bucket=minute", 400],
+      ["/console/events/not-a-uuid", 404],
+      ["/console/nowhere", 404],
+    ] as const) {
+      const response = await browse(jar, pathName);
+      expect(response.status, pathName).toBe(status);
+      expect(await response.text(), pathName).toMatch(/request id/);
+    }
+    // A tenant admin is not a platform admin in the console either.
+    const csrf = jar.cookies.get("vigil_csrf")!;
+    expect(
+      (await browse(jar, "/console/tenants", form({ csrf, name: "nope" }, { Origin: api.url }))).status,
+    ).toBe(403);
+    expect((await browse(jar, "/console/tenants")).status).toBe(403);
+    const other = await createTenant(api.url, admin);
+    const select = await browse(
+      jar,
+      "/console/tenants/select",
+      form({ csrf, tenant_id: other.id }, { Origin: api.url }),
+    );
+    expect(select.status).toBe(403);
+  });
+});
+
 test("pnpm build writes every console bundle and the stylesheet beside the api's bundle", async () => {
   const dir = mkdtempSync(path.join(tmpdir(), "vigil-console-build-"));
   try {
