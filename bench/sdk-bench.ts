@@ -1,23 +1,23 @@
-// @vigil/sdk benchmark: `npx tsx bench/sdk-bench.ts [--quick]`. Measures, on this machine:
+// @vigil/sdk benchmark: `npx tsx bench/sdk-bench.ts [--quick] [--only=log,bundle,middleware,pipeline]`.
+// Measures, on this machine:
 //  1. log(): 10,000 calls' wall time (target < 100 ms) and CPU per event over 100,000 calls;
 //  2. the core bundle's size (minified + gzip) per entry point;
 //  3. against the real stack (embedded PostgreSQL, fauxqs, api/worker processes): 10,000 log() →
 //     shutdown sent 10,000, stored once with gapless seq; api stopped with the queue bound at
 //     10,000: 50,000 log() → 40,000 dropped, retained heap, ≤ 2 requests/sockets, then the 10,000
 //     arrive exactly once after the api returns;
-//  4. the Hono middleware's cost: p50/p95 of 1,000 app requests without it, with Vigil down, and
-//     with Vigil answering after 5 s (target: p95 grows by < 2 ms).
+//  4. the Hono middleware's cost: p50/p95 of 1,000 requests to each of three app processes (no
+//     middleware, Vigil down, Vigil answering after 5 s), interleaved (target: p95 grows < 2 ms).
 // Writes bench/results/sdk-<date>.{json,md}. Everything started here is stopped by PID at the end.
+import { type ChildProcess, spawn } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import path from "node:path";
 import v8 from "node:v8";
 import vm from "node:vm";
-import { serve } from "@hono/node-server";
-import { Hono } from "hono";
+import { TSX_LOADER } from "@vigil/testkit/services";
 import { buildSdk, bundleSizes } from "../packages/sdk/scripts/build.ts";
-import { vigilAudit } from "../packages/sdk/src/hono.ts";
 import { VigilClient } from "../packages/sdk/src/index.ts";
 import { startFaultProxy } from "../packages/sdk/test/support/fault-proxy.ts";
 import { startBenchStack } from "./bench-stack.ts";
@@ -167,85 +167,121 @@ async function measureAgainstStack() {
   }
 }
 
+/**
+ * Three app processes — no middleware, Vigil down, Vigil answering after 5 s — get the same requests
+ * in turn (round-robin, 4 at a time) from this process, so machine load falls on all three alike.
+ */
 async function measureMiddlewareOverhead() {
-  // A "slow Vigil": accepts connections and answers each request after 5 s.
   const slow = createServer((_req, res) => {
     setTimeout(() => res.writeHead(202).end("{}"), 5_000).unref();
   });
   await new Promise<void>((resolve) => slow.listen(0, "127.0.0.1", resolve));
   const slowUrl = `http://127.0.0.1:${(slow.address() as AddressInfo).port}`;
-  const modes: Record<string, VigilClient | undefined> = {
-    without_middleware: undefined,
-    vigil_down: new VigilClient({
-      baseUrl: "http://127.0.0.1:9",
-      apiKey: "vgl_bench",
-      retry: { baseDelayMs: 50, maxDelayMs: 500 },
-    }),
-    vigil_slow_5s: new VigilClient({ baseUrl: slowUrl, apiKey: "vgl_bench", requestTimeoutMs: 60_000 }),
-  };
-  const requests = 1_000;
-  const latencies: Record<string, { p50: number; p95: number; p99: number; ok: number }> = {};
-  for (const round of [0, 1]) {
-    for (const [mode, client] of Object.entries(modes)) {
-      const app = new Hono();
-      if (client) app.use("*", vigilAudit({ client }));
-      app.post("/invoices/:id", async (c) =>
-        c.json({ id: c.req.param("id"), body: await c.req.json() }, 201),
-      );
-      const server = await new Promise<ReturnType<typeof serve>>((resolve) => {
-        const started = serve({ fetch: app.fetch, port: 0, hostname: "127.0.0.1" }, () => resolve(started));
-      });
-      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-      const samples: number[] = [];
-      let ok = 0;
-      let next = 0;
-      await Promise.all(
-        Array.from({ length: 4 }, async () => {
-          while (next < requests) {
-            const index = next++;
-            const started = performance.now();
-            const response = await fetch(`${url}/invoices/${index}?token=t`, {
-              method: "POST",
-              headers: { "Content-Type": "application/json", Authorization: "Bearer x" },
-              body: JSON.stringify({ amount: index, password: "p", items: [{ sku: "a", qty: 1 }] }),
+  const modes = ["none", "down", "slow"] as const;
+  const apps = await Promise.all(
+    modes.map(
+      (mode) =>
+        new Promise<{ mode: string; url: string; child: ChildProcess; output: () => string }>(
+          (resolve, reject) => {
+            const child = spawn(
+              process.execPath,
+              [
+                "--import",
+                TSX_LOADER,
+                path.join(import.meta.dirname, "sdk-middleware-app.ts"),
+                mode,
+                slowUrl,
+              ],
+              { stdio: ["ignore", "pipe", "inherit"] },
+            );
+            let output = "";
+            child.stdout!.on("data", (chunk) => {
+              output += chunk;
+              const match = /ready (\d+)/.exec(output);
+              if (match) resolve({ mode, url: `http://127.0.0.1:${match[1]}`, child, output: () => output });
             });
-            await response.arrayBuffer();
-            samples.push(performance.now() - started);
-            if (response.status === 201) ok++;
-          }
-        }),
-      );
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-      if (round === 1) {
-        latencies[mode] = {
-          p50: Math.round(percentile(samples, 50) * 1000) / 1000,
-          p95: Math.round(percentile(samples, 95) * 1000) / 1000,
-          p99: Math.round(percentile(samples, 99) * 1000) / 1000,
-          ok,
-        };
+            child.once("exit", (code) => reject(new Error(`${mode} app exited (${code})`)));
+          },
+        ),
+    ),
+  );
+  const requestsPerMode = 1_000;
+  const samples = new Map<string, number[]>(modes.map((mode) => [mode, []]));
+  const ok = new Map<string, number>(modes.map((mode) => [mode, 0]));
+  const send = async (app: (typeof apps)[number], index: number, record: boolean) => {
+    const started = performance.now();
+    const response = await fetch(`${app.url}/invoices/${index}?token=t`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Authorization: "Bearer x" },
+      body: JSON.stringify({ amount: index, password: "p", items: [{ sku: "a", qty: 1 }] }),
+    });
+    await response.arrayBuffer();
+    if (!record) return;
+    samples.get(app.mode)!.push(performance.now() - started);
+    if (response.status === 201) ok.set(app.mode, ok.get(app.mode)! + 1);
+  };
+  // Warm up every process (JIT, connections), then measure.
+  for (let index = 0; index < 200; index++) await Promise.all(apps.map((app) => send(app, index, false)));
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: 4 }, async () => {
+      while (next < requestsPerMode * apps.length) {
+        const index = next++;
+        await send(apps[index % apps.length]!, index, true);
       }
-    }
+    }),
+  );
+  for (const app of apps) {
+    app.child.removeAllListeners("exit");
+    const exited = new Promise((resolve) => app.child.once("exit", resolve));
+    app.child.kill("SIGTERM");
+    await exited;
   }
-  for (const client of Object.values(modes)) await client?.shutdown({ timeoutMs: 100 });
   slow.close();
   slow.closeAllConnections();
-  const base = latencies.without_middleware!.p95;
+  const latencies: Record<string, { p50: number; p95: number; p99: number; ok: number }> = {};
+  const round = (value: number) => Math.round(value * 1000) / 1000;
+  for (const mode of modes) {
+    const values = samples.get(mode)!;
+    latencies[mode] = {
+      p50: round(percentile(values, 50)),
+      p95: round(percentile(values, 95)),
+      p99: round(percentile(values, 99)),
+      ok: ok.get(mode)!,
+    };
+  }
   results.middleware = {
-    requests,
+    requests_per_mode: requestsPerMode,
     concurrency: 4,
-    latencies_ms: latencies,
-    p95_growth_ms: {
-      vigil_down: Math.round((latencies.vigil_down!.p95 - base) * 1000) / 1000,
-      vigil_slow_5s: Math.round((latencies.vigil_slow_5s!.p95 - base) * 1000) / 1000,
+    latencies_ms: {
+      without_middleware: latencies.none,
+      vigil_down: latencies.down,
+      vigil_slow_5s: latencies.slow,
     },
+    p95_growth_ms: {
+      vigil_down: round(latencies.down!.p95 - latencies.none!.p95),
+      vigil_slow_5s: round(latencies.slow!.p95 - latencies.none!.p95),
+    },
+    app_counters: Object.fromEntries(
+      apps.map((app) => [app.mode, app.output().match(/counters (.*)/)?.[1] ?? null]),
+    ),
   };
   log(`middleware: ${JSON.stringify(results.middleware)}`);
 }
 
-await measureLogCost();
-await measureBundleSize();
-await measureMiddlewareOverhead();
-await measureAgainstStack();
+const only = process.argv
+  .find((arg) => arg.startsWith("--only="))
+  ?.slice(7)
+  .split(",");
+const wanted = (section: string) => !only || only.includes(section);
+if (wanted("log")) await measureLogCost();
+if (wanted("bundle")) await measureBundleSize();
+if (wanted("middleware")) await measureMiddlewareOverhead();
+if (wanted("pipeline")) await measureAgainstStack();
+if (only) {
+  process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
+  process.exit(0);
+}
 
 const date = new Date().toISOString().slice(0, 10);
 const file = path.join(import.meta.dirname, "results", `sdk-${date}${quick ? "-quick" : ""}`);
@@ -265,7 +301,7 @@ const md = `# @vigil/sdk benchmark, ${date}${quick ? " (quick)" : ""}
 | 10,000 events through the pipeline | sent ${r.pipeline_10k.shutdown.sent}, stored ${r.pipeline_10k.stored.rows} (${r.pipeline_10k.stored.ids} distinct, seq ${r.pipeline_10k.stored.min}..${r.pipeline_10k.stored.max}), all stored after ${r.pipeline_10k.stored_ms} ms | exactly once, gapless |
 | api down, bound 10,000, 50,000 log() | dropped ${r.outage.after_50k_log.dropped}, pending ${r.outage.after_50k_log.pending} (${(r.outage.after_50k_log.pending_bytes / 1048576).toFixed(1)} MiB), retained heap +${r.outage.retained_heap_growth_mb} MB, ≤ ${r.outage.max_active_requests} requests / ${r.outage.max_open_sockets} sockets at once | 40,000 dropped, ≤ 2 |
 | after the api returns | sent ${r.outage.shutdown.sent}, stored ${r.outage.stored.rows} (${r.outage.stored.ids} distinct, seq ${r.outage.stored.min}..${r.outage.stored.max}) | exactly once |
-| middleware p95, 1,000 requests × 4 concurrent | none ${r.middleware.latencies_ms.without_middleware.p95} ms · Vigil down ${r.middleware.latencies_ms.vigil_down.p95} ms (+${r.middleware.p95_growth_ms.vigil_down}) · Vigil 5 s slow ${r.middleware.latencies_ms.vigil_slow_5s.p95} ms (+${r.middleware.p95_growth_ms.vigil_slow_5s}) | growth < 2 ms — ${Math.max(r.middleware.p95_growth_ms.vigil_down, r.middleware.p95_growth_ms.vigil_slow_5s) < 2 ? "PASS" : "MISS"} |
+| middleware p95, 1,000 requests per app process, round-robin, 4 concurrent | none ${r.middleware.latencies_ms.without_middleware.p95} ms · Vigil down ${r.middleware.latencies_ms.vigil_down.p95} ms (+${r.middleware.p95_growth_ms.vigil_down}) · Vigil 5 s slow ${r.middleware.latencies_ms.vigil_slow_5s.p95} ms (+${r.middleware.p95_growth_ms.vigil_slow_5s}) | growth < 2 ms — ${Math.max(r.middleware.p95_growth_ms.vigil_down, r.middleware.p95_growth_ms.vigil_slow_5s) < 2 ? "PASS" : "MISS"} |
 | app requests answered 201 | none ${r.middleware.latencies_ms.without_middleware.ok} · down ${r.middleware.latencies_ms.vigil_down.ok} · slow ${r.middleware.latencies_ms.vigil_slow_5s.ok} of 1,000 | all |
 
 Load average at the end: ${(await import("node:os"))
