@@ -88,7 +88,12 @@ export async function* tarStreamEntry(
   if (padding.length > 0) yield padding;
 }
 
-export type ByteSource = AsyncIterable<Uint8Array> | ReadableStream<Uint8Array>;
+/** Bytes in chunks: a Node stream, a web ReadableStream, any (async) iterable of chunks, or one array. */
+export type ByteSource =
+  | AsyncIterable<Uint8Array>
+  | Iterable<Uint8Array>
+  | ReadableStream<Uint8Array>
+  | Uint8Array;
 
 /** Reads exact byte counts from a chunked source, holding at most one source chunk. */
 class ByteReader {
@@ -144,8 +149,14 @@ class ByteReader {
   }
 }
 
+async function* fromIterable(chunks: Iterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+  yield* chunks;
+}
+
 function toAsyncIterable(source: ByteSource): AsyncIterable<Uint8Array> {
+  if (source instanceof Uint8Array) return fromIterable([source]);
   if (Symbol.asyncIterator in source) return source as AsyncIterable<Uint8Array>;
+  if (Symbol.iterator in source) return fromIterable(source as Iterable<Uint8Array>);
   const stream = source as ReadableStream<Uint8Array>;
   return {
     async *[Symbol.asyncIterator]() {
