@@ -358,6 +358,28 @@ export async function startEmbeddedPostgres(options: StartPostgresOptions): Prom
   // A launcher that exits (even by an uncaught error) asks its PostgreSQL for a fast shutdown.
   const onParentExit = () => child?.kill("SIGINT");
   process.on("exit", onParentExit);
+  // One killed without a chance to run any handler (kill -9, a test runner's SIGTERM) cannot: a
+  // watchdog in its own process group polls for it and then asks PostgreSQL to stop.
+  let watchdog: ChildProcess | undefined;
+  const watch = (postmasterPid: number) => {
+    watchdog = spawn(
+      "/bin/sh",
+      [
+        "-c",
+        'while kill -0 "$1" 2>/dev/null; do sleep 1; done; kill -INT "$2" 2>/dev/null',
+        "sh",
+        String(process.pid),
+        String(postmasterPid),
+      ],
+      { detached: true, stdio: "ignore" },
+    );
+    watchdog.on("error", () => {}); // no shell: the next start stops a leftover PostgreSQL instead
+    watchdog.unref();
+  };
+  const unwatch = () => {
+    watchdog?.kill("SIGKILL");
+    watchdog = undefined;
+  };
 
   const launch = async () => {
     await stopLeftoverPostmaster(options.dataDir, options.onNotice ?? log);
@@ -382,6 +404,7 @@ export async function startEmbeddedPostgres(options: StartPostgresOptions): Prom
         if (!ready) recent = (recent + text).slice(-2000);
         if (!ready && recent.includes("database system is ready to accept connections")) {
           ready = true;
+          if (started.pid) watch(started.pid);
           resolve();
         }
       };
@@ -403,6 +426,7 @@ export async function startEmbeddedPostgres(options: StartPostgresOptions): Prom
     const running = child;
     if (!running || running.exitCode !== null || running.signalCode !== null) return;
     stopping = true;
+    unwatch();
     await new Promise<void>((resolve) => {
       running.once("exit", () => resolve());
       running.kill("SIGINT"); // fast shutdown: roll back open transactions, checkpoint, exit

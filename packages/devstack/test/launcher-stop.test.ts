@@ -1,6 +1,9 @@
 // Stopping `pnpm start`: Ctrl-C with events still queued drains them first, so after a restart all
 // are stored; kill -9 of the launcher itself leaves nothing running for long (its services stop on
 // their own, its PostgreSQL is stopped by the next start); a folder or port in use is refused.
+import { execFileSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import path from "node:path";
 import { startLauncher } from "@vigil/testkit";
 import { describe, expect, test } from "vitest";
 import {
@@ -49,18 +52,8 @@ describe("pnpm start stops cleanly", () => {
     });
   }, 150_000);
 
-  test("kill -9 of the launcher: its services stop on their own; the next start stops the PostgreSQL it left", async () => {
+  test("kill -9 of the launcher: its services and its PostgreSQL stop on their own (or at the next start)", async () => {
     const dir = stateDir();
-    const first = await launch(dir, ["--api", "2"]);
-    // Replica n of a kind listens on the kind's port + 10 × (n − 1), and the launcher prints it.
-    const secondApi = first.ports.api + 10;
-    expect(first.output()).toMatch(new RegExp(`api-2 +http://127\\.0\\.0\\.1:${secondApi} `));
-    expect((await fetch(`http://127.0.0.1:${secondApi}/readyz`)).status).toBe(200);
-    const servicePids = [...first.output().matchAll(/\(pid (\d+)\)/g)].map((match) => Number(match[1]));
-    expect(servicePids).toHaveLength(4);
-
-    process.kill(first.process.pid!, "SIGKILL");
-    await first.exited;
     const alive = (pid: number) => {
       try {
         process.kill(pid, 0);
@@ -69,12 +62,43 @@ describe("pnpm start stops cleanly", () => {
         return false;
       }
     };
-    await eventually(async () => servicePids.every((pid) => !alive(pid)), 30_000);
+    const postmasterPid = () =>
+      Number(readFileSync(path.join(dir, "pg", "postmaster.pid"), "utf8").split("\n")[0]);
+    const first = await launch(dir, ["--api", "2"]);
+    // Replica n of a kind listens on the kind's port + 10 × (n − 1), and the launcher prints it.
+    const secondApi = first.ports.api + 10;
+    expect(first.output()).toMatch(new RegExp(`api-2 +http://127\\.0\\.0\\.1:${secondApi} `));
+    expect((await fetch(`http://127.0.0.1:${secondApi}/readyz`)).status).toBe(200);
+    const servicePids = [...first.output().matchAll(/\(pid (\d+)\)/g)].map((match) => Number(match[1]));
+    expect(servicePids).toHaveLength(4);
 
+    // Launcher and its PostgreSQL watchdog killed together: the services stop on their own, and the
+    // PostgreSQL left behind is stopped by the next start.
+    const firstPostmaster = postmasterPid();
+    const watchdog = execFileSync(
+      "pgrep",
+      ["-f", `kill -INT .* sh ${first.process.pid} ${firstPostmaster}$`],
+      {
+        encoding: "utf8",
+      },
+    ).trim();
+    process.kill(Number(watchdog), "SIGKILL");
+    process.kill(first.process.pid!, "SIGKILL");
+    await first.exited;
+    await eventually(async () => servicePids.every((pid) => !alive(pid)), 30_000);
+    expect(alive(firstPostmaster)).toBe(true);
     const second = await launch(dir);
-    expect(second.output()).toMatch(/stopping PostgreSQL left running on \S+ by an earlier run \(pid \d+\)/);
+    expect(second.output()).toContain(
+      `stopping PostgreSQL left running on ${path.join(dir, "pg")} by an earlier run (pid ${firstPostmaster})`,
+    );
     expect((await fetch(`http://127.0.0.1:${second.ports.api}/readyz`)).status).toBe(200);
-  }, 150_000);
+
+    // Launcher alone killed: its watchdog stops PostgreSQL within seconds.
+    const secondPostmaster = postmasterPid();
+    process.kill(second.process.pid!, "SIGKILL");
+    await second.exited;
+    await eventually(async () => !alive(secondPostmaster), 20_000);
+  }, 180_000);
 
   test("a second start on a folder in use, or on a port in use, is refused in one line; the first keeps running", async () => {
     const dir = stateDir();
