@@ -9,6 +9,8 @@ import { routePath } from "hono/route";
 import type { ApiDependencies, AppEnv } from "./app-env.ts";
 
 const CLIENT_REQUEST_ID = /^[\w\-.:]{1,128}$/;
+/** PostgreSQL's SQLSTATE for a statement cancelled (here: by statement_timeout). */
+const QUERY_CANCELED = "57014";
 
 export function requestContext(deps: ApiDependencies): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
@@ -47,6 +49,14 @@ export function problemResponse(c: Context<AppEnv>, error: unknown, deps: ApiDep
     error = new VigilError("DATABASE_UNAVAILABLE", "the database is unavailable; retry later", undefined, {
       "Retry-After": "5",
     });
+  }
+  if (!(error instanceof VigilError) && (error as { code?: string } | null)?.code === QUERY_CANCELED) {
+    // statement_timeout (DATABASE_STATEMENT_TIMEOUT_MS) cancelled the query: say so, never a bare 500.
+    deps.logger.warn({ request_id: requestId, route: routePath(c) }, "query cancelled by statement_timeout");
+    error = new VigilError(
+      "TIMEOUT",
+      "the query took longer than the server allows; narrow the time window or the filters",
+    );
   }
   const problem = toProblem(error, requestId);
   if (!(error instanceof VigilError))
