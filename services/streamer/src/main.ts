@@ -17,6 +17,8 @@ const db = new Database({
   url: config.DATABASE_URL,
   poolSize: config.DATABASE_POOL_SIZE,
   applicationName: "vigil-streamer",
+  statementTimeoutMs: config.DATABASE_STATEMENT_TIMEOUT_MS,
+  idleInTransactionTimeoutMs: config.DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS,
 });
 const hub = new StreamHub(db, logger, metrics, {
   maxBufferedBytes: config.STREAM_MAX_BUFFERED_BYTES,
