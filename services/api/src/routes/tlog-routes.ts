@@ -2,11 +2,13 @@
 // tree's tiles, erasure and export bundles. Handlers resolve the tenant with authorize(), parse
 // their parameters with their own schemas and call one verb from @vigil/shared/tlog.
 
+import type { ServerResponse } from "node:http";
 import { Readable } from "node:stream";
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
 import { recordAuditEvent } from "@vigil/shared/audit/record-audit-event";
 import { authorize, principalId } from "@vigil/shared/auth/principal";
 import { VigilError } from "@vigil/shared/errors/vigil-error";
+import { ExportSlots } from "@vigil/shared/query/export-slots";
 import { parseQuery } from "@vigil/shared/query/search-params";
 import { tenantScope } from "@vigil/shared/query/tenant-scope";
 import { openSearchTarget } from "@vigil/shared/search/opensearch/opensearch-client";
@@ -114,6 +116,10 @@ export function registerTlogRoutes(app: OpenAPIHono<AppEnv>, deps: ApiDependenci
     );
     return checkpointer;
   };
+  const bundleSlots = new ExportSlots({
+    perProcess: deps.config.EXPORT_MAX_CONCURRENT,
+    perTenant: deps.config.EXPORT_MAX_CONCURRENT_PER_TENANT,
+  });
   const searchIndex = deps.config.OPENSEARCH_URL
     ? openSearchTarget(deps.config.OPENSEARCH_URL, deps.config.OPENSEARCH_INDEX_PREFIX)
     : undefined;
@@ -329,12 +335,17 @@ export function registerTlogRoutes(app: OpenAPIHono<AppEnv>, deps: ApiDependenci
     const params = queryOf(c, bundleParamsSchema);
     const principal = c.get("principal");
     const progress = { events: 0, bytes: 0, completed: false };
+    // Bundles hold a connection and a snapshot like other exports, so they are capped the same way.
+    const releaseSlot = bundleSlots.acquire(scope.tenantId);
     const bundle = exportBundle(deps.db, scope, params, {
       retryAfterSeconds: deps.config.CHECKPOINT_INTERVAL_SECONDS,
       progress,
     });
     // The first chunk runs every check (coverage, removed rows): a refusal is still a problem+json.
-    const first = await bundle.next();
+    const first = await bundle.next().catch((error) => {
+      releaseSlot();
+      throw error;
+    });
     await recordAuditEvent(deps, scope.tenantId, {
       action_type: "VIEW",
       action: "vigil.events.export",
@@ -349,6 +360,7 @@ export function registerTlogRoutes(app: OpenAPIHono<AppEnv>, deps: ApiDependenci
       },
     }).catch(async (error) => {
       await bundle.return(undefined);
+      releaseSlot();
       throw error;
     });
     const started = performance.now();
@@ -356,19 +368,27 @@ export function registerTlogRoutes(app: OpenAPIHono<AppEnv>, deps: ApiDependenci
       if (!first.done) yield first.value;
       yield* bundle;
     }
-    const body = pullStream(Readable.from(all()), (error) => {
-      const line = {
-        request_id: c.get("requestId"),
-        tenant_id: scope.tenantId,
-        format: "bundle",
-        events: progress.events,
-        bytes: progress.bytes,
-        completed: progress.completed,
-        duration_ms: Math.round(performance.now() - started),
-      };
-      if (error && !progress.completed) deps.logger.warn({ ...line, err: error }, "bundle export stopped");
-      else deps.logger.info(line, "bundle export finished");
-    });
+    const body = pullStream(
+      Readable.from(all()),
+      (error) => {
+        releaseSlot();
+        const line = {
+          request_id: c.get("requestId"),
+          tenant_id: scope.tenantId,
+          format: "bundle",
+          events: progress.events,
+          bytes: progress.bytes,
+          completed: progress.completed,
+          duration_ms: Math.round(performance.now() - started),
+        };
+        if (error && !progress.completed) deps.logger.warn({ ...line, err: error }, "bundle export stopped");
+        else deps.logger.info(line, "bundle export finished");
+      },
+      {
+        stallTimeoutMs: deps.config.EXPORT_STALL_TIMEOUT_MS,
+        onStall: () => (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing?.destroy(),
+      },
+    );
     return new Response(body, {
       status: 200,
       headers: {
