@@ -15,6 +15,7 @@ import { registerEventRoutes } from "./routes/event-routes.ts";
 import { registerHealthRoutes } from "./routes/health-routes.ts";
 import { registerLogStreamRoutes } from "./routes/log-stream-routes.ts";
 import { registerQueryRoutes } from "./routes/query-routes.ts";
+import { registerSearchStatusRoutes } from "./routes/search-status-routes.ts";
 import { registerTenantRoutes } from "./routes/tenant-routes.ts";
 import { registerTlogRoutes } from "./routes/tlog-routes.ts";
 import { registerViewerTokenRoutes } from "./routes/viewer-token-routes.ts";
@@ -61,6 +62,8 @@ export function createApp(deps: ApiDependencies, extraRoutes: RouteRegistrar[] =
   registerAuthRoutes(app, deps);
   registerTenantRoutes(app, deps);
   registerLogStreamRoutes(app, deps);
+  // Before the event routes: its middleware adds Vigil-Index-Seq to searches answered by OpenSearch.
+  registerSearchStatusRoutes(app, deps);
   for (const register of extraRoutes) register(app, deps);
   // Before the query and event routes: /logs/{id}/proof and the export's bundle format.
   registerTlogRoutes(app, deps);

@@ -10,6 +10,11 @@ import { createLogger } from "@vigil/shared/logging/logger";
 import { createMetrics } from "@vigil/shared/metrics/metrics";
 import { EventQueue } from "@vigil/shared/queue/event-queue";
 import { startRetentionSweeper } from "@vigil/shared/retention/retention-sweep";
+import {
+  SearchIndexRepairer,
+  searchRepairGauges,
+  startSearchIndexRepair,
+} from "@vigil/shared/search/opensearch/index-repair";
 import { openSearchTarget } from "@vigil/shared/search/opensearch/opensearch-client";
 import { OpenSearchEventRemover } from "@vigil/shared/search/opensearch/remove-events";
 import { SearchIndexFeed } from "@vigil/shared/search/opensearch/search-index-feed";
@@ -21,7 +26,8 @@ const metrics = createMetrics("worker");
 // Two connections per poller: one for the batch transaction, one for partition upkeep.
 const db = new Database({
   url: config.DATABASE_URL,
-  poolSize: Math.max(config.WORKER_POLLERS * 2, 2),
+  // +1 with a search index: the repair loop holds one for its lock (index-repair.ts).
+  poolSize: Math.max(config.WORKER_POLLERS * 2, 2) + (config.OPENSEARCH_URL ? 1 : 0),
   applicationName: "vigil-worker",
   statementTimeoutMs: config.DATABASE_STATEMENT_TIMEOUT_MS,
   idleInTransactionTimeoutMs: config.DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS,
@@ -50,6 +56,20 @@ void searchFeed
       "search index not ready yet; retrying with the next batch",
     ),
   );
+
+// Index repair: one worker at a time fills gaps below the head and reconciles counts (index-repair.ts).
+const searchRepair = config.OPENSEARCH_URL
+  ? startSearchIndexRepair(
+      new SearchIndexRepairer(
+        db,
+        openSearchTarget(config.OPENSEARCH_URL, config.OPENSEARCH_INDEX_PREFIX),
+        logger.child({ subsystem: "search-repair" }),
+        { graceMs: config.SEARCH_REPAIR_GRACE_SECONDS * 1000 },
+      ),
+      config.SEARCH_REPAIR_INTERVAL_SECONDS,
+      searchRepairGauges(metrics.registry),
+    )
+  : null;
 
 const drainer = new QueueDrainer(db, queue, logger, metrics, {
   pollers: config.WORKER_POLLERS,
@@ -141,6 +161,7 @@ async function shutdown(signal: string) {
   await retention.stop();
   await logStreams.stop();
   await (await checkpoints.catch(() => null))?.stop();
+  await searchRepair?.stop();
   await searchFeed?.drain();
   health.close();
   await db.close();

@@ -36,6 +36,9 @@ const CONFIG_DESCRIPTIONS: Record<Variable, string> = {
   OPENSEARCH_URL: "enables the OpenSearch index (the worker feeds it after each commit)",
   OPENSEARCH_INDEX_PREFIX: "prefix of the monthly indices",
   SEARCH_BACKEND: "`postgres` or `opensearch`: which store answers `GET /api/v1/logs`",
+  SEARCH_REPAIR_INTERVAL_SECONDS:
+    "with `OPENSEARCH_URL`: how often one worker re-indexes gaps below the head and reconciles index counts with PostgreSQL",
+  SEARCH_REPAIR_GRACE_SECONDS: "gaps in the index younger than this are left to the after-commit feed",
   VIGIL_REDACT_KEYS: "comma list of sensitive key names whose values are replaced by `[REDACTED]`",
   VIGIL_ADMIN_EMAIL: "platform admin created on first start",
   VIGIL_ADMIN_PASSWORD: "its password (≥ 12 chars); when unset a generated one is printed once",

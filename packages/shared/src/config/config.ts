@@ -70,6 +70,10 @@ export const configSchema = z.object({
     .default("vigil-events"),
   /** Which store answers GET /api/v1/logs; `opensearch` needs OPENSEARCH_URL. The worker indexes whenever OPENSEARCH_URL is set. */
   SEARCH_BACKEND: z.enum(["postgres", "opensearch"]).default("postgres"),
+  /** With OPENSEARCH_URL: how often the worker re-indexes gaps and reconciles counts (index-repair.ts). */
+  SEARCH_REPAIR_INTERVAL_SECONDS: z.coerce.number().int().min(1).max(86_400).default(30),
+  /** Gap events younger than this are left to the after-commit feed. */
+  SEARCH_REPAIR_GRACE_SECONDS: z.coerce.number().int().min(0).max(86_400).default(30),
 
   VIGIL_REDACT_KEYS: csv(DEFAULT_REDACT_KEYS),
   VIGIL_ADMIN_EMAIL: adminEmail(),

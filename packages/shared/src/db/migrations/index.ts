@@ -10,6 +10,7 @@ import * as userAuthChangeNotify from "./20261207T1003_user_auth_change_notify.t
 import * as provableHistory from "./20261207T1004_provable_history.ts";
 import * as viewerTokens from "./20261207T1005_viewer_tokens.ts";
 import * as logStreams from "./20261207T1006_log_streams.ts";
+import * as searchIndexWatermark from "./20261207T1007_search_index_watermark.ts";
 
 export const migrations: Record<string, Migration> = {
   "20261121T2230_initial_schema": initialSchema,
@@ -22,4 +23,5 @@ export const migrations: Record<string, Migration> = {
   "20261207T1004_provable_history": provableHistory,
   "20261207T1005_viewer_tokens": viewerTokens,
   "20261207T1006_log_streams": logStreams,
+  "20261207T1007_search_index_watermark": searchIndexWatermark,
 };

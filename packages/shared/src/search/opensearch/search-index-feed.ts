@@ -19,6 +19,7 @@ import { readEventsByIds } from "../../query/read-events-by-ids.ts";
 import { tenantScope } from "../../query/tenant-scope.ts";
 import { type EventIndexTarget, ensureEventIndex } from "./event-index.ts";
 import { type FailedDocument, type IndexOptions, indexStoredEvents } from "./index-events.ts";
+import { recordIndexedRanges, seqRuns } from "./index-watermark.ts";
 
 export interface SearchIndexFeedOptions extends IndexOptions {
   maxInFlightBatches?: number;
@@ -92,6 +93,7 @@ export class SearchIndexFeed {
     }
     const outcome = await indexStoredEvents(this.target, stored, this.options);
     this.metrics.searchIndexed.inc(outcome.indexed);
+    await this.recordIndexed(stored, outcome.failed);
     if (outcome.failed.length > 0) {
       for (const failure of outcome.failed)
         this.metrics.searchIndexFailures.inc({ reason: failureReason(failure) });
@@ -114,6 +116,31 @@ export class SearchIndexFeed {
         },
         "batch indexed",
       );
+    }
+  }
+
+  /**
+   * Records the seq ranges now in the index, moving each tenant's watermark (index-watermark.ts).
+   * A failure here only delays the watermark: the repair loop re-indexes and records the gap.
+   */
+  private async recordIndexed(stored: StoredEvent[], failed: FailedDocument[]): Promise<void> {
+    const failedIds = new Set(failed.map((item) => `${item.tenant_id}:${item.id}`));
+    const seqsByTenant = new Map<string, number[]>();
+    for (const event of stored) {
+      if (failedIds.has(`${event.tenant_id}:${event.id}`)) continue;
+      const seqs = seqsByTenant.get(event.tenant_id) ?? [];
+      seqs.push(event.seq);
+      seqsByTenant.set(event.tenant_id, seqs);
+    }
+    for (const [tenantId, seqs] of seqsByTenant) {
+      try {
+        await recordIndexedRanges(this.db, tenantId, seqRuns(seqs));
+      } catch (error) {
+        this.logger.warn(
+          { tenant_id: tenantId, err: errorSummary(error) },
+          "indexed range not recorded; the repair loop will cover it",
+        );
+      }
     }
   }
 

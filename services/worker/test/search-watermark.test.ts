@@ -1,0 +1,137 @@
+// The search index provably in step (spec §12, issue 15 item 4), request-level with the real api,
+// SQS emulator, worker processes and PostgreSQL, and the stateful fake OpenSearch: events committed
+// while no worker indexed them, a batch the index refused, and documents deleted from the cluster
+// behind Vigil's back are all restored by the worker's repair loop without a manual command; the
+// watermark reaches the head and is what GET /api/v1/search/status and `Vigil-Index-Seq` report.
+import {
+  createTestPipeline,
+  eventually,
+  type RunningService,
+  requestJson,
+  type TestPipeline,
+} from "@vigil/testkit";
+import { bulkLines, bulkResponse, FakeOpenSearch } from "@vigil/testkit/fake-opensearch";
+import { afterAll, beforeAll, expect, test } from "vitest";
+
+const PREFIX = "vigil-mark";
+
+let fake: FakeOpenSearch;
+let pipeline: TestPipeline;
+let api: RunningService;
+let worker: RunningService | undefined;
+
+const indexEnv = () => ({ OPENSEARCH_URL: fake.url, OPENSEARCH_INDEX_PREFIX: PREFIX });
+
+beforeAll(async () => {
+  fake = await new FakeOpenSearch({ stateful: true }).start();
+  pipeline = await createTestPipeline();
+  api = await pipeline.start("api", { ...indexEnv(), SEARCH_BACKEND: "opensearch" });
+});
+afterAll(async () => {
+  await worker?.stop();
+  await pipeline?.close();
+  await fake?.stop();
+});
+
+async function post(key: string, count: number, from = 1) {
+  const response = await requestJson(`${api.url}/api/v1/logs/bulk`, {
+    key,
+    body: Array.from({ length: count }, (_, n) => ({
+      action_type: "CREATE",
+      resource_type: "invoice",
+      resource_id: `inv-${from + n}`,
+    })),
+  });
+  expect(response.status).toBe(202);
+}
+
+const status = async (key: string) => (await requestJson(`${api.url}/api/v1/search/status`, { key })).body;
+const indexedSeqs = (tenantId: string) =>
+  [...fake.documents.values()]
+    .filter((document) => document.routing === tenantId)
+    .map((document) => document.source.seq as number)
+    .sort((a, b) => a - b);
+const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, n) => from + n);
+
+test("events committed while no worker indexed them are indexed by the repair loop; the watermark reaches the head", async () => {
+  const { tenant, key } = await pipeline.createTenantWithKey();
+  // A worker without the index commits them (as a worker killed between commit and indexing leaves them).
+  const plain = await pipeline.start("worker");
+  await post(key, 12);
+  await eventually(async () => (await status(key)).head_seq === 12);
+  await plain.stop();
+  expect(await status(key)).toMatchObject({
+    tenant_id: tenant.id,
+    indexed_seq: 0,
+    head_seq: 12,
+    lag_seq: 12,
+  });
+  expect((await status(key)).lag_seconds).toBeGreaterThanOrEqual(0);
+  expect(indexedSeqs(tenant.id)).toEqual([]);
+
+  worker = await pipeline.start("worker", {
+    ...indexEnv(),
+    SEARCH_REPAIR_INTERVAL_SECONDS: "1",
+    SEARCH_REPAIR_GRACE_SECONDS: "1",
+  });
+  const caughtUp = await eventually(async () => {
+    const current = await status(key);
+    return current.indexed_seq === 12 ? current : null;
+  });
+  expect(caughtUp).toMatchObject({ indexed_seq: 12, head_seq: 12, lag_seq: 0, lag_seconds: 0 });
+  expect(indexedSeqs(tenant.id)).toEqual(range(1, 12));
+
+  // New events go through the after-commit feed and move the watermark with them.
+  await post(key, 3, 13);
+  await eventually(async () => (await status(key)).indexed_seq === 15);
+  expect(indexedSeqs(tenant.id)).toEqual(range(1, 15));
+});
+
+test("a batch the index refused leaves a gap; later batches wait above it until the repair loop fills it", async () => {
+  const { tenant, key } = await pipeline.createTenantWithKey();
+  let refused = 0;
+  // The first bulk that carries this tenant is refused (a non-retryable item error): the feed skips it.
+  fake.responders.push((request) => {
+    if (!request.path.startsWith("/_bulk") || refused > 0 || !request.body.includes(tenant.id)) return;
+    refused++;
+    return bulkResponse(request, () => 400);
+  });
+  await post(key, 5);
+  await eventually(async () => refused === 1);
+  await post(key, 5, 6);
+  await eventually(async () => (await status(key)).indexed_seq === 10);
+  expect(indexedSeqs(tenant.id)).toEqual(range(1, 10));
+  const refusedBulk = fake.bulkRequests().find((request) => request.body.includes(tenant.id));
+  expect(bulkLines(refusedBulk!).length).toBeGreaterThan(0);
+});
+
+test("documents deleted behind Vigil's back are re-indexed by reconciliation; searches carry the watermark", async () => {
+  const { tenant, key } = await pipeline.createTenantWithKey();
+  await post(key, 30);
+  await eventually(async () => (await status(key)).indexed_seq === 30);
+
+  const removed = fake.deleteDocuments(
+    (document) => document.routing === tenant.id && [3, 4, 17, 29].includes(document.source.seq as number),
+  );
+  expect(removed).toBe(4);
+  expect(indexedSeqs(tenant.id)).toHaveLength(26);
+  await eventually(async () => indexedSeqs(tenant.id).length === 30);
+  expect(indexedSeqs(tenant.id)).toEqual(range(1, 30));
+  expect((await status(key)).indexed_seq).toBe(30);
+
+  const search = await requestJson(`${api.url}/api/v1/logs?sort=seq&limit=50`, { key });
+  expect(search.status).toBe(200);
+  expect(search.headers.get("vigil-index-seq")).toBe("30");
+  expect(search.body.data.map((event: { seq: number }) => event.seq)).toEqual(range(1, 30));
+});
+
+test("the status endpoint stays in the caller's tenant and names a bad tenant_id", async () => {
+  const { key } = await pipeline.createTenantWithKey();
+  const other = await pipeline.createTenantWithKey();
+  const mismatch = await requestJson(`${api.url}/api/v1/search/status?tenant_id=${other.tenant.id}`, { key });
+  expect(mismatch.status).toBe(403);
+  const bad = await requestJson(`${api.url}/api/v1/search/status?tenant_id=nope`, { key });
+  expect(bad.status).toBe(400);
+  expect(JSON.stringify(bad.body)).toContain("tenant_id");
+  expect(await status(key)).toMatchObject({ indexed_seq: 0, head_seq: 0, lag_seq: 0, lag_seconds: 0 });
+});
