@@ -457,6 +457,11 @@ describe("erasure", () => {
       },
     });
     expect(read.body).not.toHaveProperty("salt");
+    const listed = await http(`/api/v1/logs?resource_id=${before!.resource_id}`, { key: readKey });
+    expect(listed.body.data).toEqual([
+      expect.objectContaining({ id: target, user_id: null, erased: read.body.erased }),
+    ]);
+    expect(listed.body.data[0]).not.toHaveProperty("salt");
     const [after] = await pipeline.database.admin<Record<string, unknown>[]>`
       select * from events where tenant_id = ${tenant.id} and id = ${target!}`;
     expect(after).toMatchObject({

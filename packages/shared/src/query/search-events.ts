@@ -113,10 +113,13 @@ export function searchKeysQuery(scope: TenantScope, query: Omit<EventSearchQuery
   return orderedPageQuery(scope, query).select(["seq", "occurred_at", JSON_BYTES.as("json_bytes")]);
 }
 
-/** The full rows of chosen keys; the occurred_at range lets PostgreSQL skip other partitions. */
+/**
+ * The full rows of chosen keys (with the erasure marker, spec §13); the occurred_at range lets
+ * PostgreSQL skip other partitions.
+ */
 export function eventsBySeqQuery(scope: TenantScope, seqs: number[], from: Date, to: Date) {
   return baseEventsQuery()
-    .select([...EVENT_COLUMNS])
+    .select([...EVENT_COLUMNS, "erased"])
     .where("tenant_id", "=", scope.tenantId)
     .where("occurred_at", ">=", from)
     .where("occurred_at", "<=", to)
