@@ -154,7 +154,7 @@ async function* fromIterable(chunks: Iterable<Uint8Array>): AsyncGenerator<Uint8
 }
 
 function toAsyncIterable(source: ByteSource): AsyncIterable<Uint8Array> {
-  if (source instanceof Uint8Array) return fromIterable([source]);
+  if (ArrayBuffer.isView(source)) return fromIterable([source as Uint8Array]); // also from another realm
   if (Symbol.asyncIterator in source) return source as AsyncIterable<Uint8Array>;
   if (Symbol.iterator in source) return fromIterable(source as Iterable<Uint8Array>);
   const stream = source as ReadableStream<Uint8Array>;

@@ -5,6 +5,7 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import vm from "node:vm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildPackage, checkPackage, stagePackage } from "../scripts/build.ts";
 import { proveRange, verifierKeyOf, writeBundle } from "../src/index.ts";
@@ -70,6 +71,43 @@ describe("published package", () => {
     expect(cjs.toString().trim()).toBe(expected);
     const manifest = JSON.parse(readFileSync(path.join(ROOT, "package.json"), "utf8"));
     expect(manifest.dependencies).toBeUndefined();
+  });
+
+  it("runs with only web-standard globals (no Buffer, process or require), as in a browser", async () => {
+    const context = vm.createContext({
+      TextEncoder,
+      TextDecoder,
+      crypto: globalThis.crypto,
+      console,
+      exports: {},
+      module: { exports: {} },
+    });
+    vm.runInContext(
+      `module.exports = (function (module, exports) {\n${readFileSync(path.join(ROOT, "dist/cjs/index.js"), "utf8")}\nreturn module.exports; })({ exports: {} }, {});`,
+      context,
+    );
+    vm.runInContext(
+      `
+      globalThis.check = async function check(bundle, key) {
+        const m = module.exports;
+        const seed = new Uint8Array(32).fill(7);
+        const note = await m.signCheckpoint({ origin: "o", size: 0, rootHash: m.emptyRoot() }, { name: "k", privateKeySeed: seed });
+        const vkey = await m.verifierKeyOf({ name: "k", privateKeySeed: seed });
+        const opened = await m.openCheckpoint(note, [vkey]);
+        const report = await m.verifyBundle(bundle, { verifierKeys: [key] });
+        return [opened.checkpoint.size, typeof Buffer, typeof process, report.ok, report.events];
+      };
+    `,
+      context,
+    );
+    const check = (context as { check: (bundle: Uint8Array, key: string) => Promise<unknown[]> }).check;
+    expect(await check(new Uint8Array(readFileSync(good)), key)).toEqual([
+      0,
+      "undefined",
+      "undefined",
+      true,
+      26,
+    ]);
   });
 
   it("keeps Node APIs out of the core (only the CLI may use them)", () => {
