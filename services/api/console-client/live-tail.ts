@@ -21,7 +21,16 @@ type ServerMessage =
 
 /** Rows kept on screen and events held while paused; older ones are dropped from view. */
 const MAX_ROWS = 500;
-const FILTER_NAMES = ["user_id", "action", "resource_type", "resource_id"];
+const FILTER_NAMES = [
+  "user_id",
+  "session_id",
+  "action",
+  "resource_type",
+  "resource_id",
+  "outcome",
+  "severity",
+  "action_type",
+];
 
 const statusEl = document.getElementById("tail-status");
 const toggle = document.getElementById("tail-toggle") as HTMLButtonElement | null;
@@ -142,7 +151,7 @@ async function connect(): Promise<void> {
     return retry();
   }
   const url = new URL(grant.url);
-  for (const [name, value] of filters) url.searchParams.set(name, value);
+  for (const [name, value] of filters) url.searchParams.append(name, value);
   if (lastSeq !== null) url.searchParams.set("since", String(lastSeq));
   const ws = new WebSocket(url, ["vigil.v1", `bearer.${grant.token}`]);
   socket = ws;

@@ -354,6 +354,18 @@ describe.skipIf(!HAVE_BROWSER)(
       expect(new Set(seqs).size).toBe(seqs.length);
       await expect(page.locator("#tail-warning").isHidden()).resolves.toBe(true);
       await screenshot(page, "live-tail");
+
+      // Filters as on the events page (URL state): only matching events arrive.
+      const filtered = await watchedPage(context);
+      await filtered.goto(`${apiUrl}/console/tail?severity=ERROR&user_id=alice`);
+      await expect.poll(() => filtered.locator("#tail-status").getAttribute("data-status")).toBe("live");
+      await post(tenantA.key, seedEvents(10)); // of these only i = 0 is an ERROR by alice
+      await expect
+        .poll(() => filtered.locator('[data-testid="tail-table"] tbody tr').count(), { timeout: 5_000 })
+        .toBe(1);
+      await expect(
+        filtered.locator('[data-testid="tail-table"] tbody tr td:nth-child(5)').textContent(),
+      ).resolves.toBe("alice");
       await context.close();
     });
 

@@ -1,5 +1,6 @@
 // The smaller console pages: sign-in, live tail, stats, resource history, keys and users, tenants.
 import type { ApiKeyRecord } from "@vigil/shared/auth/api-keys";
+import { ACTION_TYPES, OUTCOMES, SEVERITIES } from "@vigil/shared/events/event-schema";
 import type { EventStats } from "@vigil/shared/query/event-stats";
 import type { ResourceHistory } from "@vigil/shared/query/resource-history";
 import type { Tenant } from "@vigil/shared/tenants/tenants";
@@ -32,18 +33,65 @@ export function SignInForm(props: { csrf: string; next: string; error?: string }
 }
 
 export function LiveTail(props: { params: URLSearchParams }) {
-  const filters = ["user_id", "action", "resource_type", "resource_id"] as const;
+  // The stream's filters (spec §6): those of GET /logs except q and sorting.
+  const text = [
+    ["user_id", "User"],
+    ["session_id", "Session"],
+    ["action", "Action"],
+    ["resource_type", "Resource type"],
+    ["resource_id", "Resource id"],
+  ] as const;
+  const chosen = (key: string) => new Set(props.params.getAll(key).flatMap((value) => value.split(",")));
   return (
     <div class="tail">
       <form method="get" action="/console/tail" class="filters" aria-label="Stream filters">
         <div class="fields">
-          {filters.map((name) => (
+          {text.map(([name, label]) => (
             <label>
-              <span>{name}</span>
+              <span>{label}</span>
               <input type="text" name={name} value={props.params.get(name) ?? ""} />
             </label>
           ))}
+          <label>
+            <span>Outcome</span>
+            <select name="outcome">
+              <option value="">any</option>
+              {OUTCOMES.map((outcome) => (
+                <option value={outcome} selected={props.params.get("outcome") === outcome}>
+                  {outcome}
+                </option>
+              ))}
+            </select>
+          </label>
         </div>
+        <fieldset>
+          <legend>Severity</legend>
+          {SEVERITIES.map((severity) => (
+            <label class="check">
+              <input
+                type="checkbox"
+                name="severity"
+                value={severity}
+                checked={chosen("severity").has(severity)}
+              />
+              {severity}
+            </label>
+          ))}
+        </fieldset>
+        <fieldset>
+          <legend>Action type</legend>
+          {ACTION_TYPES.map((type) => (
+            <label class="check">
+              <input
+                type="checkbox"
+                name="action_type"
+                value={type}
+                checked={chosen("action_type").has(type)}
+              />
+              {type}
+            </label>
+          ))}
+        </fieldset>
         <div class="actions">
           <button type="submit">Apply filters</button>
         </div>
