@@ -3,6 +3,10 @@
 // while no worker indexed them, a batch the index refused, and documents deleted from the cluster
 // behind Vigil's back are all restored by the worker's repair loop without a manual command; the
 // watermark reaches the head and is what GET /api/v1/search/status and `Vigil-Index-Seq` report.
+import { createLogger } from "@vigil/shared/logging/logger";
+import { SearchIndexRepairer } from "@vigil/shared/search/opensearch/index-repair";
+import { seqRuns } from "@vigil/shared/search/opensearch/index-watermark";
+import { openSearchTarget } from "@vigil/shared/search/opensearch/opensearch-client";
 import {
   createTestPipeline,
   eventually,
@@ -134,4 +138,43 @@ test("the status endpoint stays in the caller's tenant and names a bad tenant_id
   expect(bad.status).toBe(400);
   expect(JSON.stringify(bad.body)).toContain("tenant_id");
   expect(await status(key)).toMatchObject({ indexed_seq: 0, head_seq: 0, lag_seq: 0, lag_seconds: 0 });
+});
+
+test("reconciliation checks one bounded window per round and wraps around; one repairer at a time", async () => {
+  expect(seqRuns([8, 1, 2, 3, 7, 3])).toEqual([
+    { from_seq: 1, to_seq: 3 },
+    { from_seq: 7, to_seq: 8 },
+  ]);
+  const { tenant, key } = await pipeline.createTenantWithKey();
+  await post(key, 30);
+  await eventually(async () => (await status(key)).indexed_seq === 30);
+  // The worker's loop stops; an in-process repairer with small windows takes over.
+  await worker?.stop();
+  worker = undefined;
+  fake.deleteDocuments((document) => document.routing === tenant.id && document.source.seq === 25);
+  const repairer = new SearchIndexRepairer(
+    pipeline.database.db,
+    openSearchTarget(fake.url, PREFIX),
+    createLogger("worker", "silent"),
+    { graceMs: 0, reconcileWindow: 10, leafSize: 4 },
+  );
+  const reconciled: number[] = [];
+  // Tenants of earlier tests are checked too; three rounds cover this tenant's 1..10, 11..20, 21..30.
+  for (let round = 0; round < 3; round++) {
+    const result = await repairer.runRound();
+    expect(result.ran).toBe(true);
+    reconciled.push(indexedSeqs(tenant.id).includes(25) ? 1 : 0);
+  }
+  expect(reconciled).toEqual([0, 0, 1]);
+  expect(indexedSeqs(tenant.id)).toEqual(range(1, 30));
+
+  // While another session holds the repair lock, a round does nothing.
+  const holder = await pipeline.database.db.sql.reserve();
+  try {
+    await holder`select pg_advisory_lock(${(0x76_69_67_6c_73_72_63_68n).toString()}::bigint)`;
+    expect((await repairer.runRound()).ran).toBe(false);
+  } finally {
+    await holder`select pg_advisory_unlock_all()`;
+    holder.release();
+  }
 });

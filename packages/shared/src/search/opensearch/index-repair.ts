@@ -9,6 +9,7 @@
 // 2. Reconciliation. Below the watermark, OpenSearch `_count` for the tenant and a seq range is
 //    compared with PostgreSQL's count; a shortfall is bisected to ranges of at most `leafSize`
 //    seqs, which are re-indexed. Documents deleted behind Vigil's back come back without a command.
+//    Each round checks one window (`reconcileWindow` seqs) per tenant; passes wrap around.
 import type { Client } from "@opensearch-project/opensearch";
 import { Counter, Gauge, type Registry } from "prom-client";
 import type { Database } from "../../db/database.ts";
@@ -17,7 +18,12 @@ import { tenantScope } from "../../query/tenant-scope.ts";
 import { readEventsAfter } from "../../stream/read-events-after.ts";
 import { type EventIndexTarget, ensureEventIndex, eventIndexPattern } from "./event-index.ts";
 import { type IndexOptions, indexStoredEvents } from "./index-events.ts";
-import { foldIndexedRanges, recordIndexedRanges, type SeqRange } from "./index-watermark.ts";
+import {
+  foldIndexedRanges,
+  recordCheckedSeq,
+  recordIndexedRanges,
+  type SeqRange,
+} from "./index-watermark.ts";
 
 /** Key of the advisory lock that makes one process at a time the index repairer. */
 const REPAIR_LOCK = 0x76_69_67_6c_73_72_63_68n; // "viglsrch"
@@ -35,6 +41,8 @@ export interface IndexRepairOptions extends IndexOptions {
   leafSize?: number;
   /** Reconciliation: `_count` requests per round, over all tenants. */
   maxCountsPerRound?: number;
+  /** Reconciliation: seqs compared per tenant per round (one window of a wrapping pass). */
+  reconcileWindow?: number;
 }
 
 export interface RepairRoundResult {
@@ -126,6 +134,7 @@ export class SearchIndexRepairer {
     const pageSize = this.options.pageSize ?? 500;
     const graceMs = this.options.graceMs ?? 30_000;
     let state = await foldIndexedRanges(this.db, tenantId);
+    if (state.head_seq === 0) return;
     while (state.indexed_seq < state.head_seq && budget.events > 0) {
       const gapEnd = Math.min(
         state.next_range_from !== null ? state.next_range_from - 1 : state.head_seq,
@@ -157,12 +166,16 @@ export class SearchIndexRepairer {
       if (settled.length < page.length) break;
     }
     result.max_lag_seq = Math.max(result.max_lag_seq, state.head_seq - state.indexed_seq);
-    if (state.indexed_seq > 0 && budget.counts > 0)
-      result.reconciled_events += await this.reconcile(
-        tenantId,
-        { from_seq: 1, to_seq: state.indexed_seq },
-        budget,
-      );
+    if (state.indexed_seq === 0 || budget.counts <= 0) return;
+    // One window of the seqs below the watermark per round, a pass wrapping around to seq 1, so the
+    // counting cost per round stays bounded however many events the tenant has.
+    const from = state.checked_seq >= state.indexed_seq ? 1 : state.checked_seq + 1;
+    const to = Math.min(state.indexed_seq, from + (this.options.reconcileWindow ?? 100_000) - 1);
+    const countsBefore = budget.counts;
+    result.reconciled_events += await this.reconcile(tenantId, { from_seq: from, to_seq: to }, budget);
+    // A window cut short by the budget is checked again next round.
+    if (budget.events > 0 && (budget.counts > 0 || countsBefore - budget.counts === 1))
+      await recordCheckedSeq(this.db, tenantId, to >= state.indexed_seq ? 0 : to);
   }
 
   /** Re-indexes the parts of `range` where the index holds fewer documents than PostgreSQL. */

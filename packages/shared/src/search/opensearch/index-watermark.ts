@@ -21,6 +21,8 @@ export interface Watermark {
   head_seq: number;
   /** The start of the lowest recorded range above the watermark (the gap ends just below it). */
   next_range_from: number | null;
+  /** Reconciliation has compared counts up to here in its current pass (0: start from seq 1). */
+  checked_seq: number;
 }
 
 /** The contiguous runs of a set of seqs: [1,2,3,7,8] → [{1,3},{7,8}]. */
@@ -57,8 +59,8 @@ export function foldIndexedRanges(db: Database, tenantId: string): Promise<Water
 
 async function foldInTransaction(tx: TransactionSql, tenantId: string): Promise<Watermark> {
   await tx`insert into search_index_state (tenant_id) values (${tenantId}) on conflict do nothing`;
-  const [state] = await tx<{ indexed_seq: string }[]>`
-    select indexed_seq from search_index_state where tenant_id = ${tenantId} for update`;
+  const [state] = await tx<{ indexed_seq: string; checked_seq: string }[]>`
+    select indexed_seq, checked_seq from search_index_state where tenant_id = ${tenantId} for update`;
   const ranges = await tx<{ from_seq: string; to_seq: string }[]>`
     select from_seq, to_seq from search_indexed_ranges where tenant_id = ${tenantId} order by from_seq`;
   const before = Number(state?.indexed_seq ?? 0);
@@ -85,7 +87,18 @@ async function foldInTransaction(tx: TransactionSql, tenantId: string): Promise<
     indexed_seq: watermark,
     head_seq: Number(head?.last_seq ?? 0),
     next_range_from: nextRangeFrom,
+    checked_seq: Number(state?.checked_seq ?? 0),
   };
+}
+
+/** Where reconciliation's pass over the tenant's seqs has got to (0 starts the next pass at seq 1). */
+export async function recordCheckedSeq(db: Database, tenantId: string, checkedSeq: number): Promise<void> {
+  await db.withTenant(
+    tenantId,
+    (tx) => tx`
+      update search_index_state set checked_seq = ${checkedSeq}, updated_at = now()
+      where tenant_id = ${tenantId}`,
+  );
 }
 
 export interface SearchIndexStatus {
