@@ -68,35 +68,40 @@ const ASCII_ONLY = /^[\u0000-\u007f]*$/;
 const isStorable = (value: string): boolean =>
   !SUSPECT.test(value) || (!value.includes("\u0000") && !UNPAIRED_SURROGATE.test(value));
 
+/** Set by depthOf when it meets a string or key PostgreSQL cannot store (one walk checks both). */
+let unstorableSeen = false;
+
+function depthOf(node: unknown): number {
+  if (typeof node === "string") {
+    if (!unstorableSeen && !isStorable(node)) unstorableSeen = true;
+    return 0;
+  }
+  if (node === null || typeof node !== "object") return 0;
+  let deepest = 0;
+  if (Array.isArray(node)) {
+    for (let index = 0; index < node.length; index++) {
+      const depth = depthOf(node[index]);
+      if (depth > deepest) deepest = depth;
+      if (deepest > EVENT_LIMITS.maxJsonDepth) break;
+    }
+  } else {
+    const keys = Object.keys(node);
+    for (let index = 0; index < keys.length; index++) {
+      const key = keys[index]!;
+      if (!unstorableSeen && !isStorable(key)) unstorableSeen = true;
+      const depth = depthOf((node as JsonObject)[key]);
+      if (depth > deepest) deepest = depth;
+      if (deepest > EVENT_LIMITS.maxJsonDepth) break;
+    }
+  }
+  return deepest + 1;
+}
+
 /** Nesting depth and storable text of a JSON object in one walk (log() runs this on every event). */
 function inspectJson(value: unknown): { depth: number; storable: boolean } {
-  let storable = true;
-  const depthOf = (node: unknown): number => {
-    if (typeof node === "string") {
-      if (storable && !isStorable(node)) storable = false;
-      return 0;
-    }
-    if (node === null || typeof node !== "object") return 0;
-    let deepest = 0;
-    if (Array.isArray(node)) {
-      for (const child of node) {
-        const depth = depthOf(child);
-        if (depth > deepest) deepest = depth;
-        if (deepest > EVENT_LIMITS.maxJsonDepth) break;
-      }
-    } else {
-      for (const key in node) {
-        if (!Object.hasOwn(node, key)) continue;
-        if (storable && !isStorable(key)) storable = false;
-        const depth = depthOf((node as JsonObject)[key]);
-        if (depth > deepest) deepest = depth;
-        if (deepest > EVENT_LIMITS.maxJsonDepth) break;
-      }
-    }
-    return deepest + 1;
-  };
+  unstorableSeen = false;
   const depth = depthOf(value);
-  return { depth, storable };
+  return { depth, storable: !unstorableSeen };
 }
 
 function isValidIpv6(value: string): boolean {
