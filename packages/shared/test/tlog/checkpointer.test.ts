@@ -198,6 +198,24 @@ test("an event no checkpoint covers yet is a 409 with Retry-After", async () => 
   await expect(proof).rejects.toBeInstanceOf(VigilError);
 });
 
+test("a worker with an unusable signing key stops at start (exit 78) and never logs the key", async () => {
+  const secret = "PRIVATE+KEY+vigil+00000000+AXNlY3JldHNlY3JldHNlY3JldHNlY3JldHNlY3JldA==";
+  let code: number | null;
+  let output = "";
+  try {
+    const worker = await pipeline.start("worker", { CHECKPOINT_SIGNING_KEY: secret });
+    code = await worker.exited;
+    output = worker.output();
+  } catch (error) {
+    // It may exit before its health port answers.
+    output = String(error);
+    code = Number(/code (\d+)/.exec(output)?.[1]);
+  }
+  expect(code).toBe(78);
+  expect(output).toContain("checkpoint signing key unusable");
+  expect(output).not.toContain("AXNlY3J");
+});
+
 test("signing keys come from configuration or a file, and a bad key is refused without echoing it", async () => {
   const key = await makeKey("vigil-config");
   expect(checkpointKeyTexts({ CHECKPOINT_SIGNING_KEY: `${key.signer}, ${key.signer}` })).toHaveLength(2);
