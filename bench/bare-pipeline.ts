@@ -136,7 +136,7 @@ function runWorker(config: BareConfig, sqs: SQSClient) {
           e.action_type, coalesce(e.action, e.resource_type || '.' || lower(e.action_type)), e.resource_type,
           e.resource_id, e.user_id, e.session_id, e.ip_address::inet, e.user_agent, coalesce(e.severity, 'INFO'),
           coalesce(e.outcome, 'success'), e.before_state, e.after_state, e.metadata, '{}', '', ''
-        from json_to_recordset(${sql.json(events as postgres.JSONValue)}) as e(occurred_at timestamptz, action_type text,
+        from jsonb_to_recordset(${sql.json(events as postgres.JSONValue)}) as e(occurred_at timestamptz, action_type text,
           action text, resource_type text, resource_id text, user_id text, session_id text, ip_address text,
           user_agent text, severity text, outcome text, before_state jsonb, after_state jsonb, metadata jsonb)`;
       await sqs.send(

@@ -1,7 +1,7 @@
 // One event: every field, redacted paths marked, the before → after diff, and Verify, which
 // recomputes the RFC 8785 hash in the browser (console-client/event-verify.ts) from the event as
 // rendered here, so a row altered in the database shows as a mismatch.
-import type { StoredEvent } from "@vigil/shared/events/event-schema";
+import { HASHED_FIELDS, type StoredEvent } from "@vigil/shared/events/event-schema";
 import { diffStates, type StateDiff } from "@vigil/shared/query/state-diff";
 import { type EventsPlace, resourceHref } from "./events.tsx";
 
@@ -49,24 +49,9 @@ export function DiffView(props: { diff: StateDiff }) {
   );
 }
 
-const SCALAR_FIELDS = [
-  "id",
-  "tenant_id",
-  "seq",
-  "occurred_at",
-  "received_at",
-  "action_type",
-  "action",
-  "resource_type",
-  "resource_id",
-  "user_id",
-  "session_id",
-  "ip_address",
-  "user_agent",
-  "severity",
-  "outcome",
-  "hash",
-] as const;
+/** Every hashed field but the JSON ones (shown as a diff) and `redacted` (marked), plus the hash. */
+const NOT_SCALAR = new Set<string>(["before_state", "after_state", "metadata", "redacted"]);
+const SCALAR_FIELDS = [...HASHED_FIELDS.filter((field) => !NOT_SCALAR.has(field)), "hash"] as const;
 
 export interface VerificationData {
   /** The event exactly as a read returns it, plus the salt the hash commits to (when it has one). */
