@@ -13,11 +13,18 @@ import { EventQueue } from "@vigil/shared/queue/event-queue";
 import { openSearchTarget } from "@vigil/shared/search/opensearch/opensearch-client";
 import { OpenSearchEventRemover } from "@vigil/shared/search/opensearch/remove-events";
 import { selectSearchBackend } from "@vigil/shared/search/search-backend";
+import { loadCheckpointSigner } from "@vigil/shared/tlog/checkpoint-signer";
 import { ensurePlatformAdmin } from "@vigil/shared/users/manage-users";
 import { createApp } from "./app.ts";
 
 const config = loadConfigOrExit();
 const logger = createLogger("api", config);
+// Checkpoint signing keys (POST /api/v1/checkpoints, /checkpoints/key): a malformed one stops the
+// start, as a bad variable does, rather than failing requests later.
+await loadCheckpointSigner(config).catch((error) => {
+  logger.fatal({ err: { name: error?.name, message: error?.message } }, "checkpoint signing key unusable");
+  process.exit(78);
+});
 const db = new Database({
   url: config.DATABASE_URL,
   poolSize: config.DATABASE_POOL_SIZE,
