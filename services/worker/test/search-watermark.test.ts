@@ -84,6 +84,12 @@ test("events committed while no worker indexed them are indexed by the repair lo
   });
   expect(caughtUp).toMatchObject({ indexed_seq: 12, head_seq: 12, lag_seq: 0, lag_seconds: 0 });
   expect(indexedSeqs(tenant.id)).toEqual(range(1, 12));
+  const metrics = await eventually(async () => {
+    const text = await (await fetch(`${worker!.url}/metrics`)).text();
+    return /vigil_search_index_repaired_total\{[^}]*cause="gap"[^}]*\} 12/.test(text) ? text : null;
+  });
+  expect(metrics).toMatch(/vigil_search_index_lag_seq\{[^}]*\} 0/);
+  expect(metrics).toMatch(/vigil_search_index_lag_seconds\{[^}]*\} 0/);
 
   // New events go through the after-commit feed and move the watermark with them.
   await post(key, 3, 13);

@@ -7,6 +7,7 @@ import { tenantScope } from "@vigil/shared/query/tenant-scope";
 import { ensureEventIndex } from "@vigil/shared/search/opensearch/event-index";
 import { OpenSearchEventSearch } from "@vigil/shared/search/opensearch/event-search";
 import { indexStoredEvents } from "@vigil/shared/search/opensearch/index-events";
+import { countRequest } from "@vigil/shared/search/opensearch/index-repair";
 import { createOpenSearchClient } from "@vigil/shared/search/opensearch/opensearch-client";
 import { afterAll, describe, expect, test } from "vitest";
 
@@ -101,5 +102,27 @@ describe.runIf(Boolean(OPENSEARCH_URL))("opensearch integration (real cluster)",
     });
     expect(onlyB.map((found) => found.tenant_id)).toEqual([tenantB, tenantB]);
     expect(await find(tenantScope(randomUUID()), base)).toEqual([]);
+  });
+  test("the repair loop's _count request counts one tenant's seq range (the watermark's reconciliation)", async () => {
+    const tenant = randomUUID();
+    const other = randomUUID();
+    const outcome = await indexStoredEvents(target, [
+      ...Array.from({ length: 10 }, (_, n) => event(tenant, n + 1)),
+      ...Array.from({ length: 4 }, (_, n) => event(other, n + 1)),
+    ]);
+    expect(outcome.failed).toEqual([]);
+    await target.client.indices.refresh({ index: `${prefix}-*` });
+    const count = async (tenantId: string, from_seq: number, to_seq: number) =>
+      Number(
+        (
+          (await target.client.count(countRequest(prefix, tenantId, { from_seq, to_seq }))).body as {
+            count: number;
+          }
+        ).count,
+      );
+    expect(await count(tenant, 1, 10)).toBe(10);
+    expect(await count(tenant, 3, 7)).toBe(5);
+    expect(await count(other, 1, 10)).toBe(4);
+    expect(await count(randomUUID(), 1, 10)).toBe(0);
   });
 });

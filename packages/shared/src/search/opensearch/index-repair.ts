@@ -20,6 +20,7 @@ import { type EventIndexTarget, ensureEventIndex, eventIndexPattern } from "./ev
 import { type IndexOptions, indexStoredEvents } from "./index-events.ts";
 import {
   foldIndexedRanges,
+  readSearchIndexStatus,
   recordCheckedSeq,
   recordIndexedRanges,
   type SeqRange,
@@ -54,6 +55,8 @@ export interface RepairRoundResult {
   reconciled_events: number;
   /** Largest seq lag and its age over the tenants looked at. */
   max_lag_seq: number;
+  /** Age of the oldest event not yet covered by a watermark, over the tenants looked at. */
+  max_lag_seconds: number;
   failed: number;
 }
 
@@ -81,6 +84,7 @@ export class SearchIndexRepairer {
       gap_events: 0,
       reconciled_events: 0,
       max_lag_seq: 0,
+      max_lag_seconds: 0,
       failed: 0,
     };
     const lock = await this.db.sql.reserve();
@@ -166,6 +170,11 @@ export class SearchIndexRepairer {
       if (settled.length < page.length) break;
     }
     result.max_lag_seq = Math.max(result.max_lag_seq, state.head_seq - state.indexed_seq);
+    if (state.indexed_seq < state.head_seq)
+      result.max_lag_seconds = Math.max(
+        result.max_lag_seconds,
+        (await readSearchIndexStatus(this.db, tenantId)).lag_seconds,
+      );
     if (state.indexed_seq === 0 || budget.counts <= 0) return;
     // One window of the seqs below the watermark per round, a pass wrapping around to seq 1, so the
     // counting cost per round stays bounded however many events the tenant has.
@@ -285,6 +294,11 @@ export function searchRepairGauges(registry: Registry) {
     help: "Largest distance between a tenant's head seq and its search index watermark (last repair round)",
     registers: [registry],
   });
+  const lagSeconds = new Gauge({
+    name: "vigil_search_index_lag_seconds",
+    help: "Age of the oldest event not yet covered by a tenant's search index watermark (last repair round)",
+    registers: [registry],
+  });
   const repaired = new Counter({
     name: "vigil_search_index_repaired_total",
     help: "Events re-indexed by the repair loop",
@@ -294,6 +308,7 @@ export function searchRepairGauges(registry: Registry) {
   return (result: RepairRoundResult) => {
     if (!result.ran) return;
     lagSeq.set(result.max_lag_seq);
+    lagSeconds.set(result.max_lag_seconds);
     repaired.inc({ cause: "gap" }, result.gap_events);
     repaired.inc({ cause: "reconcile" }, result.reconciled_events);
   };
