@@ -1,6 +1,8 @@
 // VigilClient: `log()` validates, redacts and queues synchronously (never throws, never waits on the
 // network); the IngestQueue batches and retries with the same ids. Reads are thin typed wrappers of
 // the HTTP API, with cursors turned into async iterators, and `stream()` follows the live WebSocket.
+
+import { DEFAULT_REDACT_KEYS } from "../../shared/src/events/event-constants.ts";
 import {
   REDACTED_VALUE as REDACTED,
   redactSecrets,
@@ -27,23 +29,8 @@ import { liveStream, type StreamOptions, type WebSocketConstructor } from "./liv
 import { uuidv7 } from "./uuidv7.ts";
 
 /** The server's default list (spec §3); keys match per word, so `db_password` and `x-api-key` are caught. */
-export const DEFAULT_REDACT_KEYS = [
-  "password",
-  "passwd",
-  "secret",
-  "token",
-  "api_key",
-  "apikey",
-  "authorization",
-  "cookie",
-  "set-cookie",
-  "private_key",
-  "client_secret",
-  "credit_card",
-  "card_number",
-  "cvv",
-  "ssn",
-] as const;
+/** The server's default list (VIGIL_REDACT_KEYS), from the one module both bundle. */
+export { DEFAULT_REDACT_KEYS };
 
 /** What a redacted value becomes (the server writes the same). */
 export const REDACTED_VALUE = REDACTED;

@@ -2,9 +2,9 @@
 // with no dependency. The server's zod schema (packages/shared/src/events/event-schema.ts) is the
 // source of truth: test/event-rules.test.ts runs generated inputs through both and asserts they agree.
 
-export const ACTION_TYPES = ["CREATE", "UPDATE", "DELETE", "VIEW"] as const;
-export const SEVERITIES = ["INFO", "WARNING", "ERROR", "CRITICAL"] as const;
-export const OUTCOMES = ["success", "failure"] as const;
+import { ACTION_TYPES, EVENT_LIMITS, OUTCOMES, SEVERITIES } from "../../shared/src/events/event-constants.ts";
+
+export { ACTION_TYPES, EVENT_LIMITS, OUTCOMES, SEVERITIES };
 
 export type ActionType = (typeof ACTION_TYPES)[number];
 export type Severity = (typeof SEVERITIES)[number];
@@ -31,15 +31,6 @@ export interface AuditEvent {
   after_state?: JsonObject | null;
   metadata?: JsonObject | null;
 }
-
-export const EVENT_LIMITS = {
-  maxEventBytes: 256 * 1024,
-  maxStateBytes: 64 * 1024,
-  maxJsonDepth: 16,
-  maxBulkEvents: 1000,
-  maxBulkBytes: 8 * 1024 * 1024,
-  maxFutureSkewMs: 5 * 60 * 1000,
-} as const;
 
 export interface RuleViolation {
   path: string;

@@ -45,9 +45,9 @@ export interface AuditMiddlewareOptions<Context> {
   /** Largest recorded body, in bytes of JSON (default 16 KiB); larger bodies are replaced by a marker. */
   maxBodyBytes?: number;
   /**
-   * Client IP: `false` (default) the socket peer; `true` the first X-Forwarded-For address; a number n
-   * the address n hops from the right of X-Forwarded-For (n trusted proxies). Never a spoofable header
-   * unless you say your proxy sets it.
+   * Client IP: `false` (default) the socket peer; a number n the address n hops from the right of
+   * X-Forwarded-For (n trusted proxies, each appending); `true` is 1. The leftmost entries are
+   * whatever the client sent, so they are never believed.
    */
   trustProxy?: boolean | number;
   /** Requests to leave out entirely (health checks…). */
@@ -135,7 +135,10 @@ export function clientIp(
       .split(",")
       .map((part) => part.trim())
       .filter(Boolean);
-    candidate = trustProxy === true ? hops[0] : hops[Math.max(0, hops.length - trustProxy)];
+    // Read from the right: the entries a client sends come first, so only the address the
+    // nearest trusted proxy appended is believed (`true` = one proxy).
+    const trusted = trustProxy === true ? 1 : trustProxy;
+    candidate = hops[Math.max(0, hops.length - trusted)];
   }
   if (!candidate) return undefined;
   if (candidate.startsWith("::ffff:") && IPV4.test(candidate.slice(7))) candidate = candidate.slice(7);

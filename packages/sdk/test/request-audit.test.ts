@@ -19,10 +19,12 @@ describe("request audit pieces", () => {
     const forwarded = "203.0.113.7, 10.0.0.2, 10.0.0.3";
     expect(clientIp(false, forwarded, "::ffff:10.0.0.3")).toBe("10.0.0.3");
     expect(clientIp(undefined, forwarded, "127.0.0.1")).toBe("127.0.0.1");
-    expect(clientIp(true, forwarded, "10.0.0.3")).toBe("203.0.113.7");
+    // `true` is one trusted proxy: the address it appended, never the client-supplied leftmost one.
+    expect(clientIp(true, forwarded, "10.0.0.3")).toBe("10.0.0.3");
+    expect(clientIp(true, "6.6.6.6, 203.0.113.7", "10.0.0.3")).toBe("203.0.113.7");
     expect(clientIp(1, forwarded, "10.0.0.3")).toBe("10.0.0.3");
     expect(clientIp(2, forwarded, "10.0.0.3")).toBe("10.0.0.2");
-    expect(clientIp(true, "not-an-ip, 1.2.3.4", "10.0.0.3")).toBeUndefined();
+    expect(clientIp(true, "1.2.3.4, not-an-ip", "10.0.0.3")).toBeUndefined();
     expect(clientIp(true, "2001:db8::1", undefined)).toBe("2001:db8::1");
   });
 

@@ -2,9 +2,7 @@
 // start-up and exits with a message naming the bad variable, so a misconfigured process never runs.
 import { config as loadDotenv } from "dotenv";
 import { z } from "zod";
-
-const DEFAULT_REDACT_KEYS =
-  "password,passwd,pwd,passphrase,secret,token,api_key,apikey,authorization,auth,credentials,cookie,cookies,set-cookie,private_key,client_secret,credit_card,card_number,cvv,ssn";
+import { DEFAULT_REDACT_KEYS } from "../events/event-constants.ts";
 
 const csv = (fallback: string) =>
   z
@@ -75,7 +73,7 @@ export const configSchema = z.object({
   /** Gap events younger than this are left to the after-commit feed. */
   SEARCH_REPAIR_GRACE_SECONDS: z.coerce.number().int().min(0).max(86_400).default(30),
 
-  VIGIL_REDACT_KEYS: csv(DEFAULT_REDACT_KEYS),
+  VIGIL_REDACT_KEYS: csv(DEFAULT_REDACT_KEYS.join(",")),
   VIGIL_ADMIN_EMAIL: adminEmail(),
   VIGIL_ADMIN_PASSWORD: z.string().min(12).optional(),
   VIGIL_JWT_ISSUER: z.string().min(1).default("vigil"),

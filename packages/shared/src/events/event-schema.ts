@@ -1,21 +1,11 @@
 // Event schema v1 — the single definition behind request validation, the OpenAPI document, the
 // queue message and the TypeScript types. Field names are snake_case as in the seed API.
 import { z } from "zod";
+import { ACTION_TYPES, EVENT_LIMITS, OUTCOMES, SEVERITIES } from "./event-constants.ts";
 import { findJsonProblem, JSON_PROBLEM_MESSAGES } from "./json-bounds.ts";
 import { isStorable, UNSTORABLE_MESSAGE } from "./storable-text.ts";
 
-export const ACTION_TYPES = ["CREATE", "UPDATE", "DELETE", "VIEW"] as const;
-export const SEVERITIES = ["INFO", "WARNING", "ERROR", "CRITICAL"] as const;
-export const OUTCOMES = ["success", "failure"] as const;
-
-export const EVENT_LIMITS = {
-  maxEventBytes: 256 * 1024,
-  maxStateBytes: 64 * 1024,
-  maxJsonDepth: 16,
-  maxBulkEvents: 1000,
-  maxBulkBytes: 8 * 1024 * 1024,
-  maxFutureSkewMs: 5 * 60 * 1000,
-} as const;
+export { ACTION_TYPES, EVENT_LIMITS, OUTCOMES, SEVERITIES };
 
 const optionalText = (max: number) =>
   z.string().max(max, `must be at most ${max} characters`).refine(isStorable, UNSTORABLE_MESSAGE).nullish();
