@@ -97,6 +97,39 @@ test("events committed while no worker indexed them are indexed by the repair lo
   expect(indexedSeqs(tenant.id)).toEqual(range(1, 15));
 });
 
+test("a worker killed (SIGKILL) after commit while its batch was still on the way to the index: the next worker's repair loop fills the gap", async () => {
+  const { tenant, key } = await pipeline.createTenantWithKey();
+  let attempts = 0;
+  // The cluster answers 503 for this tenant's bulk: the feed retries with backoff, the batch in its hands.
+  const unavailable = (request: { path: string; body: string }) => {
+    if (!request.path.startsWith("/_bulk") || !request.body.includes(tenant.id)) return;
+    attempts++;
+    return { status: 503, body: { error: { type: "unavailable_shards_exception" }, status: 503 } };
+  };
+  fake.responders.push(unavailable);
+  await post(key, 6);
+  // Committed and the message deleted from the queue: nothing will redeliver it.
+  await eventually(async () => {
+    const depth = await pipeline.queue.depth();
+    return (await status(key)).head_seq === 6 && attempts > 0 && depth.visible + depth.inFlight === 0;
+  });
+  await worker!.kill();
+  fake.responders.splice(fake.responders.indexOf(unavailable), 1);
+  expect(indexedSeqs(tenant.id)).toEqual([]);
+  expect((await status(key)).indexed_seq).toBe(0);
+
+  worker = await pipeline.start("worker", {
+    ...indexEnv(),
+    SEARCH_REPAIR_INTERVAL_SECONDS: "1",
+    SEARCH_REPAIR_GRACE_SECONDS: "1",
+  });
+  await eventually(async () => (await status(key)).indexed_seq === 6);
+  expect(indexedSeqs(tenant.id)).toEqual(range(1, 6));
+  expect(await status(key)).toMatchObject({ head_seq: 6, lag_seq: 0, lag_seconds: 0 });
+  const metrics = await (await fetch(`${worker.url}/metrics`)).text();
+  expect(metrics).toMatch(/vigil_search_index_repaired_total\{[^}]*cause="gap"[^}]*\} 6\n/);
+});
+
 test("a batch the index refused leaves a gap; later batches wait above it until the repair loop fills it", async () => {
   const { tenant, key } = await pipeline.createTenantWithKey();
   let refused = 0;
