@@ -16,6 +16,7 @@ import {
 } from "@vigil/testkit";
 import { bulkLines, bulkResponse, FakeOpenSearch } from "@vigil/testkit/fake-opensearch";
 import { afterAll, beforeAll, expect, test } from "vitest";
+import { adminToken } from "../../api/test/auth-fixtures.ts";
 
 const PREFIX = "vigil-mark";
 
@@ -177,6 +178,21 @@ test("the status endpoint stays in the caller's tenant and names a bad tenant_id
   expect(bad.status).toBe(400);
   expect(JSON.stringify(bad.body)).toContain("tenant_id");
   expect(await status(key)).toMatchObject({ indexed_seq: 0, head_seq: 0, lag_seq: 0, lag_seconds: 0 });
+
+  // Platform admins name the tenant.
+  const admin = await adminToken(api.url);
+  const unnamed = await requestJson(`${api.url}/api/v1/search/status`, { token: admin });
+  expect(unnamed.status).toBe(400);
+  expect(JSON.stringify(unnamed.body)).toContain("tenant_id");
+  const named = await requestJson(`${api.url}/api/v1/search/status?tenant_id=${other.tenant.id}`, {
+    token: admin,
+  });
+  expect(named.status).toBe(200);
+  expect(named.body).toMatchObject({
+    tenant_id: other.tenant.id,
+    backend: "opensearch",
+    index_enabled: true,
+  });
 });
 
 test("reconciliation checks one bounded window per round and wraps around; one repairer at a time", async () => {

@@ -4,6 +4,7 @@
 // the answer reflects at least every event up to it.
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
 import { authorize } from "@vigil/shared/auth/principal";
+import { VigilError } from "@vigil/shared/errors/vigil-error";
 import { readIndexedSeq, readSearchIndexStatus } from "@vigil/shared/search/opensearch/index-watermark";
 import type { ApiDependencies, AppEnv } from "../http/app-env.ts";
 import { problemResponses } from "./openapi-shapes.ts";
@@ -39,7 +40,11 @@ export function registerSearchStatusRoutes(app: OpenAPIHono<AppEnv>, deps: ApiDe
     }),
   );
   app.get("/api/v1/search/status", async (c) => {
-    const tenantId = authorize(c.get("principal"), "events:read", c.req.query("tenant_id"))!;
+    const principal = c.get("principal");
+    // Head and lag are tenant-wide numbers; a viewer link pinned to a slice of events does not get them.
+    if (principal.kind === "viewer")
+      throw new VigilError("FORBIDDEN", "viewer links may not read the search index status");
+    const tenantId = authorize(principal, "events:read", c.req.query("tenant_id"))!;
     c.set("tenantId", tenantId);
     return c.json({
       ...(await readSearchIndexStatus(deps.db, tenantId)),
@@ -53,6 +58,7 @@ export function registerSearchStatusRoutes(app: OpenAPIHono<AppEnv>, deps: ApiDe
   app.use("/api/v1/logs", async (c, next) => {
     if (c.req.method !== "GET" || deps.searchBackend?.name !== "opensearch") return next();
     const principal = c.get("principal");
+    if (principal?.kind === "viewer") return next();
     const candidate = (c.req.query("tenant_id") ?? principal?.tenantId ?? "").toLowerCase();
     const watermark = /^[0-9a-f-]{36}$/.test(candidate)
       ? await readIndexedSeq(deps.db, candidate).catch(() => null)
