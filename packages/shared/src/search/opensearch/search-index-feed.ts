@@ -5,7 +5,9 @@
 // still in flight is skipped rather than queued (memory stays bounded when OpenSearch is slow or
 // down). Every event that does not reach the index is counted in
 // vigil_search_index_failures_total{reason} and logged with its tenant and seq range, and
-// `vigil opensearch reindex --tenant X [--from --to]` rebuilds it from PostgreSQL.
+// `vigil opensearch reindex --tenant X [--from --to]` rebuilds it from PostgreSQL. Each batch that
+// reaches the index records its seq ranges (index-watermark.ts); what never does is found and
+// re-indexed by the worker's repair loop (index-repair.ts) without a command.
 //
 // Each batch is read back from PostgreSQL by id — redelivered duplicates included — so the index
 // holds exactly the stored rows (seq, hash, server timestamps), and a message redelivered after a
