@@ -2,7 +2,7 @@
 // network); the IngestQueue batches and retries with the same ids. Reads are thin typed wrappers of
 // the HTTP API, with cursors turned into async iterators, and `stream()` follows the live WebSocket.
 
-import { DEFAULT_REDACT_KEYS } from "../../shared/src/events/event-constants.ts";
+import { DEFAULT_REDACT_KEYS as CONTRACT_REDACT_KEYS } from "../../shared/src/events/event-constants.ts";
 import {
   REDACTED_VALUE as REDACTED,
   redactSecrets,
@@ -30,7 +30,7 @@ import { uuidv7 } from "./uuidv7.ts";
 
 /** The server's default list (spec §3); keys match per word, so `db_password` and `x-api-key` are caught. */
 /** The server's default list (VIGIL_REDACT_KEYS), from the one module both bundle. */
-export { DEFAULT_REDACT_KEYS };
+export const DEFAULT_REDACT_KEYS = CONTRACT_REDACT_KEYS;
 
 /** What a redacted value becomes (the server writes the same). */
 export const REDACTED_VALUE = REDACTED;

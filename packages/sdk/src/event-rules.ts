@@ -2,9 +2,13 @@
 // with no dependency. The server's zod schema (packages/shared/src/events/event-schema.ts) is the
 // source of truth: test/event-rules.test.ts runs generated inputs through both and asserts they agree.
 
-import { ACTION_TYPES, EVENT_LIMITS, OUTCOMES, SEVERITIES } from "../../shared/src/events/event-constants.ts";
+import * as contract from "../../shared/src/events/event-constants.ts";
 
-export { ACTION_TYPES, EVENT_LIMITS, OUTCOMES, SEVERITIES };
+// Declared here (not re-exported) so the published types inline them instead of pointing outside.
+export const ACTION_TYPES = contract.ACTION_TYPES;
+export const SEVERITIES = contract.SEVERITIES;
+export const OUTCOMES = contract.OUTCOMES;
+export const EVENT_LIMITS = contract.EVENT_LIMITS;
 
 export type ActionType = (typeof ACTION_TYPES)[number];
 export type Severity = (typeof SEVERITIES)[number];

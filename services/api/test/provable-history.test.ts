@@ -374,12 +374,18 @@ describe("checkpoints and proofs", () => {
     expect(report).toMatchObject({ ok: true, fromSeq: 7, toSeq: tree.size - 3, events: tree.size - 9 });
     expect(report.hashesRecomputed).toBe(tree.size - 9);
 
-    // Bundles take export slots (2 per tenant by default); abandoned ones give theirs back.
-    const open = await Promise.all(
-      [1, 2].map(() =>
-        fetch(`${api.url}/api/v1/logs/export?format=bundle`, { headers: { "X-API-Key": readKey } }),
-      ),
-    );
+    // Bundles take export slots (2 per tenant by default); abandoned ones give theirs back. The
+    // bundle above frees its slot when the server finishes its side, which can trail the client.
+    const open = await eventually(async () => {
+      const held = await Promise.all(
+        [1, 2].map(() =>
+          fetch(`${api.url}/api/v1/logs/export?format=bundle`, { headers: { "X-API-Key": readKey } }),
+        ),
+      );
+      if (held.every((response) => response.status === 200)) return held;
+      await Promise.all(held.map((response) => response.body?.cancel()));
+      return null;
+    }, 10_000);
     expect(open.map((held) => held.status)).toEqual([200, 200]);
     await Promise.all(open.map((held) => held.body!.cancel()));
     for (let round = 0; round < 3; round++) {
