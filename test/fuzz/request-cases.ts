@@ -2,6 +2,7 @@
 // random source into a hostile request. Routes the catalogue does not know by name are still
 // reached through the api's own OpenAPI document (`openapiRoutes`), so a new route is fuzzed as
 // soon as it is documented.
+import { eventInputSchema } from "@vigil/shared/events/event-schema";
 import {
   hostileJsonText,
   hostileJsonValue,
@@ -56,25 +57,8 @@ export function validEvent(random: Random): Record<string, unknown> {
   return event;
 }
 
-const EVENT_FIELDS = [
-  "id",
-  "tenant_id",
-  "occurred_at",
-  "created_at",
-  "action_type",
-  "action",
-  "resource_type",
-  "resource_id",
-  "user_id",
-  "session_id",
-  "ip_address",
-  "user_agent",
-  "severity",
-  "outcome",
-  "before_state",
-  "after_state",
-  "metadata",
-];
+/** Every field an event may carry, from the schema itself. */
+const EVENT_FIELDS = Object.keys(eventInputSchema.shape);
 
 function mutatedEvent(random: Random): Record<string, unknown> {
   const event = validEvent(random);
