@@ -99,7 +99,8 @@ function query(random: Random, names: readonly string[], valid: Record<string, (
   const count = random.int(4);
   for (let i = 0; i < count; i++) {
     const name = random.chance(0.9) ? random.pick(names) : hostileParam(random);
-    const value = valid[name] && random.chance(0.4) ? valid[name]() : hostileParam(random);
+    const pick = Object.hasOwn(valid, name) ? valid[name] : undefined;
+    const value = pick && random.chance(0.4) ? pick() : hostileParam(random);
     parts.push(`${name}=${value}`);
   }
   return parts.length ? `?${parts.join("&")}` : "";
