@@ -125,6 +125,8 @@ async function main() {
         name: "Ingest",
         labels: {
           endToEnd: "end to end, bulk of 1,000 (HTTP → SQS → worker → PostgreSQL, all committed)",
+          barePipeline:
+            "bare pipeline: the same bulks → the same SQS emulator → INSERT into `events`, no guarantees (bare-pipeline.ts)",
           directInsert: "limit: multi-row INSERT of the same rows into `events` (4 connections)",
           directCopy: "limit: COPY of the same rows into `events` (4 connections)",
           singlePosts: `single-event POST, ${options.clients} clients (api alone)`,
