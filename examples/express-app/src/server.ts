@@ -4,13 +4,8 @@
 import { VigilClient } from "@vigil/sdk";
 import { vigilAudit } from "@vigil/sdk/express";
 import express from "express";
+import { settings } from "./config.ts";
 
-const settings = {
-  vigilUrl: process.env.VIGIL_URL ?? "http://127.0.0.1:8080",
-  apiKey: process.env.VIGIL_API_KEY,
-  port: Number(process.env.PORT ?? 3001),
-  trustProxy: process.env.TRUST_PROXY === "true",
-};
 if (!settings.apiKey) {
   console.error("VIGIL_API_KEY is required (an ingest key; see README.md)");
   process.exit(64);

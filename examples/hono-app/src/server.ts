@@ -5,12 +5,8 @@ import { serve } from "@hono/node-server";
 import { VigilClient } from "@vigil/sdk";
 import { type VigilAuditVariables, vigilAudit } from "@vigil/sdk/hono";
 import { Hono } from "hono";
+import { settings } from "./config.ts";
 
-const settings = {
-  vigilUrl: process.env.VIGIL_URL ?? "http://127.0.0.1:8080",
-  apiKey: process.env.VIGIL_API_KEY,
-  port: Number(process.env.PORT ?? 3000),
-};
 if (!settings.apiKey) {
   console.error("VIGIL_API_KEY is required (an ingest key; see README.md)");
   process.exit(64);

@@ -12,7 +12,6 @@ import { VigilClient } from "../client.ts";
 import { VigilApiError, VigilConnectionError } from "../errors.ts";
 import type { EventFilters } from "../event-types.ts";
 import type { WebSocketConstructor } from "../live-stream.ts";
-import { eventLine, formatBytes, historyLines, painter, sparkline, table } from "./cli-format.ts";
 import {
   cliEnvironment,
   credentialsPath,
@@ -20,7 +19,8 @@ import {
   removeCredentials,
   type SavedCredentials,
   writeCredentials,
-} from "./cli-settings.ts";
+} from "./cli-config.ts";
+import { eventLine, formatBytes, historyLines, painter, sparkline, table } from "./cli-format.ts";
 
 export const EXIT = {
   ok: 0,
