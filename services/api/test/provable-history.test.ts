@@ -11,6 +11,7 @@ import { CreateBucketCommand, GetObjectCommand, S3Client } from "@aws-sdk/client
 import { computeEventHash } from "@vigil/shared/events/event-hash";
 import { verifyTenantLog } from "@vigil/shared/integrity/verify-tenant-log";
 import { tenantScope } from "@vigil/shared/query/tenant-scope";
+import { readEventsAfter } from "@vigil/shared/stream/read-events-after";
 import { checkpointObjectKey } from "@vigil/shared/tlog/checkpoint-anchors";
 import {
   createTestPipeline,
@@ -474,6 +475,18 @@ describe("erasure", () => {
       expect.objectContaining({ id: target, user_id: null, erased: read.body.erased }),
     ]);
     expect(listed.body.data[0]).not.toHaveProperty("salt");
+    // Resource history and position reads (the live stream's backfill and feed, log streams) show the
+    // marker too.
+    const history = await http(`/api/v1/resources/${before!.resource_type}/${before!.resource_id}/history`, {
+      key: readKey,
+    });
+    expect(history.status).toBe(200);
+    expect(JSON.stringify(history.body)).toContain(JSON.stringify(read.body.erased));
+    const positioned = await readEventsAfter(pipeline.database.db, tenantScope(tenant.id), {
+      after: (before!.seq as number) - 1,
+      limit: 1,
+    });
+    expect(positioned[0]?.event).toMatchObject({ id: target, user_id: null, erased: read.body.erased });
     const [after] = await pipeline.database.admin<Record<string, unknown>[]>`
       select * from events where tenant_id = ${tenant.id} and id = ${target!}`;
     expect(after).toMatchObject({

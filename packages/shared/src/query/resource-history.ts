@@ -58,7 +58,7 @@ export function resourceHistoryQuery(
 ) {
   return queryBuilder
     .selectFrom("events")
-    .select([...EVENT_COLUMNS])
+    .select([...EVENT_COLUMNS, "erased"])
     .where("tenant_id", "=", scope.tenantId)
     .where("resource_type", "=", resource.resource_type)
     .where("resource_id", "=", resource.resource_id)

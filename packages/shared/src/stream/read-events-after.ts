@@ -24,7 +24,7 @@ export interface FeedEvent {
 
 export function readEventsAfterQuery(scope: TenantScope, read: PositionedRead) {
   let query = applyEventFilter(queryBuilder.selectFrom("events"), scope, read.filter ?? {})
-    .select([...EVENT_COLUMNS, "stored_at"])
+    .select([...EVENT_COLUMNS, "erased", "stored_at"])
     .where("seq", ">", read.after);
   if (read.upTo !== undefined) query = query.where("seq", "<=", read.upTo);
   return query.orderBy("seq", "asc").limit(read.limit);
