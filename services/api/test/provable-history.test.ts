@@ -487,6 +487,17 @@ describe("erasure", () => {
       limit: 1,
     });
     expect(positioned[0]?.event).toMatchObject({ id: target, user_id: null, erased: read.body.erased });
+    const ndjson = await fetch(
+      `${api.url}/api/v1/logs/export?format=ndjson&resource_id=${before!.resource_id}`,
+      { headers: { "X-API-Key": readKey } },
+    );
+    const exported = (await ndjson.text())
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line));
+    expect(exported).toEqual([
+      expect.objectContaining({ id: target, user_id: null, erased: read.body.erased }),
+    ]);
     const [after] = await pipeline.database.admin<Record<string, unknown>[]>`
       select * from events where tenant_id = ${tenant.id} and id = ${target!}`;
     expect(after).toMatchObject({

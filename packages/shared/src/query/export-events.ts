@@ -73,7 +73,10 @@ export function batchLength(sizes: readonly number[], start: number): number {
  * the same values as the compact form), redacted paths compact.
  */
 export type ExportRow = Omit<Pick<StoredEvent, (typeof EVENT_COLUMNS)[number]>, keyof ExportText> &
-  ExportText;
+  ExportText & {
+    /** An erased event's marker as JSON text (NDJSON shows it as GET /logs/{id} does); CSV has no column for it. */
+    erased: string | null;
+  };
 
 /** The columns PostgreSQL hands over already as output text (see the comment above). */
 interface ExportText {
@@ -122,7 +125,9 @@ export function exportEventsQuery(
   filter: EventFilter & { from: string },
   afterSeq?: number,
 ) {
-  let query = applyEventFilter(baseEventsQuery(), scope, filter).select(EXPORT_SELECTION);
+  let query = applyEventFilter(baseEventsQuery(), scope, filter)
+    .select(EXPORT_SELECTION)
+    .select(sql<string | null>`erased::text`.as("erased"));
   if (afterSeq !== undefined) query = query.where("seq", ">", afterSeq);
   // seq order: an interrupted export resumes with after_seq = the last seq received.
   return query.orderBy("seq", "asc");
@@ -186,7 +191,7 @@ const jsonString = (value: string | null) => (value === null ? "null" : JSON.str
  * spliced in as PostgreSQL printed them. uuids, hashes, enums and timestamps need no escaping.
  */
 function ndjsonRow(row: ExportRow): string {
-  return `{"id":"${row.id}","tenant_id":"${row.tenant_id}","seq":${row.seq},"occurred_at":"${row.occurred_at}","received_at":"${row.received_at}","action_type":"${row.action_type}","action":${JSON.stringify(row.action)},"resource_type":${JSON.stringify(row.resource_type)},"resource_id":${JSON.stringify(row.resource_id)},"user_id":${jsonString(row.user_id)},"session_id":${jsonString(row.session_id)},"ip_address":${jsonString(row.ip_address)},"user_agent":${jsonString(row.user_agent)},"severity":"${row.severity}","outcome":"${row.outcome}","before_state":${row.before_state ?? "null"},"after_state":${row.after_state ?? "null"},"metadata":${row.metadata ?? "null"},"redacted":${row.redacted},"hash":"${row.hash}"}`;
+  return `{"id":"${row.id}","tenant_id":"${row.tenant_id}","seq":${row.seq},"occurred_at":"${row.occurred_at}","received_at":"${row.received_at}","action_type":"${row.action_type}","action":${JSON.stringify(row.action)},"resource_type":${JSON.stringify(row.resource_type)},"resource_id":${JSON.stringify(row.resource_id)},"user_id":${jsonString(row.user_id)},"session_id":${jsonString(row.session_id)},"ip_address":${jsonString(row.ip_address)},"user_agent":${jsonString(row.user_agent)},"severity":"${row.severity}","outcome":"${row.outcome}","before_state":${row.before_state ?? "null"},"after_state":${row.after_state ?? "null"},"metadata":${row.metadata ?? "null"},"redacted":${row.redacted},"hash":"${row.hash}"${row.erased === null ? "" : `,"erased":${row.erased}`}}`;
 }
 
 /** Yields `source`'s items while the next one is already being fetched (one item read ahead). */

@@ -84,6 +84,7 @@ function exportRow(event: StoredEvent): ExportRow {
     after_state: json(event.after_state),
     metadata: json(event.metadata),
     redacted: JSON.stringify(event.redacted),
+    erased: json(event.erased),
   };
 }
 
