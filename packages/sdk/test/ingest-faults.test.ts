@@ -6,7 +6,7 @@ import { createTestPipeline, type RunningService, type TestPipeline } from "@vig
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { type DropInfo, VigilClient } from "../src/index.ts";
 import { type FaultProxy, startFaultProxy } from "./support/fault-proxy.ts";
-import { storedSummary, waitForStored } from "./support/stored-events.ts";
+import { FAST_RETRY, invoiceEvent, storedSummary, waitForStored } from "./support/stored-events.ts";
 
 v8.setFlagsFromString("--expose-gc");
 const collectGarbage = vm.runInNewContext("gc") as () => void;
@@ -14,19 +14,6 @@ const retainedHeapMb = () => {
   collectGarbage();
   return process.memoryUsage().heapUsed / 1024 / 1024;
 };
-
-const FAST_RETRY = { baseDelayMs: 20, maxDelayMs: 300, maxAttempts: 10_000 };
-
-function invoiceEvent(index: number) {
-  return {
-    action_type: "UPDATE" as const,
-    resource_type: "invoice",
-    resource_id: `inv-${index}`,
-    user_id: `user-${index % 17}`,
-    after_state: { status: "approved", amount: index },
-    metadata: { password: "never-stored", index },
-  };
-}
 
 describe("VigilClient ingest through faults", () => {
   let pipeline: TestPipeline;

@@ -5,20 +5,7 @@ import { createTestPipeline, type RunningService, type TestPipeline } from "@vig
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { type DropInfo, VigilClient } from "../src/index.ts";
 import { type FaultProxy, startFaultProxy } from "./support/fault-proxy.ts";
-import { waitForStored } from "./support/stored-events.ts";
-
-const FAST_RETRY = { baseDelayMs: 20, maxDelayMs: 300, maxAttempts: 10_000 };
-
-function invoiceEvent(index: number) {
-  return {
-    action_type: "UPDATE" as const,
-    resource_type: "invoice",
-    resource_id: `inv-${index}`,
-    user_id: `user-${index % 17}`,
-    after_state: { status: "approved", amount: index },
-    metadata: { password: "never-stored", index },
-  };
-}
+import { FAST_RETRY, invoiceEvent, waitForStored } from "./support/stored-events.ts";
 
 describe("VigilClient ingest against the real pipeline", () => {
   let pipeline: TestPipeline;

@@ -35,3 +35,18 @@ export async function waitForStored(
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }
+
+/** Retries fast enough for tests; as many attempts as a test can wait for. */
+export const FAST_RETRY = { baseDelayMs: 20, maxDelayMs: 300, maxAttempts: 10_000 };
+
+/** The event the ingest tests log: a secret in metadata that must never be stored. */
+export function invoiceEvent(index: number) {
+  return {
+    action_type: "UPDATE" as const,
+    resource_type: "invoice",
+    resource_id: `inv-${index}`,
+    user_id: `user-${index % 17}`,
+    after_state: { status: "approved", amount: index },
+    metadata: { password: "never-stored", index },
+  };
+}

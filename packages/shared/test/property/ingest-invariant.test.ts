@@ -9,6 +9,7 @@ import { createTenant } from "@vigil/shared/tenants/tenants";
 import { createTestPipeline, type TestPipeline } from "@vigil/testkit";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { DEFAULT_REDACT_KEYS } from "../../src/events/event-constants.ts";
 import { sensitiveKeyMatcher } from "../../src/events/redaction.ts";
 import { storeEvents } from "../../src/ingest/store-events.ts";
 import { verifyTenantLog } from "../../src/integrity/verify-tenant-log.ts";
@@ -19,23 +20,7 @@ import { acceptAtTheDoor, type DoorOutcome, expectStorable, throughTheCodec } fr
 const SEED = 20261207;
 const NOW = new Date();
 const TENANT = "0190a0a0-0000-7000-8000-0000000000aa";
-const isSensitiveKey = sensitiveKeyMatcher([
-  "password",
-  "passwd",
-  "pwd",
-  "passphrase",
-  "secret",
-  "token",
-  "api_key",
-  "apikey",
-  "authorization",
-  "auth",
-  "credentials",
-  "cookie",
-  "cookies",
-  "set-cookie",
-  "ssn",
-]);
+const isSensitiveKey = sensitiveKeyMatcher(DEFAULT_REDACT_KEYS);
 
 function tally(outcomes: DoorOutcome[]) {
   const count = (kind: DoorOutcome["kind"]) => outcomes.filter((outcome) => outcome.kind === kind).length;
