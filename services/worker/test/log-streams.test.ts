@@ -372,6 +372,70 @@ describe("log stream input", () => {
     expect(foreign.status).toBe(404);
   });
 
+  test("hostile bodies, ids and credentials are 4xx naming the field; nothing is created", async () => {
+    const { tenantId } = await newTenant();
+    const url = `${api.url}/api/v1/log-streams?tenant_id=${tenantId}`;
+    const raw = (body: string) =>
+      requestJson(url, { token: adminToken, rawBody: body, headers: { "Content-Type": "application/json" } });
+    const target = '{"destination":"webhook","url":"https://example.com"}';
+    const cases: Array<[Promise<{ status: number; body: any }>, number, string]> = [
+      [raw(`{"name":"a\\u0000b","target":${target}}`), 422, "name"],
+      [raw(`{"name":"x","target":${target},"filters":{"severity":[1e400]}}`), 422, "filters"],
+      [
+        // Nested 100,000 deep is past the 64 KiB admin body cap (413); 30,000 deep fits and is refused.
+        raw(`{"name":"x","target":${target},"filters":${"[".repeat(30_000)}${"]".repeat(30_000)}}`),
+        422,
+        "",
+      ],
+      [raw(`{"name":"${"x".repeat(129)}","target":${target}}`), 422, "name"],
+      [raw("{not json"), 400, ""],
+      [
+        requestJson(`${api.url}/api/v1/log-streams/not-a-uuid?tenant_id=${tenantId}`, { token: adminToken }),
+        400,
+        "id",
+      ],
+      [
+        requestJson(`${api.url}/api/v1/log-streams?tenant_id=not-a-uuid`, { token: adminToken }),
+        400,
+        "tenant_id",
+      ],
+      [requestJson(url, { token: `${adminToken.slice(0, -4)}AAAA` }), 401, ""],
+    ];
+    for (const [pending, status, field] of cases) {
+      const response = await pending;
+      expect(response.status, JSON.stringify(response.body).slice(0, 300)).toBe(status);
+      if (field) expect(JSON.stringify(response.body.errors ?? [])).toContain(field);
+    }
+    const created = await createStream(tenantId, {
+      name: "ok",
+      target: { destination: "webhook", url: "https://example.com" },
+    });
+    const patch = (body: unknown) =>
+      requestJson(`${api.url}/api/v1/log-streams/${created.body.id}?tenant_id=${tenantId}`, {
+        method: "PATCH",
+        token: adminToken,
+        body,
+      });
+    for (const [body, field] of [
+      [{ overlap_seconds: 7 * 86_400 + 1 }, "overlap_seconds"],
+      [{ state: "dead" }, "state"],
+      [{ committed_seq: 0 }, "committed_seq"],
+      [{ rotate_secret: true }, ""],
+    ] as const) {
+      const response = await patch(body);
+      if (field === "") {
+        // A webhook rotates; the new secret is shown once.
+        expect(response.status).toBe(200);
+        expect(response.body.signing_secret).toMatch(/^whsec_/);
+      } else {
+        expect(response.status).toBe(422);
+        expect(JSON.stringify(response.body.errors)).toContain(field);
+      }
+    }
+    const listed = await requestJson(url, { token: adminToken });
+    expect(listed.body.data.map((stream: { name: string }) => stream.name)).toEqual(["ok"]);
+  });
+
   test("in production, targets on loopback, private, link-local and metadata addresses are refused (SSRF)", async () => {
     const productionApi = await pipeline.start("api", { LOG_STREAM_ALLOW_PRIVATE_TARGETS: "false" });
     const { tenantId } = await newTenant();
