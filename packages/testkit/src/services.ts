@@ -2,9 +2,11 @@
 // stack does (node + tsx on the service's main.ts), with configuration passed as environment; or,
 // for the benchmark, the bundle `pnpm build` wrote (what production runs).
 import { type ChildProcess, spawn } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { SERVICE_NODE_FLAGS, serviceBundlePath } from "@vigil/devstack/build-services";
+import { ENV_FILES } from "@vigil/shared/config/config";
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
 /** Node loader that runs the TypeScript sources directly (services, benchmark helper processes). */
@@ -29,6 +31,24 @@ export interface RunningService {
   exited: Promise<number | null>;
 }
 
+/**
+ * Services read `.env` and `.vigil/dev.env` (written by `pnpm start`) for variables the environment
+ * lacks. A test service must see only what its test passes, so every variable those files name is
+ * given as "" (which the config treats as unset, and which dotenv does not override).
+ */
+function unsetEnvFileVariables(): Record<string, string> {
+  const unset: Record<string, string> = {};
+  for (const file of ENV_FILES) {
+    const full = path.join(REPO_ROOT, file);
+    if (!existsSync(full)) continue;
+    for (const line of readFileSync(full, "utf8").split("\n")) {
+      const name = /^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=/.exec(line)?.[1];
+      if (name) unset[name] = "";
+    }
+  }
+  return unset;
+}
+
 export async function startService(
   name: ServiceName,
   env: Record<string, string>,
@@ -43,6 +63,7 @@ export async function startService(
     {
       cwd: REPO_ROOT,
       env: {
+        ...unsetEnvFileVariables(),
         PATH: process.env.PATH ?? "",
         NODE_ENV: "test",
         LOG_LEVEL: "info",

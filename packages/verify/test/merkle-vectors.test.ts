@@ -25,8 +25,9 @@ const HAVE_VECTORS = existsSync(VECTORS);
 if (!HAVE_VECTORS) console.warn(`merkle-vectors test skipped: ${VECTORS} is not beside this checkout`);
 
 describe.skipIf(!HAVE_VECTORS)("RFC 9162 proof verification against the transparency-dev vectors", () => {
-  const inclusion = jsonFiles(path.join(VECTORS, "inclusion"));
-  const consistency = jsonFiles(path.join(VECTORS, "consistency"));
+  // Listed only when present: a skipped describe still runs its body to collect the tests.
+  const inclusion = HAVE_VECTORS ? jsonFiles(path.join(VECTORS, "inclusion")) : [];
+  const consistency = HAVE_VECTORS ? jsonFiles(path.join(VECTORS, "consistency")) : [];
 
   it("finds the vector files", () => {
     expect(inclusion.length).toBeGreaterThan(50);
