@@ -1,7 +1,9 @@
 // Login, refresh and revocation (spec §4). Refresh tokens are opaque (`vgr_` + 256 random bits),
 // stored as SHA-256, single-use: each use spends the token and issues the next one in the same
-// family. Presenting a spent token means it leaked, so the whole family is revoked.
-import { createHash, randomBytes, randomUUID } from "node:crypto";
+// family. Presenting a spent token means it leaked, so the whole family is revoked — except within
+// a short grace window after the rotation, where the same token yields the same successor again
+// (two tabs or two api replicas refreshing at once must not sign the user out).
+import { createCipheriv, createDecipheriv, createHash, randomBytes, randomUUID } from "node:crypto";
 import { z } from "zod";
 import type { RequestOrigin } from "../audit/admin-audit.ts";
 import { recordAdminAction } from "../audit/admin-audit.ts";
@@ -76,8 +78,45 @@ export interface SessionDependencies {
   >;
 }
 
+/**
+ * How long after a rotation the spent token still yields the successor it was rotated to. Long
+ * enough for concurrent requests of one browser to settle, short enough that a replay of a stolen
+ * token later on is still detected (and revokes the family).
+ */
+export const REFRESH_ROTATION_GRACE_SECONDS = 10;
+
 function hashRefreshToken(token: string): string {
   return createHash("sha256").update(token).digest("hex");
+}
+
+function newRefreshToken(): string {
+  return REFRESH_TOKEN_PREFIX + randomBytes(32).toString("base64url");
+}
+
+/**
+ * The successor sealed with a key derived from the spent token (AES-256-GCM): only someone who
+ * presents the spent token can open it; the database holds the spent token's hash, not the token.
+ */
+function sealingKey(spentToken: string): Buffer {
+  return createHash("sha256").update(`vigil-refresh-successor\n${spentToken}`).digest();
+}
+
+function sealSuccessor(spentToken: string, successor: string): Buffer {
+  const iv = randomBytes(12);
+  const cipher = createCipheriv("aes-256-gcm", sealingKey(spentToken), iv);
+  const sealed = Buffer.concat([cipher.update(successor, "utf8"), cipher.final()]);
+  return Buffer.concat([iv, cipher.getAuthTag(), sealed]);
+}
+
+function openSuccessor(spentToken: string, sealed: Uint8Array): string | null {
+  try {
+    const bytes = Buffer.from(sealed);
+    const decipher = createDecipheriv("aes-256-gcm", sealingKey(spentToken), bytes.subarray(0, 12));
+    decipher.setAuthTag(bytes.subarray(12, 28));
+    return Buffer.concat([decipher.update(bytes.subarray(28)), decipher.final()]).toString("utf8");
+  } catch {
+    return null;
+  }
 }
 
 const invalidGrant = () => new VigilError("INVALID_CREDENTIAL", "invalid username or password");
@@ -88,8 +127,8 @@ async function issueTokens(
   sql: Queryable,
   user: UserRow,
   familyId: string,
+  refreshToken: string = newRefreshToken(),
 ): Promise<TokenResponse> {
-  const refreshToken = REFRESH_TOKEN_PREFIX + randomBytes(32).toString("base64url");
   await sql`
     insert into refresh_tokens (id, family_id, user_id, token_hash, expires_at)
     values (${randomUUID()}, ${familyId}, ${user.id}, ${hashRefreshToken(refreshToken)}, now() + make_interval(secs => ${deps.config.VIGIL_REFRESH_TOKEN_TTL_SECONDS}))`;
@@ -174,16 +213,20 @@ export async function loginWithPassword(
   }) as Promise<TokenResponse>;
 }
 
-/** Refresh grant: spends the token atomically, so of concurrent uses exactly one wins. */
+/**
+ * Refresh grant: spends the token atomically, so of concurrent uses exactly one rotates it; the
+ * others, within the grace window, get the same successor (and a fresh access token).
+ */
 export async function refreshSession(
   deps: SessionDependencies,
   origin: RequestOrigin,
   refreshToken: string,
 ): Promise<TokenResponse> {
   const tokenHash = hashRefreshToken(refreshToken);
+  const successor = newRefreshToken();
   const outcome = await deps.db.sql.begin(async (tx) => {
     const spent = await tx<{ family_id: string; user_id: string }[]>`
-      update refresh_tokens set used_at = now()
+      update refresh_tokens set used_at = now(), successor_sealed = ${sealSuccessor(refreshToken, successor)}
       where token_hash = ${tokenHash} and used_at is null and revoked_at is null and expires_at > now()
       returning family_id, user_id`;
     const row = spent[0];
@@ -191,9 +234,12 @@ export async function refreshSession(
     const user = await findUserById(tx, row.user_id);
     // Rolling back leaves the token unspent, so a disabled account does not look like token reuse.
     if (!user || user.status !== "active") throw invalidRefresh();
-    return issueTokens(deps, tx, user, row.family_id);
+    return issueTokens(deps, tx, user, row.family_id, successor);
   });
   if (outcome) return outcome as TokenResponse;
+
+  const shared = await rotatedMomentsAgo(deps, refreshToken, tokenHash);
+  if (shared) return shared;
 
   // Not spendable: if it is a spent (or concurrently spent) token of a live family, that is reuse.
   const reused = await deps.db.sql<{ family_id: string; user_id: string }[]>`
@@ -212,6 +258,39 @@ export async function refreshSession(
     });
   }
   throw invalidRefresh();
+}
+
+/**
+ * The loser of a concurrent refresh: the token was rotated within the grace window and its
+ * successor is still unspent and unrevoked, so it gets that successor. Anything else (outside the
+ * window, successor already used, family revoked) falls through to reuse detection.
+ */
+async function rotatedMomentsAgo(
+  deps: SessionDependencies,
+  refreshToken: string,
+  tokenHash: string,
+): Promise<TokenResponse | null> {
+  const [rotated] = await deps.db.sql<{ user_id: string; successor_sealed: Uint8Array | null }[]>`
+    select user_id, successor_sealed from refresh_tokens
+    where token_hash = ${tokenHash} and revoked_at is null and successor_sealed is not null
+      and used_at > now() - make_interval(secs => ${REFRESH_ROTATION_GRACE_SECONDS})`;
+  if (!rotated?.successor_sealed) return null;
+  const successor = openSuccessor(refreshToken, rotated.successor_sealed);
+  if (!successor) return null;
+  const [live] = await deps.db.sql<{ user_id: string }[]>`
+    select user_id from refresh_tokens
+    where token_hash = ${hashRefreshToken(successor)} and used_at is null and revoked_at is null
+      and expires_at > now()`;
+  if (!live || live.user_id !== rotated.user_id) return null;
+  const user = await findUserById(deps.db.sql, rotated.user_id);
+  if (!user || user.status !== "active") throw invalidRefresh();
+  const access = await issueAccessToken(deps.keys, deps.config, user);
+  return {
+    access_token: access.token,
+    refresh_token: successor,
+    token_type: "Bearer",
+    expires_in: access.expiresIn,
+  };
 }
 
 /** RFC 7009: revokes the refresh token's whole family; unknown tokens are not an error. */

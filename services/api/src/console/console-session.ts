@@ -2,7 +2,7 @@
 // script can read; the short-lived access token rides in a second such cookie and is renewed from
 // the refresh token when it lapses (silent refresh). Requests resolve to the same Principal the API
 // uses, through the same token verifier, so there is no second authorization path.
-import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import { randomBytes, timingSafeEqual } from "node:crypto";
 import type { Principal } from "@vigil/shared/auth/principal";
 import {
   loginWithPassword,
@@ -24,8 +24,6 @@ const CSRF_COOKIE = "vigil_csrf";
 const TENANT_COOKIE = "vigil_tenant";
 /** Renew the access token this long before it expires, so a page never presents a lapsing one. */
 const ACCESS_RENEW_MARGIN_SECONDS = 30;
-/** Concurrent refreshes of one refresh token on this replica share one rotation (no false reuse). */
-const REFRESH_SHARE_MS = 10_000;
 
 function cookieOptions(c: Context, maxAgeSeconds?: number): CookieOptions {
   return {
@@ -44,8 +42,6 @@ export interface ConsoleSession {
 }
 
 export class ConsoleSessions {
-  private readonly refreshing = new Map<string, { at: number; result: Promise<TokenResponse> }>();
-
   constructor(private readonly deps: ApiDependencies) {}
 
   private sessionDeps() {
@@ -92,7 +88,8 @@ export class ConsoleSessions {
     if (!refresh) return null;
     let tokens: TokenResponse;
     try {
-      tokens = await this.sharedRefresh(c, refresh);
+      // Concurrent refreshes (two tabs, two replicas) get one successor: see refreshSession's grace.
+      tokens = await refreshSession(this.sessionDeps(), requestOrigin(c, this.deps.config), refresh);
     } catch (error) {
       if (error instanceof VigilError && error.code === "INVALID_CREDENTIAL") {
         deleteCookie(c, REFRESH_COOKIE, cookieOptions(c));
@@ -104,18 +101,6 @@ export class ConsoleSessions {
     this.storeTokens(c, tokens);
     const principal = await this.deps.tokens.verify(tokens.access_token);
     return principal ? { principal, accessToken: tokens.access_token } : null;
-  }
-
-  private sharedRefresh(c: Context<AppEnv>, refreshToken: string): Promise<TokenResponse> {
-    const key = createHash("sha256").update(refreshToken).digest("hex");
-    const now = Date.now();
-    for (const [entry, value] of this.refreshing)
-      if (now - value.at > REFRESH_SHARE_MS) this.refreshing.delete(entry);
-    const shared = this.refreshing.get(key);
-    if (shared) return shared.result;
-    const result = refreshSession(this.sessionDeps(), requestOrigin(c, this.deps.config), refreshToken);
-    this.refreshing.set(key, { at: now, result });
-    return result;
   }
 
   /** The tenant a platform admin picked (tenant users always act on their own). */
