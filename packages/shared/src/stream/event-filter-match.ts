@@ -9,7 +9,23 @@ export type StreamFilter = Omit<EventFilter, "q">;
 
 export interface CompiledStreamFilter {
   readonly filter: StreamFilter;
+  /**
+   * Equal for equal filters (field order and list order aside), so a feed batch evaluates and
+   * frames each distinct filter once, whatever the number of subscribers sharing it.
+   */
+  readonly key: string;
+  /** No condition at all: every event matches. */
+  readonly matchesEverything: boolean;
   matches(event: StoredEvent): boolean;
+}
+
+/** Canonical form of a filter: defined fields only, in name order, lists sorted and deduplicated. */
+function filterKey(filter: StreamFilter): string {
+  const entries = Object.entries(filter)
+    .filter(([, value]) => value !== undefined && !(Array.isArray(value) && value.length === 0))
+    .map(([name, value]) => [name, Array.isArray(value) ? [...new Set(value)].sort() : value] as const)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return JSON.stringify(entries);
 }
 
 /** Parses the time bounds once, so matching an event costs a handful of comparisons. */
@@ -34,5 +50,6 @@ export function compileStreamFilter(filter: StreamFilter): CompiledStreamFilter 
     }
     return true;
   };
-  return { filter, matches };
+  const key = filterKey(filter);
+  return { filter, key, matchesEverything: key === "[]", matches };
 }

@@ -15,7 +15,7 @@ import {
   type StreamErrorCode,
 } from "./stream-protocol.ts";
 import type { StreamGrant } from "./stream-request.ts";
-import type { FeedBatch, TenantFeed } from "./tenant-feed.ts";
+import type { FeedBatch, FeedSelection, TenantFeed } from "./tenant-feed.ts";
 import { encodeTextFrames } from "./websocket-frames.ts";
 
 /** The transport under a subscription (a WebSocket in services/streamer). */
@@ -113,14 +113,15 @@ export class StreamSubscription {
   /**
    * Live delivery of one feed batch (contiguous seqs), as one write. Returns the number of events
    * sent. A client still holding more than the buffer limit is closed instead: its memory is
-   * bounded by the limit plus one batch, which unfiltered subscribers all share.
+   * bounded by the limit plus one batch, whose frames every subscriber with the same filter shares.
    */
   deliver(batch: FeedBatch): number {
     if (this.state !== "live") return 0;
-    const wanted = batch.events.filter(
-      (item) => item.event.seq > this.position && this.filter.matches(item.event),
-    );
-    if (wanted.length > 0 && this.sink.bufferedBytes() > this.env.maxBufferedBytes) {
+    // The usual case: the whole batch is ahead of this subscriber, so what it takes depends on its
+    // filter alone, evaluated and framed once for every subscriber with an equal filter. Only a
+    // subscriber whose `since` lies inside the batch takes its own slice.
+    const selection = batch.firstSeq > this.position ? batch.selectionFor(this.filter) : this.sliceOf(batch);
+    if (selection.count > 0 && this.sink.bufferedBytes() > this.env.maxBufferedBytes) {
       this.env.onSlowConsumer();
       this.close(
         STREAM_CLOSE_CODES.slowConsumer,
@@ -129,10 +130,17 @@ export class StreamSubscription {
       );
       return 0;
     }
-    if (wanted.length === batch.events.length) this.sink.sendFrames(batch.allFrames());
-    else if (wanted.length > 0) this.send(wanted.map((item) => item.message()));
+    if (selection.count > 0) this.sink.sendFrames(selection.frames());
     this.position = Math.max(this.position, batch.lastSeq);
-    return wanted.length;
+    return selection.count;
+  }
+
+  /** The events of `batch` after this subscriber's position that its filter matches. */
+  private sliceOf(batch: FeedBatch): FeedSelection {
+    const wanted = batch.events.filter(
+      (item) => item.event.seq > this.position && this.filter.matches(item.event),
+    );
+    return { count: wanted.length, frames: () => encodeTextFrames(wanted.map((item) => item.message())) };
   }
 
   /** Server-initiated close: an error message, then the close frame. Idempotent. */

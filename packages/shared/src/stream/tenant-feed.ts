@@ -6,6 +6,7 @@ import type { Database } from "../db/database.ts";
 import type { StoredEvent } from "../events/event-schema.ts";
 import type { Logger } from "../logging/logger.ts";
 import { tenantScope } from "../query/tenant-scope.ts";
+import type { CompiledStreamFilter } from "./event-filter-match.ts";
 import { type FeedEvent, latestSeq, readEventsAfter } from "./read-events-after.ts";
 import { encodeEventMessage } from "./stream-protocol.ts";
 import type { StreamSubscription } from "./stream-subscription.ts";
@@ -18,11 +19,21 @@ export interface FeedBatchItem {
   message(): Buffer;
 }
 
+/** What one filter takes from a batch: computed once per distinct filter, shared by its subscribers. */
+export interface FeedSelection {
+  count: number;
+  /** The selected events as WebSocket frames, built on first use (one buffer for every subscriber). */
+  frames(): Buffer;
+}
+
 export interface FeedBatch {
   events: FeedBatchItem[];
+  firstSeq: number;
   lastSeq: number;
   /** Every event of the batch as WebSocket frames, built on first use and shared by every subscriber that takes them all. */
   allFrames(): Buffer;
+  /** The events `filter` matches, evaluated and framed once per distinct filter (by its key). */
+  selectionFor(filter: CompiledStreamFilter): FeedSelection;
 }
 
 export interface FeedEnvironment {
@@ -43,14 +54,41 @@ function toBatchItem({ event, storedAt }: FeedEvent): FeedBatchItem {
   return { event, storedAt, message };
 }
 
-function toBatch(rows: FeedEvent[]): FeedBatch {
-  const events = rows.map(toBatchItem);
+/** The frames of `items`, built on first call and then reused. */
+function lazyFrames(items: readonly FeedBatchItem[]): () => Buffer {
   let frames: Buffer | undefined;
-  const allFrames = () => {
-    frames ??= encodeTextFrames(events.map((item) => item.message()));
+  return () => {
+    frames ??= encodeTextFrames(items.map((item) => item.message()));
     return frames;
   };
-  return { events, lastSeq: events.at(-1)!.event.seq, allFrames };
+}
+
+/** One read of the feed as a batch: each message encoded once, frames built once per distinct filter. */
+export function toFeedBatch(rows: FeedEvent[]): FeedBatch {
+  const events = rows.map(toBatchItem);
+  const allFrames = lazyFrames(events);
+  const everything: FeedSelection = { count: events.length, frames: allFrames };
+  const selections = new Map<string, FeedSelection>();
+  const selectionFor = (filter: CompiledStreamFilter): FeedSelection => {
+    if (filter.matchesEverything) return everything;
+    let selection = selections.get(filter.key);
+    if (!selection) {
+      const matched = events.filter((item) => filter.matches(item.event));
+      selection =
+        matched.length === events.length
+          ? everything
+          : { count: matched.length, frames: lazyFrames(matched) };
+      selections.set(filter.key, selection);
+    }
+    return selection;
+  };
+  return {
+    events,
+    firstSeq: events[0]!.event.seq,
+    lastSeq: events.at(-1)!.event.seq,
+    allFrames,
+    selectionFor,
+  };
 }
 
 export class TenantFeed {
@@ -106,7 +144,7 @@ export class TenantFeed {
             limit: this.env.batchSize,
           });
           if (this.stopped || rows.length === 0) break;
-          this.fanOut(toBatch(rows));
+          this.fanOut(toFeedBatch(rows));
           if (rows.length < this.env.batchSize) break;
         }
       } while (this.readAgain && !this.stopped);
