@@ -37,7 +37,14 @@ export interface BenchStack {
   adminUrl: string;
   pgPid: number | undefined;
   services: Partial<Record<ServiceName, RunningService>>;
+  /** Every running streamer process (the first is also `services.streamer`). */
+  streamers: RunningService[];
   start: (name: ServiceName, overrides?: Record<string, string>) => Promise<RunningService>;
+  /**
+   * Replaces the running streamers with `count` fresh ones, each its own process on its own
+   * 127.0.0.1 port; they share nothing but the database (each LISTENs and reads its feeds itself).
+   */
+  startStreamers: (count: number, overrides?: Record<string, string>) => Promise<RunningService[]>;
   stopService: (name: ServiceName) => Promise<void>;
   stop: () => Promise<void>;
 }
@@ -77,29 +84,48 @@ export async function startBenchStack(
     });
     cleanups.push(() => pipeline.close());
     const services: BenchStack["services"] = {};
+    const streamers: RunningService[] = [];
+    const stopProcess = (service: RunningService) =>
+      Promise.race([service.stop(), new Promise((resolve) => setTimeout(resolve, 20_000))]).then(() =>
+        service.kill(),
+      );
     const stopService = async (name: ServiceName) => {
+      if (name === "streamer") {
+        delete services.streamer;
+        await Promise.all(streamers.splice(0).map(stopProcess));
+        return;
+      }
       const service = services[name];
       delete services[name];
-      if (service)
-        await Promise.race([service.stop(), new Promise((resolve) => setTimeout(resolve, 20_000))]).then(() =>
-          service.kill(),
-        );
+      if (service) await stopProcess(service);
     };
     cleanups.push(async () => {
       for (const name of Object.keys(services) as ServiceName[]) await stopService(name);
+      await stopService("streamer");
     });
+    const startProcess = (name: ServiceName, overrides: Record<string, string>) =>
+      pipeline.start(name, { ...BENCH_SERVICE_ENV, ...serviceEnv, ...overrides });
+    const startStreamers = async (count: number, overrides: Record<string, string> = {}) => {
+      await stopService("streamer");
+      for (let index = 0; index < count; index++) streamers.push(await startProcess("streamer", overrides));
+      services.streamer = streamers[0];
+      return [...streamers];
+    };
     return {
       pipeline,
       admin: pipeline.database.admin,
       adminUrl: pipeline.database.adminUrl,
       pgPid: pg.pid,
       services,
+      streamers,
       start: async (name, overrides = {}) => {
+        if (name === "streamer") return (await startStreamers(1, overrides))[0]!;
         await stopService(name);
-        const service = await pipeline.start(name, { ...BENCH_SERVICE_ENV, ...serviceEnv, ...overrides });
+        const service = await startProcess(name, overrides);
         services[name] = service;
         return service;
       },
+      startStreamers,
       stopService,
       stop: stopAll,
     };

@@ -1,8 +1,9 @@
 // Child process of the stream benchmark: holds the subscribers, so their decoding does not compete
 // with the benchmark runner (which also hosts the SQS emulator) in one event loop.
-// Protocol (IPC): parent sends {url, key, count, sampled}; child answers {type:"ready"} once every
-// subscriber got `ready`; parent sends {type:"collect", total, deadlineMs}; child answers with the
-// counts and the sampled subscribers' receive times, then exits.
+// Protocol (IPC): parent sends {urls, key, count, sampled}; subscriber i connects to urls[i % n]
+// (one or more streamer processes); child answers {type:"ready"} once every subscriber got `ready`;
+// parent sends {type:"collect", total, deadlineMs}; child answers with the counts (also per
+// streamer) and the sampled subscribers' receive times, then exits.
 //
 // The subscribers speak WebSocket through a minimal client (handshake with node:http, then a frame
 // reader that only finds frame boundaries and the event's seq) rather than a full library: 500
@@ -66,35 +67,53 @@ function pong(socket: Socket, payload: Buffer): void {
   socket.write(Buffer.concat([header, payload]));
 }
 
-/** Reads server frames (unmasked, unfragmented: what the streamer sends) across TCP chunk boundaries. */
+/** Total size (header + payload) of the frame at `offset`, or -1 while its header is incomplete. */
+function frameSize(data: Buffer, offset: number): number {
+  if (data.length - offset < 2) return -1;
+  const length = data[offset + 1]! & 0x7f;
+  if (length < 126) return 2 + length;
+  if (length === 126) return data.length - offset < 4 ? -1 : 4 + data.readUInt16BE(offset + 2);
+  return data.length - offset < 10 ? -1 : 10 + Number(data.readBigUInt64BE(offset + 2));
+}
+
+/**
+ * Reads server frames (unmasked, unfragmented: what the streamer sends) across TCP chunk
+ * boundaries. Only a frame split by a boundary is copied (its two parts joined); the rest of each
+ * chunk is read in place, so the client does not copy every byte it receives once more.
+ */
 function frameReader(subscriber: Subscriber, socket: Socket) {
   let pending: Buffer | undefined;
+  const handle = (frame: Buffer, receivedAt: number) => {
+    const opcode = frame[0]! & 0x0f;
+    const length = frame[1]! & 0x7f;
+    const header = length < 126 ? 2 : length === 126 ? 4 : 10;
+    const payload = frame.subarray(header);
+    if (opcode === OPCODE_TEXT) onMessage(subscriber, payload, receivedAt);
+    else if (opcode === OPCODE_PING) pong(socket, payload);
+    else if (opcode === OPCODE_CLOSE) socket.end();
+  };
   return (chunk: Buffer) => {
     const receivedAt = Date.now();
-    const data = pending ? Buffer.concat([pending, chunk]) : chunk;
     let offset = 0;
-    for (;;) {
-      if (data.length - offset < 2) break;
-      const opcode = data[offset]! & 0x0f;
-      let length = data[offset + 1]! & 0x7f;
-      let header = 2;
-      if (length === 126) {
-        if (data.length - offset < 4) break;
-        length = data.readUInt16BE(offset + 2);
-        header = 4;
-      } else if (length === 127) {
-        if (data.length - offset < 10) break;
-        length = Number(data.readBigUInt64BE(offset + 2));
-        header = 10;
+    if (pending) {
+      // Complete the split frame: enough of the chunk for its header first, then for its payload.
+      const joined = Buffer.concat([pending, chunk.subarray(0, 10)]);
+      const size = frameSize(joined, 0);
+      if (size < 0 || pending.length + chunk.length < size) {
+        pending = Buffer.concat([pending, chunk]);
+        return;
       }
-      if (data.length - offset < header + length) break;
-      const payload = data.subarray(offset + header, offset + header + length);
-      if (opcode === OPCODE_TEXT) onMessage(subscriber, payload, receivedAt);
-      else if (opcode === OPCODE_PING) pong(socket, payload);
-      else if (opcode === OPCODE_CLOSE) socket.end();
-      offset += header + length;
+      offset = size - pending.length;
+      handle(Buffer.concat([pending, chunk.subarray(0, offset)]), receivedAt);
+      pending = undefined;
     }
-    pending = offset < data.length ? data.subarray(offset) : undefined;
+    for (;;) {
+      const size = frameSize(chunk, offset);
+      if (size < 0 || chunk.length - offset < size) break;
+      handle(chunk.subarray(offset, offset + size), receivedAt);
+      offset += size;
+    }
+    if (offset < chunk.length) pending = Buffer.from(chunk.subarray(offset));
   };
 }
 
@@ -133,11 +152,12 @@ function open(url: string, key: string, sampled: boolean): Subscriber {
   return subscriber;
 }
 
-process.once("message", async (start: { url: string; key: string; count: number; sampled: number }) => {
+process.once("message", async (start: { urls: string[]; key: string; count: number; sampled: number }) => {
   const subscribers: Subscriber[] = [];
+  const streamerOf = (index: number) => index % start.urls.length;
   for (let offset = 0; offset < start.count; offset += 50) {
     for (let index = offset; index < Math.min(start.count, offset + 50); index++) {
-      subscribers.push(open(start.url, start.key, index < start.sampled));
+      subscribers.push(open(start.urls[streamerOf(index)]!, start.key, index < start.sampled));
     }
     await sleep(50);
   }
@@ -151,6 +171,9 @@ process.once("message", async (start: { url: string; key: string; count: number;
       type: "result",
       complete: subscribers.filter((s) => s.received === collect.total && s.outOfOrder === 0).length,
       delivered: subscribers.reduce((sum, s) => sum + s.received, 0),
+      deliveredPerStreamer: start.urls.map((_, streamer) =>
+        subscribers.reduce((sum, s, index) => sum + (streamerOf(index) === streamer ? s.received : 0), 0),
+      ),
       outOfOrder: subscribers.reduce((sum, s) => sum + s.outOfOrder, 0),
       slowCloses: subscribers.filter((s) => s.slow).length,
       receipts: subscribers.flatMap((s) => s.receipts ?? []),
