@@ -1,6 +1,7 @@
 // services/worker entry point: drains the event queue into PostgreSQL, serves health and metrics,
 // and shuts down gracefully (stop receiving, finish the batch in hand, exit).
 import { createServer } from "node:http";
+import { archiveStorageFromConfig } from "@vigil/shared/archive/archive-storage";
 import { loadConfigOrExit } from "@vigil/shared/config/config";
 import { Database } from "@vigil/shared/db/database";
 import { sensitiveKeyMatcher } from "@vigil/shared/events/redaction";
@@ -86,6 +87,13 @@ const retention = startRetentionSweeper(
     db,
     recorder: { queue, isSensitiveKey: sensitiveKeyMatcher(config.VIGIL_REDACT_KEYS) },
     logger: logger.child({ subsystem: "retention" }),
+    // Archive-enabled tenants' expired events go to S3 before they are deleted (spec §12).
+    archive: {
+      storage: archiveStorageFromConfig(config),
+      maxEventsPerObject: config.ARCHIVE_OBJECT_MAX_EVENTS,
+      logger: logger.child({ subsystem: "archive" }),
+      fault: config.VIGIL_FAULT_ARCHIVE_KILL,
+    },
     // Expired events leave the search index too.
     ...(config.OPENSEARCH_URL
       ? {

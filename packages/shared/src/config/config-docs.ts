@@ -113,6 +113,17 @@ const CONFIG_DESCRIPTIONS: Record<Variable, string> = {
   CHECKPOINT_S3_ENDPOINT: "S3 endpoint override (fauxqs, LocalStack); unset on AWS",
   CHECKPOINT_S3_RETENTION_DAYS: "Object Lock retention of anchored checkpoints",
   CHECKPOINT_ANCHOR_FILE: "also append every new checkpoint to this local file",
+  ARCHIVE_S3_BUCKET:
+    "bucket for archive-enabled tenants that name none (`pnpm start`: a bucket on the emulator); unset: such tenants' expired events are kept, not deleted",
+  ARCHIVE_S3_ENDPOINT: "S3 endpoint override for archives (fauxqs, LocalStack); unset on AWS",
+  ARCHIVE_S3_SSE: "server-side encryption of archive objects (`AES256` or `aws:kms`)",
+  ARCHIVE_S3_KMS_KEY_ID: "KMS key for `ARCHIVE_S3_SSE=aws:kms`; unset: the bucket's default key",
+  ARCHIVE_OBJECT_LOCK_DAYS:
+    "Object Lock retention (COMPLIANCE) of archive objects when the bucket has Object Lock; 0 = the bucket's default rule",
+  ARCHIVE_OBJECT_MAX_EVENTS:
+    "most events per archive object (an object also ends at 32 MiB of NDJSON or a seq gap)",
+  VIGIL_FAULT_ARCHIVE_KILL:
+    "fault injection for the archive crash tests (`after_objects:<n>`, `after_delete:<n>`); never set in production",
   VIGIL_FAULT_KILL_AFTER_COMMIT_EVERY:
     "fault injection for the crash tests (worker SIGKILLs itself after every Nth commit); never set in production",
 };

@@ -172,6 +172,25 @@ export const configSchema = z.object({
     .transform((value) => value === "true" || value === "1")
     .optional(),
   LOG_STREAM_S3_ENDPOINT: z.url().optional(),
+  /** Archive before deletion (spec §12): the bucket of archive-enabled tenants that name none. */
+  ARCHIVE_S3_BUCKET: z.string().min(3).optional(),
+  ARCHIVE_S3_ENDPOINT: z.url().optional(),
+  /** Server-side encryption of archive objects; `aws:kms` uses ARCHIVE_S3_KMS_KEY_ID (or the bucket's key). */
+  ARCHIVE_S3_SSE: z.enum(["AES256", "aws:kms"]).default("AES256"),
+  ARCHIVE_S3_KMS_KEY_ID: z.string().min(1).optional(),
+  /** Object Lock retention of archive objects when the bucket has Object Lock (0: the bucket's default). */
+  ARCHIVE_OBJECT_LOCK_DAYS: z.coerce.number().int().min(0).max(36_500).default(365),
+  /** Most events in one archive object (objects also end at 32 MiB of NDJSON or a seq gap). */
+  ARCHIVE_OBJECT_MAX_EVENTS: z.coerce.number().int().min(1).max(100_000).default(10_000),
+  /**
+   * Fault injection for the archive crash tests: `<point>:<n>` SIGKILLs the process at that point of
+   * its nth archive run (after_objects: objects and manifest written, no row deleted; after_delete:
+   * rows deleted inside the transaction, before its records are written). Never set in production.
+   */
+  VIGIL_FAULT_ARCHIVE_KILL: z
+    .string()
+    .regex(/^(after_objects|after_delete):[1-9][0-9]*$/, "must be after_objects:<n> or after_delete:<n>")
+    .optional(),
   /**
    * Fault injection for the crash tests: the worker SIGKILLs itself after every Nth committed batch,
    * before deleting its messages (the window idempotency must cover). 0 = off; never set in production.

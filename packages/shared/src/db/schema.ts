@@ -12,6 +12,9 @@ export interface TenantsTable {
   retention_days: number;
   created_at: Generated<Timestamp>;
   updated_at: Generated<Timestamp>;
+  archive_enabled: Generated<boolean>;
+  archive_bucket: string | null;
+  archive_prefix: Generated<string>;
 }
 
 export interface TenantSequencesTable {
@@ -99,6 +102,8 @@ export interface EventRemovedRangesTable {
   last_chain_hash: string;
   removed_at: Generated<Timestamp>;
   reason: "cleanup" | "retention";
+  /** The archive object holding the removed events (archive-enabled tenants), else null. */
+  archive_key: string | null;
 }
 
 export interface DatabaseSchema {

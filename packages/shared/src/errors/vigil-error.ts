@@ -22,6 +22,8 @@ export const ERROR_CODES = {
   QUEUE_UNAVAILABLE: { status: 503, title: "Queue unavailable" },
   DATABASE_UNAVAILABLE: { status: 503, title: "Database unavailable" },
   SEARCH_UNAVAILABLE: { status: 503, title: "Search index unavailable" },
+  ARCHIVE_UNAVAILABLE: { status: 503, title: "Archive storage unavailable" },
+  ARCHIVE_INVALID: { status: 502, title: "Archive failed its integrity check" },
   TIMEOUT: { status: 504, title: "Timed out" },
 } as const;
 

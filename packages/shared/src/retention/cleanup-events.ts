@@ -6,6 +6,7 @@
 // tampering even when back-dated events make the removed rows a middle part of the seq range.
 import { type Compilable, sql } from "kysely";
 import { z } from "zod";
+import { type ArchiveWriter, archiveAndDeleteEventsBefore } from "../archive/archive-events.ts";
 import type { AuditRecorder } from "../audit/record-audit-event.ts";
 import { recordAuditEvent } from "../audit/record-audit-event.ts";
 import { compilable, type Database, queryBuilder, run } from "../db/database.ts";
@@ -151,6 +152,8 @@ export interface CleanupContext {
   actor: string;
   /** The search index, when one is kept: removed events leave it too. */
   searchIndex?: SearchIndexRemover;
+  /** Archive storage: an archive-enabled tenant's events are archived before they are deleted. */
+  archive?: ArchiveWriter;
   now?: Date;
 }
 
@@ -175,6 +178,15 @@ export async function cleanupEvents(
   }
   const matching = await countEventsBefore(context.db, scope, before);
   if (params.dry_run) return { deleted: matching, dry_run: true, before: before.toISOString() };
+  // Archive-enabled tenants: refused before the audit event when this process cannot archive.
+  const [archive] = await context.db.sql<{ enabled: boolean; bucket: string | null; prefix: string }[]>`
+    select archive_enabled as enabled, archive_bucket as bucket, archive_prefix as prefix
+    from tenants where id = ${scope.tenantId}`;
+  if (archive?.enabled && !context.archive?.storage.targetOf(archive))
+    throw new VigilError(
+      "ARCHIVE_UNAVAILABLE",
+      "archiving is enabled for this tenant but no archive bucket is configured; nothing was deleted",
+    );
   await recordAuditEvent(context.recorder, scope.tenantId, {
     action_type: "DELETE",
     action: "vigil.events.cleanup",
@@ -184,7 +196,12 @@ export async function cleanupEvents(
     // `matching` is counted before the delete; events back-dated meanwhile may add to what goes.
     metadata: { before: before.toISOString(), matching },
   });
-  const deleted = await deleteEventsBefore(context.db, scope, before);
+  const deleted = archive?.enabled
+    ? (await archiveAndDeleteEventsBefore(context.db, context.archive!, scope, archive, before, "cleanup"))
+        .deleted
+    : await deleteEventsBefore(context.db, scope, before);
+  if (archive?.enabled)
+    await context.db.withTenant(scope.tenantId, (tx) => run(tx, pruneEmptyRollupsQuery(scope, before)));
   await context.searchIndex?.removeEventsBefore(scope.tenantId, before);
   return { deleted, dry_run: false, before: before.toISOString() };
 }

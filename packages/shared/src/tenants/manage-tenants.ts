@@ -3,12 +3,20 @@
 // in that transaction (see audit/admin-audit.ts).
 import { randomUUID } from "node:crypto";
 import { z } from "zod";
+import { applyArchivePatch, archiveSettingsPatchSchema } from "../archive/archive-settings.ts";
 import { type ActionContext, recordAdminAction } from "../audit/admin-audit.ts";
 import { authorize } from "../auth/principal.ts";
 import { setTenant } from "../db/database.ts";
 import { VigilError } from "../errors/vigil-error.ts";
 import { isStorable, UNSTORABLE_MESSAGE } from "../events/storable-text.ts";
-import { createTenant, findTenant, type Tenant, type TenantStatus, toTenant } from "./tenants.ts";
+import {
+  createTenant,
+  findTenant,
+  TENANT_COLUMNS,
+  type Tenant,
+  type TenantStatus,
+  toTenant,
+} from "./tenants.ts";
 
 export const TENANT_STATUSES = ["active", "suspended", "inactive"] as const satisfies readonly TenantStatus[];
 
@@ -36,8 +44,12 @@ export const tenantPatchSchema = z
     name: tenantName.optional(),
     status: tenantStatus.optional(),
     retention_days: retentionDays.optional(),
+    archive: archiveSettingsPatchSchema.optional(),
   })
-  .refine((patch) => Object.keys(patch).length > 0, "send at least one of name, status, retention_days");
+  .refine(
+    (patch) => Object.keys(patch).length > 0,
+    "send at least one of name, status, retention_days, archive",
+  );
 
 export const tenantListQuerySchema = z.strictObject({
   name: z.string().min(1).max(200).refine(isStorable, UNSTORABLE_MESSAGE).optional(),
@@ -54,7 +66,7 @@ export async function listTenants(ctx: ActionContext, query: TenantListQuery): P
   authorize(ctx.principal, "tenants:manage");
   const pattern = query.name ? `%${query.name.replace(/[\\%_]/g, "\\$&")}%` : null;
   const rows = await ctx.db.sql<Parameters<typeof toTenant>[0][]>`
-    select id, name, status, retention_days, created_at from tenants
+    select ${ctx.db.sql(TENANT_COLUMNS)} from tenants
     where (${pattern}::text is null or name ilike ${pattern})
       and (${query.status ?? null}::text is null or status = ${query.status ?? null})
     order by created_at, id
@@ -89,8 +101,8 @@ export async function addTenant(ctx: ActionContext, input: TenantCreate): Promis
 }
 
 /**
- * Status and name are platform-admin decisions; retention alone may also be changed by the
- * tenant's own admins (the spec's "cleanup, retention" row).
+ * Status and name are platform-admin decisions; retention and archive settings may also be changed
+ * by the tenant's own admins (the spec's "cleanup, retention" row).
  */
 export async function updateTenant(
   ctx: ActionContext,
@@ -102,17 +114,21 @@ export async function updateTenant(
   else authorize(ctx.principal, "tenants:manage");
   return ctx.db.sql.begin(async (tx) => {
     const rows = await tx<Parameters<typeof toTenant>[0][]>`
-      select id, name, status, retention_days, created_at from tenants where id = ${tenantId} for update`;
+      select ${tx(TENANT_COLUMNS)} from tenants where id = ${tenantId} for update`;
     if (!rows[0]) throw new VigilError("NOT_FOUND", "no tenant with that id");
     const before = toTenant(rows[0]);
+    const archive = patch.archive ? applyArchivePatch(before.archive, patch.archive) : before.archive;
     const updated = await tx<Parameters<typeof toTenant>[0][]>`
       update tenants set
         name = ${patch.name ?? before.name},
         status = ${patch.status ?? before.status},
         retention_days = ${patch.retention_days ?? before.retention_days},
+        archive_enabled = ${archive.enabled},
+        archive_bucket = ${archive.bucket},
+        archive_prefix = ${archive.prefix},
         updated_at = now()
       where id = ${tenantId}
-      returning id, name, status, retention_days, created_at`.catch((error: { code?: string }) => {
+      returning ${tx(TENANT_COLUMNS)}`.catch((error: { code?: string }) => {
       if (error.code === "23505")
         throw new VigilError("CONFLICT", `a tenant named "${patch.name}" already exists`, [
           { path: "name", message: "already taken" },

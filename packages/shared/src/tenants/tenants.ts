@@ -1,5 +1,6 @@
 // Tenant records: the control plane's view of who may send and read events.
 import { randomUUID } from "node:crypto";
+import type { ArchiveSettings } from "../archive/archive-settings.ts";
 import type { Queryable } from "../db/database.ts";
 import { VigilError } from "../errors/vigil-error.ts";
 
@@ -11,6 +12,8 @@ export interface Tenant {
   status: TenantStatus;
   retention_days: number;
   created_at: string;
+  /** Archive before deletion (spec §12). */
+  archive: ArchiveSettings;
 }
 
 /** The built-in tenant where Vigil records its own admin actions, logins, exports and cleanups. */
@@ -23,7 +26,22 @@ interface TenantRow {
   status: TenantStatus;
   retention_days: number;
   created_at: Date;
+  archive_enabled: boolean;
+  archive_bucket: string | null;
+  archive_prefix: string;
 }
+
+/** The columns `toTenant` reads. */
+export const TENANT_COLUMNS = [
+  "id",
+  "name",
+  "status",
+  "retention_days",
+  "created_at",
+  "archive_enabled",
+  "archive_bucket",
+  "archive_prefix",
+];
 
 export function toTenant(row: TenantRow): Tenant {
   return {
@@ -32,6 +50,7 @@ export function toTenant(row: TenantRow): Tenant {
     status: row.status,
     retention_days: row.retention_days,
     created_at: row.created_at.toISOString(),
+    archive: { enabled: row.archive_enabled, bucket: row.archive_bucket, prefix: row.archive_prefix },
   };
 }
 
@@ -44,7 +63,7 @@ export async function createTenant(
     insert into tenants (id, name, status, retention_days)
     values (${id}, ${input.name}, ${input.status ?? "active"}, ${input.retention_days ?? 365})
     on conflict (name) do nothing
-    returning id, name, status, retention_days, created_at`;
+    returning ${sql(TENANT_COLUMNS)}`;
   if (!rows[0])
     throw new VigilError("CONFLICT", `a tenant named "${input.name}" already exists`, [
       { path: "name", message: "already taken" },
@@ -56,9 +75,7 @@ export async function createTenant(
 }
 
 export async function findTenant(sql: Queryable, id: string): Promise<Tenant | null> {
-  const rows = await sql<
-    TenantRow[]
-  >`select id, name, status, retention_days, created_at from tenants where id = ${id}`;
+  const rows = await sql<TenantRow[]>`select ${sql(TENANT_COLUMNS)} from tenants where id = ${id}`;
   return rows[0] ? toTenant(rows[0]) : null;
 }
 

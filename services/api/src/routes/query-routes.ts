@@ -4,6 +4,7 @@
 
 import type { ServerResponse } from "node:http";
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
+import { sharedArchiveStorage } from "@vigil/shared/archive/archive-storage";
 import { recordAuditEvent } from "@vigil/shared/audit/record-audit-event";
 import { authorize, principalId } from "@vigil/shared/auth/principal";
 import {
@@ -228,7 +229,17 @@ export function registerQueryRoutes(app: OpenAPIHono<AppEnv>, deps: ApiDependenc
     c.set("tenantId", scopeTenant);
     return c.json(
       await cleanupEvents(
-        { db: deps.db, recorder: deps, actor: principalId(principal), searchIndex: deps.searchIndex },
+        {
+          db: deps.db,
+          recorder: deps,
+          actor: principalId(principal),
+          searchIndex: deps.searchIndex,
+          // Archive-enabled tenants' events are archived before they are deleted (spec §12).
+          archive: {
+            storage: sharedArchiveStorage(deps.config),
+            maxEventsPerObject: deps.config.ARCHIVE_OBJECT_MAX_EVENTS,
+          },
+        },
         tenantScope(scopeTenant),
         params,
       ),

@@ -41,6 +41,7 @@ const tenantSchema = z.object({
   status: z.enum(TENANT_STATUSES),
   retention_days: z.number().int(),
   created_at: z.string(),
+  archive: z.object({ enabled: z.boolean(), bucket: z.string().nullable(), prefix: z.string() }),
 });
 const apiKeySchema = z.object({
   id: z.uuid(),
@@ -124,7 +125,8 @@ export function registerTenantRoutes(app: OpenAPIHono<AppEnv>, deps: ApiDependen
   register({
     method: "patch",
     path: "/api/v1/tenants/{id}",
-    summary: "Change a tenant's status or name (platform admins) or retention (also its tenant admins)",
+    summary:
+      "Change a tenant's status or name (platform admins) or retention and archive settings (also its tenant admins)",
     request: {
       params: tenantParams,
       body: { content: { "application/json": { schema: tenantPatchSchema } }, required: true },

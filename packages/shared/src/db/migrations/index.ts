@@ -11,6 +11,7 @@ import * as provableHistory from "./20261207T1004_provable_history.ts";
 import * as viewerTokens from "./20261207T1005_viewer_tokens.ts";
 import * as logStreams from "./20261207T1006_log_streams.ts";
 import * as searchIndexWatermark from "./20261207T1007_search_index_watermark.ts";
+import * as eventArchives from "./20261207T1008_event_archives.ts";
 import * as refreshSuccessor from "./20261207T1011_refresh_successor.ts";
 
 export const migrations: Record<string, Migration> = {
@@ -25,5 +26,6 @@ export const migrations: Record<string, Migration> = {
   "20261207T1005_viewer_tokens": viewerTokens,
   "20261207T1006_log_streams": logStreams,
   "20261207T1007_search_index_watermark": searchIndexWatermark,
+  "20261207T1008_event_archives": eventArchives,
   "20261207T1011_refresh_successor": refreshSuccessor,
 };
