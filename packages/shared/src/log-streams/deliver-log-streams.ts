@@ -11,7 +11,7 @@ import type { Database } from "../db/database.ts";
 import type { StoredEvent } from "../events/event-schema.ts";
 import type { Metrics } from "../metrics/metrics.ts";
 import { readEventsAfter } from "../stream/read-events-after.ts";
-import { DeliveryError, deliverBatch } from "./destinations.ts";
+import { DeliveryError, deliverBatch, eventsPerRequest } from "./destinations.ts";
 import { LOG_STREAM_STATES, type LogStreamFilters, type LogStreamTarget } from "./log-stream-schema.ts";
 import { type LogStreamRow, openSecrets } from "./manage-log-streams.ts";
 
@@ -93,6 +93,9 @@ export class LogStreamDeliverer {
         const claimed = await this.db.sql<{ id: string; tenant_id: string }[]>`
           select * from vigil_claim_log_streams(${this.#owner}, ${this.#leaseSeconds()}, ${free})`;
         for (const { id, tenant_id } of claimed) {
+          // Already being delivered here (its lease lapsed while a step was slow): the claim only
+          // extended that lease; a second delivery would send beside the first.
+          if (this.#inFlight.has(id)) continue;
           const delivery = this.#deliverStream(id, tenant_id).finally(() => this.#inFlight.delete(id));
           this.#inFlight.set(id, delivery);
         }
@@ -116,9 +119,12 @@ export class LogStreamDeliverer {
       );
   }
 
-  /** Long enough for a few batches at the request timeout; a crashed owner's lease lapses after it. */
+  /**
+   * Long enough for a read, a send and a commit at the request timeout; a crashed owner's lease
+   * lapses after it. Each batch renews it, and sends only while a send and a commit still fit.
+   */
   #leaseSeconds(): number {
-    return Math.max(1, Math.ceil((this.options.requestTimeoutMs * 3) / 1000));
+    return Math.max(2, Math.ceil((this.options.requestTimeoutMs * 3) / 1000));
   }
 
   #s3(region: string | undefined): S3Client {
@@ -142,14 +148,20 @@ export class LogStreamDeliverer {
   }
 
   async #deliverStream(id: string, tenantId: string): Promise<void> {
-    const leaseEnds = Date.now() + this.#leaseSeconds() * 1000 - this.options.requestTimeoutMs;
+    const leaseMs = this.#leaseSeconds() * 1000;
+    const timeoutMs = this.options.requestTimeoutMs;
+    // Batches back to back while the stream is behind, for about one lease, then it is free again.
+    const releaseAt = Date.now() + leaseMs - timeoutMs;
     try {
-      // Batches back to back while the lease holds and the stream is behind.
       for (;;) {
+        // Renew the lease (only while this worker still owns it) and read the cursor in one step.
+        const renewedAt = Date.now();
         const [row] = await this.db.withTenant(
           tenantId,
-          (tx) =>
-            tx<LogStreamRow[]>`select * from log_streams where id = ${id} and lease_owner = ${this.#owner}`,
+          (tx) => tx<LogStreamRow[]>`
+            update log_streams set lease_until = now() + make_interval(secs => ${leaseMs / 1000})
+            where id = ${id} and lease_owner = ${this.#owner}
+            returning *`,
         );
         if (!row || (row.state !== "active" && row.state !== "failing")) return;
         const read = await readEventsAfter(
@@ -157,9 +169,18 @@ export class LogStreamDeliverer {
           { tenantId },
           { after: Number(row.committed_seq), limit: this.options.batchSize },
         );
-        const lastSeq = read.at(-1)?.event.seq;
-        if (lastSeq === undefined) return;
-        const events = read.map((entry) => entry.event).filter((event) => matchesFilters(event, row.filters));
+        if (read.length === 0) return;
+        // A read that took so long that a send and a commit may no longer end inside the lease:
+        // another replica may own the stream by then, so send nothing and let the next claim retry.
+        if (Date.now() > renewedAt + leaseMs - 2 * timeoutMs) return;
+        const matching = read.filter((entry) => matchesFilters(entry.event, row.filters));
+        const fits = eventsPerRequest(
+          row.destination,
+          matching.map((entry) => entry.event),
+        );
+        const events = matching.slice(0, fits).map((entry) => entry.event);
+        // The cursor passes what was sent and the unmatched events before the next one to send.
+        const lastSeq = fits < matching.length ? events.at(-1)!.seq : read.at(-1)!.event.seq;
         const secrets = openSecrets(row, this.options.sealingSecret);
         if (events.length > 0)
           await deliverBatch(
@@ -188,8 +209,8 @@ export class LogStreamDeliverer {
         );
         if (
           moved.count === 0 ||
-          read.length < this.options.batchSize ||
-          Date.now() > leaseEnds ||
+          (read.length < this.options.batchSize && fits === matching.length) ||
+          Date.now() > releaseAt ||
           this.#stopped
         )
           return;

@@ -5,11 +5,12 @@
 import { createHmac } from "node:crypto";
 import { request as httpRequest, type IncomingMessage } from "node:http";
 import { request as httpsRequest } from "node:https";
+import { isIP } from "node:net";
 import { gzipSync } from "node:zlib";
 import { PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import type { StoredEvent } from "../events/event-schema.ts";
 import type { LogStreamTarget } from "./log-stream-schema.ts";
-import { guardedLookup } from "./target-guard.ts";
+import { guardedLookup, isForbiddenAddress } from "./target-guard.ts";
 
 export class DeliveryError extends Error {
   constructor(
@@ -22,6 +23,30 @@ export class DeliveryError extends Error {
     super(message);
     this.name = "DeliveryError";
   }
+}
+
+/**
+ * What one request may carry, per destination: Datadog's intake takes at most 1,000 entries and
+ * 5 MB a request (4.5 MB leaves room for the wrapping); webhooks and HEC are kept to 4 MiB so a
+ * receiver's body limit is not the reason a stream fails. S3 objects are bounded by the batch size.
+ */
+const REQUEST_LIMITS: Record<LogStreamTarget["destination"], { events: number; bytes: number }> = {
+  webhook: { events: Number.POSITIVE_INFINITY, bytes: 4 * 1024 * 1024 },
+  splunk_hec: { events: Number.POSITIVE_INFINITY, bytes: 4 * 1024 * 1024 },
+  datadog: { events: 1000, bytes: 4_500_000 },
+  s3: { events: Number.POSITIVE_INFINITY, bytes: Number.POSITIVE_INFINITY },
+};
+
+/** How many of `events` (from the first) fit one request to `destination`; at least one. */
+export function eventsPerRequest(destination: LogStreamTarget["destination"], events: StoredEvent[]): number {
+  const limit = REQUEST_LIMITS[destination];
+  let bytes = 0;
+  for (let n = 0; n < events.length; n++) {
+    // The event's JSON plus a margin for the destination's wrapping (Datadog also quotes it once more).
+    bytes += Buffer.byteLength(JSON.stringify(events[n])) * (destination === "datadog" ? 2 : 1) + 256;
+    if (n > 0 && (n >= limit.events || bytes > limit.bytes)) return n;
+  }
+  return events.length;
 }
 
 export interface DeliveryBatch {
@@ -83,11 +108,23 @@ function retryAfterSeconds(response: IncomingMessage): number | undefined {
   return Number.isFinite(date) ? Math.max(0, Math.min((date - Date.now()) / 1000, 3600)) : undefined;
 }
 
-/** One POST; resolves on 2xx, throws a DeliveryError otherwise. Redirects are not followed. */
+/**
+ * One POST; resolves on 2xx, throws a DeliveryError otherwise. Redirects are not followed. The
+ * timeout bounds the whole exchange, not only idle gaps: a receiver trickling its answer a byte at
+ * a time would otherwise hold the stream past its lease, and another replica would send beside it.
+ */
 function post(send: HttpSend, context: DeliveryContext): Promise<void> {
   const url = new URL(send.url);
   const request = url.protocol === "https:" ? httpsRequest : httpRequest;
+  // An IP literal is connected to without a lookup, so the guarded lookup never sees it.
+  const literal = url.hostname.replace(/^\[|\]$/g, "");
+  if (!context.allowPrivateTargets && isIP(literal) && isForbiddenAddress(literal))
+    return Promise.reject(new DeliveryError(`refused to connect to ${literal}`, false));
   return new Promise((resolve, reject) => {
+    const deadline = setTimeout(
+      () => req.destroy(new DeliveryError(`no answer within ${context.timeoutMs} ms`, true)),
+      context.timeoutMs,
+    );
     const req = request(
       url,
       {
@@ -101,7 +138,10 @@ function post(send: HttpSend, context: DeliveryContext): Promise<void> {
         timeout: context.timeoutMs,
       },
       (response) => {
-        response.resume(); // the body is not needed; drain it so the socket is released
+        // The body is not needed: drain it so the socket is released (the deadline still cuts a
+        // body that never ends).
+        response.resume();
+        response.once("end", () => clearTimeout(deadline));
         const status = response.statusCode ?? 0;
         if (status >= 200 && status < 300) return resolve();
         const retryable =
@@ -110,9 +150,10 @@ function post(send: HttpSend, context: DeliveryContext): Promise<void> {
       },
     );
     req.on("timeout", () => req.destroy(new DeliveryError(`no answer within ${context.timeoutMs} ms`, true)));
-    req.on("error", (error) =>
-      reject(error instanceof DeliveryError ? error : new DeliveryError(error.message.slice(0, 200), true)),
-    );
+    req.on("error", (error) => {
+      clearTimeout(deadline);
+      reject(error instanceof DeliveryError ? error : new DeliveryError(error.message.slice(0, 200), true));
+    });
     req.end(send.body);
   });
 }
@@ -201,9 +242,12 @@ export async function deliverBatch(
       const last = events.at(-1);
       if (!first || !last) return;
       // One object per batch, named by its seq range: a retried batch overwrites its own object.
-      const day = first.occurred_at.slice(0, 10).replaceAll("-", "/");
+      // By the day Vigil received the batch's first event: occurred_at is the client's word and may
+      // lie anywhere in the past; received_at follows seq.
+      const day = first.received_at.slice(0, 10).replaceAll("-", "/");
       const key = `${target.prefix}${target.prefix && !target.prefix.endsWith("/") ? "/" : ""}${batch.tenantId}/${day}/${String(first.seq).padStart(20, "0")}-${String(last.seq).padStart(20, "0")}.ndjson.gz`;
       try {
+        // Bounded like an HTTP send: an S3 endpoint that never answers must not hold the stream.
         await context.s3(target.region).send(
           new PutObjectCommand({
             Bucket: target.bucket,
@@ -213,6 +257,7 @@ export async function deliverBatch(
             ContentEncoding: "gzip",
             ServerSideEncryption: "AES256",
           }),
+          { abortSignal: AbortSignal.timeout(context.timeoutMs) },
         );
       } catch (error) {
         const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode ?? 0;
