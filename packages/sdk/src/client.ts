@@ -5,11 +5,18 @@
 import { DEFAULT_REDACT_KEYS as CONTRACT_REDACT_KEYS } from "../../shared/src/events/event-constants.ts";
 import {
   REDACTED_VALUE as REDACTED,
-  redactSecrets,
+  RedactedPathList,
+  redactValue,
   sensitiveKeyMatcher,
 } from "../../shared/src/events/redaction.ts";
 import { apiErrorFrom, VigilConnectionError } from "./errors.ts";
-import { type AuditEvent, EVENT_LIMITS, eventShapeViolations, utf8Length } from "./event-rules.ts";
+import {
+  type AuditEvent,
+  EVENT_LIMITS,
+  eventShapeViolations,
+  unknownFieldViolation,
+  utf8Length,
+} from "./event-rules.ts";
 import type {
   EventStats,
   ExportParams,
@@ -25,6 +32,7 @@ import {
   IngestQueue,
   type RetryOptions,
 } from "./ingest-queue.ts";
+import { isoTime } from "./iso-time.ts";
 import { liveStream, type StreamOptions, type WebSocketConstructor } from "./live-stream.ts";
 import { uuidv7 } from "./uuidv7.ts";
 
@@ -88,6 +96,12 @@ export type ClientCounters = IngestCounters;
 
 const STATE_FIELDS = ["before_state", "after_state", "metadata"] as const;
 
+/** A redacted-path list that keeps nothing: log() needs the redacted copy, not the list of paths. */
+class UnlistedPaths extends RedactedPathList {
+  override add(): void {}
+}
+const UNLISTED_PATHS = new UnlistedPaths();
+
 function isPlainObject(value: unknown): value is Record<string, unknown> {
   if (value === null || typeof value !== "object" || Array.isArray(value)) return false;
   const prototype = Object.getPrototypeOf(value);
@@ -150,35 +164,45 @@ export class VigilClient {
       const input = event as unknown;
       if (!isPlainObject(input)) return this.refuse(id, "(event) must be a JSON object");
       const now = Date.now();
-      id = typeof input.id === "string" ? input.id : uuidv7(now);
-      const copy: Record<string, unknown> = { ...input, id };
-      const givenTime = copy.occurred_at != null || copy.created_at != null;
-      if (copy.occurred_at == null) {
-        copy.occurred_at =
-          typeof copy.created_at === "string" ? copy.created_at : new Date(now).toISOString();
-        delete copy.created_at;
-      } else if (copy.created_at != null) {
-        if (Date.parse(String(copy.created_at)) !== Date.parse(String(copy.occurred_at)))
-          return this.refuse(id, "created_at is an alias of occurred_at; send one of them");
-        delete copy.created_at;
-      }
+      const givenId = input.id;
+      id = typeof givenId === "string" ? givenId : uuidv7(now);
+      let occurredAt = input.occurred_at;
+      const createdAt = input.created_at;
+      const generatedTime = occurredAt == null && createdAt == null;
+      if (occurredAt == null) occurredAt = typeof createdAt === "string" ? createdAt : isoTime(now);
+      else if (createdAt != null && Date.parse(String(createdAt)) !== Date.parse(String(occurredAt)))
+        return this.refuse(id, "created_at is an alias of occurred_at; send one of them");
+      // Unknown keys are refused before the copy, so Object.assign (much faster here than a spread
+      // with extra properties) only ever sets event fields — never a `__proto__` key.
+      const unknown = unknownFieldViolation(input);
+      if (unknown) return this.refuse(id, `${unknown.path} ${unknown.message}`);
+      const copy: Record<string, unknown> = Object.assign({ id, occurred_at: occurredAt }, input);
+      copy.id = id;
+      copy.occurred_at = occurredAt;
+      if (copy.created_at !== undefined) delete copy.created_at;
       for (const field of STATE_FIELDS) {
         const value = copy[field];
         if (value === null || typeof value !== "object") continue;
         if (Object.hasOwn(value, "__proto__"))
           return this.refuse(id, `${field}.__proto__ the key __proto__ is not allowed`);
-        // The server validates what it receives, which is the redacted copy.
-        copy[field] = redactSecrets(value, this.isSensitiveKey, field, []);
+        // The server validates what it receives, which is the redacted copy. It lists the redacted
+        // paths itself (it redacts again), so the client does not collect them.
+        copy[field] = redactValue(value, this.isSensitiveKey, field, UNLISTED_PATHS);
       }
       const json = JSON.stringify(copy);
       const bytes = utf8Length(json);
-      const violation = eventShapeViolations(copy, { serializedBytes: bytes })[0];
+      const violation = eventShapeViolations(copy, {
+        serializedBytes: bytes,
+        json,
+        generated: { id: givenId !== id, occurred_at: generatedTime },
+      })[0];
       if (violation) return this.refuse(id, `${violation.path} ${violation.message}`);
-      if (givenTime && Date.parse(copy.occurred_at as string) > now + EVENT_LIMITS.maxFutureSkewMs)
+      if (!generatedTime && Date.parse(occurredAt as string) > now + EVENT_LIMITS.maxFutureSkewMs)
         return this.refuse(id, "occurred_at must not be more than 5 minutes in the future");
       if (bytes > EVENT_LIMITS.maxEventBytes)
         return this.refuse(id, `(event) must be at most ${EVENT_LIMITS.maxEventBytes} bytes`);
-      return { id, ...this.queue.enqueue(id, json, bytes) };
+      const dropped = this.queue.enqueue(id, json, bytes);
+      return dropped === undefined ? { id, accepted: true } : { id, accepted: false, reason: dropped };
     } catch (error) {
       return this.refuse(
         id,

@@ -146,42 +146,56 @@ function isPlainObject(value: unknown): value is JsonObject {
   return prototype === Object.prototype || prototype === null;
 }
 
-type FieldRule = (value: unknown) => string | null;
+type FieldRule = (value: unknown, context: RuleContext) => string | null;
+
+/** What the caller already knows about the whole event, so that the rules skip work it makes redundant. */
+interface RuleContext {
+  /** The UTF-8 size of the event's JSON: at or under 64 KiB no state can be larger, no state is serialized again. */
+  eventBytes: number | undefined;
+  /** Every string and key is storable (the JSON text holds no `\u` escape). */
+  textStorable: boolean;
+  /** No state can nest deeper than the limit (the JSON text holds at most 17 `{`/`[`). */
+  shallow: boolean;
+}
 
 const absent = (value: unknown) => value === undefined || value === null;
 
 const text =
   (min: number, max: number, optional: boolean): FieldRule =>
-  (value) => {
+  (value, context) => {
     if (absent(value)) return optional ? null : "is required";
     if (typeof value !== "string") return "must be a string";
     if (value.length < min) return "must not be empty";
     if (value.length > max) return `must be at most ${max} characters`;
-    return isStorable(value) ? null : UNSTORABLE_MESSAGE;
+    return context.textStorable || isStorable(value) ? null : UNSTORABLE_MESSAGE;
   };
 
-const oneOf =
-  (values: readonly string[], optional: boolean): FieldRule =>
-  (value) => {
+const oneOf = (values: readonly string[], optional: boolean): FieldRule => {
+  const message = `must be one of ${values.join(", ")}`;
+  return (value) => {
     if (absent(value)) return optional ? null : "is required";
-    return typeof value === "string" && values.includes(value) ? null : `must be one of ${values.join(", ")}`;
+    return typeof value === "string" && values.includes(value) ? null : message;
   };
+};
 
 const matching =
   (pattern: RegExp, message: string): FieldRule =>
   (value) =>
     absent(value) || (typeof value === "string" && pattern.test(value)) ? null : message;
 
-/** When the whole event serializes to at most this many bytes, no state can be larger. */
-let knownEventBytes: number | undefined;
+const actionText = text(1, 128, true);
+const actionPattern = matching(ACTION, "must match [a-z0-9_.:-]+");
 
-const jsonObjectRule: FieldRule = (value) => {
+const jsonObjectRule: FieldRule = (value, context) => {
   if (absent(value)) return null;
   if (!isPlainObject(value)) return "must be a JSON object";
-  const { depth, storable } = inspectJson(value);
-  if (depth > EVENT_LIMITS.maxJsonDepth) return `nesting depth must be at most ${EVENT_LIMITS.maxJsonDepth}`;
-  if (!storable) return UNSTORABLE_MESSAGE;
-  const small = knownEventBytes !== undefined && knownEventBytes <= EVENT_LIMITS.maxStateBytes;
+  if (!context.shallow || !context.textStorable) {
+    const { depth, storable } = inspectJson(value);
+    if (depth > EVENT_LIMITS.maxJsonDepth)
+      return `nesting depth must be at most ${EVENT_LIMITS.maxJsonDepth}`;
+    if (!storable) return UNSTORABLE_MESSAGE;
+  }
+  const small = context.eventBytes !== undefined && context.eventBytes <= EVENT_LIMITS.maxStateBytes;
   if (!small && utf8Length(JSON.stringify(value)) > EVENT_LIMITS.maxStateBytes)
     return `must be at most ${EVENT_LIMITS.maxStateBytes} bytes serialized`;
   return null;
@@ -193,7 +207,7 @@ const FIELD_RULES: Record<keyof AuditEvent, FieldRule> = {
   occurred_at: matching(RFC3339, "must be an RFC 3339 date-time with a time zone"),
   created_at: matching(RFC3339, "must be an RFC 3339 date-time with a time zone"),
   action_type: oneOf(ACTION_TYPES, false),
-  action: (value) => text(1, 128, true)(value) ?? matching(ACTION, "must match [a-z0-9_.:-]+")(value),
+  action: (value, context) => actionText(value, context) ?? actionPattern(value, context),
   resource_type: text(1, 128, false),
   resource_id: text(1, 256, false),
   user_id: text(0, 256, true),
@@ -212,30 +226,67 @@ const FIELD_RULES: Record<keyof AuditEvent, FieldRule> = {
 
 export const EVENT_FIELDS = Object.keys(FIELD_RULES) as Array<keyof AuditEvent>;
 
+const UNKNOWN_FIELD_MESSAGE = "is not a known field";
+
+/** The first own key of `input` that is not an event field, as a violation (log() checks it before copying). */
+export function unknownFieldViolation(input: JsonObject): RuleViolation | undefined {
+  for (const key in input) {
+    if (Object.hasOwn(input, key) && !Object.hasOwn(FIELD_RULES, key))
+      return { path: key, message: UNKNOWN_FIELD_MESSAGE };
+  }
+  return undefined;
+}
+const RULES = EVENT_FIELDS.map((field) => FIELD_RULES[field]);
+
+/** True when `json` has at most `limit` opening brackets (counting any inside strings: a bound, never an undercount). */
+function fewContainers(json: string, limit: number): boolean {
+  let count = 0;
+  for (let at = json.indexOf("{"); at !== -1; at = json.indexOf("{", at + 1))
+    if (++count > limit) return false;
+  for (let at = json.indexOf("["); at !== -1; at = json.indexOf("[", at + 1))
+    if (++count > limit) return false;
+  return true;
+}
+
+export interface ShapeCheckOptions {
+  /** The UTF-8 size of the whole event's JSON: at or under 64 KiB no state is serialized again. */
+  serializedBytes?: number;
+  /**
+   * `JSON.stringify(input)`, when the caller has it. JSON.stringify escapes U+0000 and unpaired
+   * surrogates as `\u…`, and a state nests no deeper than the number of brackets in the text: an
+   * event whose text has no `\u` and few brackets needs no walk of its states.
+   */
+  json?: string;
+  /** Fields the caller generated itself in a valid form (log()'s own UUIDv7 and timestamp): not re-checked. */
+  generated?: { id?: boolean; occurred_at?: boolean };
+}
+
 /**
  * The shape rules of the server's `eventInputSchema`: every violation, empty when the input is valid.
  * (Request-level rules — event size, future skew, duplicate ids — are checked by the client.)
- * `serializedBytes`: the UTF-8 size of the whole event's JSON when the caller has it; at or under
- * 64 KiB no state can be over the limit, so the states are not serialized again.
+ * The options only skip work whose answer they already give; the result is the same without them.
  */
-export function eventShapeViolations(
-  input: unknown,
-  options: { serializedBytes?: number } = {},
-): RuleViolation[] {
+export function eventShapeViolations(input: unknown, options: ShapeCheckOptions = {}): RuleViolation[] {
   if (!isPlainObject(input)) return [{ path: "(event)", message: "must be a JSON object" }];
   const violations: RuleViolation[] = [];
   for (const key in input) {
     if (Object.hasOwn(input, key) && !Object.hasOwn(FIELD_RULES, key))
-      violations.push({ path: key, message: "is not a known field" });
+      violations.push({ path: key, message: UNKNOWN_FIELD_MESSAGE });
   }
-  knownEventBytes = options.serializedBytes;
-  try {
-    for (const field of EVENT_FIELDS) {
-      const message = FIELD_RULES[field](input[field]);
-      if (message) violations.push({ path: field, message });
-    }
-  } finally {
-    knownEventBytes = undefined;
+  const { json, generated } = options;
+  const context: RuleContext = {
+    eventBytes: options.serializedBytes,
+    // The event itself is one of the brackets; each state's depth is at most the rest.
+    shallow: json !== undefined && fewContainers(json, EVENT_LIMITS.maxJsonDepth + 1),
+    textStorable: json !== undefined && !json.includes("\\u"),
+  };
+  const skipId = generated?.id === true;
+  const skipTime = generated?.occurred_at === true;
+  for (let index = 0; index < RULES.length; index++) {
+    const field = EVENT_FIELDS[index]!;
+    if ((skipId && field === "id") || (skipTime && field === "occurred_at")) continue;
+    const message = RULES[index]!(input[field], context);
+    if (message) violations.push({ path: field, message });
   }
   return violations;
 }

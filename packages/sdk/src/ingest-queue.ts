@@ -120,12 +120,15 @@ export class IngestQueue {
 
   constructor(private readonly options: IngestQueueOptions) {}
 
-  /** Synchronous: either the event is queued or the drop is reported; never throws for a full queue. */
-  enqueue(id: string, json: string, bytes: number): { accepted: boolean; reason?: DropReason } {
+  /**
+   * Synchronous: either the event is queued (undefined) or the drop is reported and its reason
+   * returned; never throws for a full queue.
+   */
+  enqueue(id: string, json: string, bytes: number): DropReason | undefined {
     const { counters, options } = this;
-    if (this.stopSending.signal.aborted) return this.drop("shutdown", id);
+    if (this.stopSending.signal.aborted) return this.drop("shutdown", id).reason;
     if (counters.pending + 1 > options.maxQueueEvents || this.heldBytes + bytes > options.maxQueueBytes)
-      return this.drop("queue_full", id);
+      return this.drop("queue_full", id).reason;
     this.waiting.push({ id, json, bytes, ordinal: this.nextOrdinal++ });
     this.waitingBytes += bytes;
     this.heldBytes += bytes;
@@ -147,7 +150,7 @@ export class IngestQueue {
         });
       options.waitUntil(this.drainPromise);
     }
-    return { accepted: true };
+    return undefined;
   }
 
   drop(reason: DropReason, id: string, message?: string): { accepted: false; reason: DropReason } {

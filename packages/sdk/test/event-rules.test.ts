@@ -4,6 +4,7 @@ import { eventInputSchema, EVENT_LIMITS as SERVER_LIMITS } from "@vigil/shared/e
 import fc from "fast-check";
 import { describe, expect, test } from "vitest";
 import { EVENT_LIMITS, eventShapeViolations, utf8Length } from "../src/event-rules.ts";
+import { isoTime } from "../src/iso-time.ts";
 import { uuidv7 } from "../src/uuidv7.ts";
 
 const tricky = fc.constantFrom(
@@ -129,8 +130,11 @@ describe("the SDK's event rules and the server's eventInputSchema", () => {
         const local = eventShapeViolations(input);
         expect(local.length === 0, JSON.stringify(input).slice(0, 300)).toBe(server.success);
         // log()'s path: the whole event's size is known, so small states are not serialized again.
-        const sized = eventShapeViolations(input, { serializedBytes: utf8Length(JSON.stringify(input)) });
+        const json = JSON.stringify(input);
+        const sized = eventShapeViolations(input, { serializedBytes: utf8Length(json) });
         expect(sized).toEqual(local);
+        // log()'s fast path: the JSON text stands in for the walk over the states when it can.
+        expect(eventShapeViolations(input, { serializedBytes: utf8Length(json), json })).toEqual(local);
         if (!server.success) {
           const serverFields = new Set(
             server.error.issues
@@ -146,6 +150,43 @@ describe("the SDK's event rules and the server's eventInputSchema", () => {
       }),
       { numRuns: 1_000 },
     );
+  });
+
+  test("the JSON-text shortcuts never hide a violation the walk finds", () => {
+    const base = { action_type: "VIEW", resource_type: "a", resource_id: "b" };
+    const cases = [
+      { ...base, metadata: { "k\u0000": 1 } }, // an unstorable key
+      { ...base, metadata: { k: ["\ud800"] } }, // a lone surrogate deep in an array
+      { ...base, metadata: { k: "\\u0000 is text" } }, // a literal backslash-u: storable
+      { ...base, metadata: deepObject(17) }, // 18 brackets in all: walked
+      { ...base, metadata: deepObject(16), after_state: { list: [[], [], [], []] } }, // many brackets, shallow
+      { ...base, metadata: { list: Array.from({ length: 40 }, () => ({})) } },
+      { ...base, user_id: "a\u0000b" },
+    ].map((input) => JSON.parse(JSON.stringify(input)));
+    for (const input of cases) {
+      const json = JSON.stringify(input);
+      const fast = eventShapeViolations(input, { serializedBytes: utf8Length(json), json });
+      expect(fast).toEqual(eventShapeViolations(input));
+      expect(fast.length === 0).toBe(eventInputSchema.safeParse(input).success);
+    }
+  });
+
+  test("log()'s own timestamp is exactly toISOString() and passes the server's schema", () => {
+    const base = Date.UTC(2026, 11, 31, 23, 59, 58, 0);
+    const instants = [0, 1, 9, 10, 99, 100, 999, 1000, 1001, 1999, 2000, 2001, 86_400_000].map(
+      (offset) => base + offset,
+    );
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 253_402_300_799_999 }), (now) => {
+        instants.push(now);
+      }),
+      { numRuns: 500 },
+    );
+    for (const now of instants) {
+      expect(isoTime(now)).toBe(new Date(now).toISOString());
+      const event = { action_type: "VIEW", resource_type: "a", resource_id: "b", occurred_at: isoTime(now) };
+      expect(eventInputSchema.safeParse(event).success).toBe(true);
+    }
   });
 
   test("agree on non-objects", () => {

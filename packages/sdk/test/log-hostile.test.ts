@@ -56,6 +56,8 @@ describe("log() with hostile input", () => {
       JSON.parse(
         '{"action_type":"VIEW","resource_type":"a","resource_id":"b","metadata":{"__proto__":{"x":1}}}',
       ),
+      JSON.parse('{"action_type":"VIEW","resource_type":"a","resource_id":"b","__proto__":{"x":1}}'),
+      { ...base, surprise: 1 },
       { ...base, after_state: { blob: "x".repeat(300 * 1024) } },
       { ...base, metadata: { a: "x".repeat(70 * 1024) }, after_state: { b: "y".repeat(70 * 1024) } },
       { ...base, id: "not-a-uuid" },
@@ -71,6 +73,8 @@ describe("log() with hostile input", () => {
       expect(result?.reason).toMatch(/^invalid: /);
     }
     expect(drops).toHaveLength(hostile.length);
+    expect(drops.map((drop) => drop.message)).toContain("__proto__ is not a known field");
+    expect(({} as { x?: unknown }).x).toBeUndefined();
     expect(client.counters()).toMatchObject({ accepted: 0, dropped: hostile.length });
   });
 
