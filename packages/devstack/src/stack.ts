@@ -156,6 +156,9 @@ export async function startEmbeddedStack(options: StackOptions): Promise<Embedde
       CHECKPOINT_SIGNING_KEY_FILE: checkpointKey.file,
       CHECKPOINT_S3_BUCKET: await ensureCheckpointBucket(sqs.endpoint),
       CHECKPOINT_S3_ENDPOINT: sqs.endpoint,
+      // Archive before deletion (spec §12): the deployment's default bucket, on the same emulator.
+      ARCHIVE_S3_BUCKET: await ensureCheckpointBucket(sqs.endpoint, "vigil-archive"),
+      ARCHIVE_S3_ENDPOINT: sqs.endpoint,
     };
 
     const sharedEnv: Record<string, string> = {

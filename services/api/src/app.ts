@@ -9,6 +9,7 @@ import { requirePrincipal } from "./http/authenticate.ts";
 import { rateLimit } from "./http/rate-limit.ts";
 import { problemResponse, requestContext } from "./http/request-context.ts";
 import { validationHook } from "./http/validation-hook.ts";
+import { registerArchiveRoutes } from "./routes/archive-routes.ts";
 import { registerAuthRoutes } from "./routes/auth-routes.ts";
 import { registerDocsRoutes } from "./routes/docs-routes.ts";
 import { registerEventRoutes } from "./routes/event-routes.ts";
@@ -62,6 +63,7 @@ export function createApp(deps: ApiDependencies, extraRoutes: RouteRegistrar[] =
   registerAuthRoutes(app, deps);
   registerTenantRoutes(app, deps);
   registerLogStreamRoutes(app, deps);
+  registerArchiveRoutes(app, deps);
   // Before the event routes: its middleware adds Vigil-Index-Seq to searches answered by OpenSearch.
   registerSearchStatusRoutes(app, deps);
   for (const register of extraRoutes) register(app, deps);
