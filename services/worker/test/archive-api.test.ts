@@ -1,0 +1,273 @@
+// Archives over HTTP against the real api process and the emulator's S3: tenant admins turn archiving
+// on through the tenant settings route (bad bucket names and prefixes are 4xx naming the field); a
+// cleanup archives before it deletes; GET /archives lists, POST /archives/restore brings events back
+// with their seq and hash (twice never doubles), GET /archives/restored reads them. Tenant B can
+// never list or restore tenant A's archives; hostile bodies, forged tokens and a tampered object
+// are refused without restoring anything.
+import { randomBytes } from "node:crypto";
+import { ArchiveStorage } from "@vigil/shared/archive/archive-storage";
+import { storeEvents } from "@vigil/shared/ingest/store-events";
+import { ensureCheckpointBucket } from "@vigil/shared/tlog/dev-checkpoint-key";
+import {
+  createTestPipeline,
+  queuedEvent,
+  type RunningService,
+  requestJson,
+  type TestPipeline,
+} from "@vigil/testkit";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { adminToken, createKey, createTenant, createUser } from "../../api/test/auth-fixtures.ts";
+
+const DAY = 86_400_000;
+const NOW = Date.now();
+const OLD = 300;
+
+let pipeline: TestPipeline;
+let api: RunningService;
+let storage: ArchiveStorage;
+const bucket = `vigil-archive-${randomBytes(4).toString("hex")}`;
+let tenantA: { id: string };
+let tenantB: { id: string };
+let adminA: string;
+let adminB: string;
+let readA: string;
+let readB: string;
+const hashesA = new Map<number, string>();
+
+const patchArchive = (token: string, tenantId: string, archive: unknown) =>
+  requestJson(`${api.url}/api/v1/tenants/${tenantId}`, { method: "PATCH", token, body: { archive } });
+const restore = (credential: { token?: string; key?: string }, body: unknown, query = "") =>
+  requestJson(`${api.url}/api/v1/archives/restore${query}`, { ...credential, body });
+
+async function seed(tenantId: string) {
+  await storeEvents(pipeline.database.db, [
+    ...Array.from({ length: OLD }, (_, i) =>
+      queuedEvent(tenantId, {
+        occurred_at: new Date(NOW - 10 * DAY + i * 1000).toISOString(),
+        resource_id: `inv-${i}`,
+        after_state: { status: "approved", amount: i },
+      }),
+    ),
+    ...Array.from({ length: 10 }, () => queuedEvent(tenantId)),
+  ]);
+}
+
+beforeAll(async () => {
+  pipeline = await createTestPipeline();
+  await ensureCheckpointBucket(pipeline.sqsEndpoint, bucket);
+  storage = new ArchiveStorage({
+    region: "us-east-1",
+    endpoint: pipeline.sqsEndpoint,
+    sse: "AES256",
+    objectLockDays: 0,
+  });
+  api = await pipeline.start("api", { ARCHIVE_S3_BUCKET: bucket, ARCHIVE_S3_ENDPOINT: pipeline.sqsEndpoint });
+  const admin = await adminToken(api.url);
+  tenantA = await createTenant(api.url, admin);
+  tenantB = await createTenant(api.url, admin);
+  adminA = (await createUser(api.url, admin, tenantA.id, "tenant_admin")).token;
+  adminB = (await createUser(api.url, admin, tenantB.id, "tenant_admin")).token;
+  readA = (await createKey(api.url, admin, tenantA.id, ["read"])).key;
+  readB = (await createKey(api.url, admin, tenantB.id, ["read"])).key;
+  await seed(tenantA.id);
+  await seed(tenantB.id);
+  for (const row of await pipeline.database.admin<{ seq: string; hash: string }[]>`
+    select seq, hash from events where tenant_id = ${tenantA.id} and seq <= ${OLD}`)
+    hashesA.set(Number(row.seq), row.hash);
+}, 60_000);
+afterAll(async () => {
+  storage?.close();
+  await pipeline?.close();
+});
+
+describe("archive settings", () => {
+  test("tenant admins turn archiving on; the prefix is normalised; another tenant's admin may not", async () => {
+    const on = await patchArchive(adminA, tenantA.id, { enabled: true, prefix: "audit" });
+    expect(on.status, JSON.stringify(on.body)).toBe(200);
+    expect(on.body.archive).toEqual({ enabled: true, bucket: null, prefix: "audit/" });
+    expect((await patchArchive(adminB, tenantA.id, { enabled: false })).status).toBe(403);
+    expect((await patchArchive(adminA, tenantA.id, { bucket: bucket })).body.archive.bucket).toBe(bucket);
+  });
+
+  test("invalid bucket names and prefixes are 4xx naming the field; nothing changes", async () => {
+    for (const name of [
+      "ab",
+      "a".repeat(64),
+      "Upper-Case",
+      "under_score",
+      "-leading",
+      "trailing-",
+      "two..dots",
+      "192.168.1.20",
+      "xn--punycode",
+      "sthree-bucket",
+      "bucket-s3alias",
+      "bucket--ol-s3",
+      "with space",
+      "nul\u0000byte",
+      42,
+    ]) {
+      const refused = await patchArchive(adminA, tenantA.id, { bucket: name });
+      expect(refused.status, String(name)).toBeGreaterThanOrEqual(400);
+      expect(refused.status).toBeLessThan(500);
+      expect(refused.body.errors?.[0]?.path, String(name)).toBe("archive.bucket");
+    }
+    for (const prefix of ["/abs", "../up", "a/../b", "a//b", "bad\u0000", "emoji-😀", "x".repeat(300)]) {
+      const refused = await patchArchive(adminA, tenantA.id, { prefix });
+      expect(refused.status, prefix).toBeGreaterThanOrEqual(400);
+      expect(refused.body.errors?.[0]?.path, prefix).toBe("archive.prefix");
+    }
+    for (const [body, path] of [
+      [{ enabled: "yes" }, "archive.enabled"],
+      [{ region: "eu" }, "archive.region"],
+      [{}, "archive"],
+      ["on", "archive"],
+    ] as const) {
+      const refused = await patchArchive(adminA, tenantA.id, body);
+      expect(refused.status, JSON.stringify(body)).toBeGreaterThanOrEqual(400);
+      expect(refused.body.errors?.[0]?.path, JSON.stringify(body)).toBe(path);
+    }
+    const [row] = await pipeline.database.admin<{ archive_bucket: string; archive_prefix: string }[]>`
+      select archive_bucket, archive_prefix from tenants where id = ${tenantA.id}`;
+    expect(row).toEqual({ archive_bucket: bucket, archive_prefix: "audit/" });
+  });
+});
+
+describe("cleanup, list and restore over HTTP", () => {
+  test("a cleanup archives before it deletes; the archive is listed for its tenant only", async () => {
+    const before = new Date(NOW - 5 * DAY).toISOString();
+    const done = await requestJson(`${api.url}/api/v1/logs/cleanup?before=${before}`, {
+      method: "DELETE",
+      token: adminA,
+    });
+    expect(done.status, JSON.stringify(done.body)).toBe(200);
+    expect(done.body.deleted).toBe(OLD);
+    expect(await storage.list(bucket, `audit/${tenantA.id}/events/`)).toHaveLength(1);
+
+    const listed = await requestJson(`${api.url}/api/v1/archives`, { key: readA });
+    expect(listed.status).toBe(200);
+    expect(listed.body.data).toHaveLength(1);
+    expect(listed.body.data[0]).toMatchObject({
+      from_seq: 1,
+      to_seq: OLD,
+      event_count: OLD,
+      reason: "cleanup",
+      bucket,
+      restored: 0,
+    });
+    expect(listed.body.data[0].object_key).toMatch(new RegExp(`^audit/${tenantA.id}/events/`));
+    // Tenant B: none of A's archives, whether it asks plainly or names A.
+    expect((await requestJson(`${api.url}/api/v1/archives`, { key: readB })).body.data).toEqual([]);
+    const named = await requestJson(`${api.url}/api/v1/archives?tenant_id=${tenantA.id}`, { token: adminB });
+    expect(named.status).toBe(403);
+    expect(named.body.code).toBe("TENANT_MISMATCH");
+  });
+
+  test("restore needs a tenant admin of that tenant; B can never restore A's archive", async () => {
+    const range = { from_seq: 1, to_seq: OLD };
+    expect((await restore({ key: readA }, range)).status).toBe(403);
+    const own = await restore({ token: adminB }, range);
+    expect(own.status).toBe(404); // B's own tenant has no archives
+    const named = await restore({ token: adminB }, range, `?tenant_id=${tenantA.id}`);
+    expect(named.status).toBe(403);
+    // A token whose payload was edited to name tenant B (signature no longer matches) is refused.
+    const [header, payload, signature] = adminA.split(".");
+    const claims = JSON.parse(Buffer.from(payload!, "base64url").toString());
+    const forged = `${header}.${Buffer.from(JSON.stringify({ ...claims, tenant_id: tenantB.id })).toString("base64url")}.${signature}`;
+    expect((await restore({ token: forged }, range)).status).toBe(401);
+    expect((await restore({ token: `${header}.${payload}.` }, range)).status).toBe(401);
+    const count = await pipeline.database.admin<
+      { n: number }[]
+    >`select count(*)::int as n from restored_events`;
+    expect(count[0]!.n).toBe(0);
+  });
+
+  test("hostile restore bodies are 4xx naming the field", async () => {
+    const cases: Array<[unknown, string]> = [
+      [{ from_seq: 10, to_seq: 5 }, "to_seq"],
+      [{ from_seq: 0, to_seq: 5 }, "from_seq"],
+      [{ from_seq: -1, to_seq: 5 }, "from_seq"],
+      [{ from_seq: 1.5, to_seq: 5 }, "from_seq"],
+      [{ from_seq: "1", to_seq: 5 }, "from_seq"],
+      [{ from_seq: 2 ** 60, to_seq: 2 ** 61 }, "from_seq"],
+      [{ from_seq: 1 }, "to_seq"],
+      [{ to_seq: 1 }, "from_seq"],
+      [{}, "from_seq"],
+      [{ from_seq: 1, to_seq: 2, from: "2026-01-01T00:00:00Z" }, "from"],
+      [{ from: "yesterday", to: "2026-01-01T00:00:00Z" }, "from"],
+      [{ from: "2026-02-01T00:00:00Z", to: "2026-01-01T00:00:00Z" }, "to"],
+      [{ from_seq: 1, to_seq: 2, tenant_id: tenantB.id }, "tenant_id"],
+      [[1, 2], "(body)"],
+    ];
+    for (const [body, path] of cases) {
+      const refused = await restore({ token: adminA }, body);
+      expect(refused.status, JSON.stringify(body)).toBeGreaterThanOrEqual(400);
+      expect(refused.status, JSON.stringify(body)).toBeLessThan(500);
+      expect(refused.body.errors?.[0]?.path, JSON.stringify(body)).toBe(path);
+    }
+    const raw = (text: string) =>
+      fetch(`${api.url}/api/v1/archives/restore`, {
+        method: "POST",
+        headers: { Authorization: `Bearer ${adminA}`, "Content-Type": "application/json" },
+        body: text,
+      });
+    expect((await raw('{"from_seq":1e400,"to_seq":2}')).status).toBeLessThan(500);
+    expect((await raw("{not json")).status).toBe(400);
+    expect((await raw(`{"from_seq":1,"to_seq":2,"pad":"${"x".repeat(10_000)}"}`)).status).toBe(413);
+    for (const query of ["from_seq=-1", "to_seq=abc", "limit=0", "limit=5000", "from_seq=9&to_seq=2"]) {
+      const listed = await requestJson(`${api.url}/api/v1/archives/restored?${query}`, { key: readA });
+      expect(listed.status, query).toBe(400);
+    }
+    expect((await requestJson(`${api.url}/api/v1/archives?after_seq=-5`, { key: readA })).status).toBe(400);
+  });
+
+  test("restore brings back the events with their seq and hash; again never doubles; B reads none", async () => {
+    const first = await restore({ token: adminA }, { from_seq: 1, to_seq: OLD + 10 });
+    expect(first.status, JSON.stringify(first.body)).toBe(200);
+    expect(first.body).toEqual({ restored: OLD, already_restored: 0, objects: 1, from_seq: 1, to_seq: OLD });
+    const again = await restore({ token: adminA }, { from_seq: 1, to_seq: OLD });
+    expect(again.body).toMatchObject({ restored: 0, already_restored: OLD });
+    const read = await requestJson(`${api.url}/api/v1/archives/restored?limit=1000`, { key: readA });
+    expect(read.status).toBe(200);
+    expect(read.body.data).toHaveLength(OLD);
+    for (const event of read.body.data) {
+      expect(event.hash).toBe(hashesA.get(event.seq));
+      expect(event).not.toHaveProperty("salt");
+    }
+    expect(read.body.data[7]).toMatchObject({ seq: 8, resource_id: "inv-7", after_state: { amount: 7 } });
+    const page = await requestJson(`${api.url}/api/v1/archives/restored?from_seq=100&limit=10`, {
+      key: readA,
+    });
+    expect(page.body.data.map((e: { seq: number }) => e.seq)).toEqual([
+      100, 101, 102, 103, 104, 105, 106, 107, 108, 109,
+    ]);
+    expect(page.body.next_from_seq).toBe(110);
+    expect((await requestJson(`${api.url}/api/v1/archives/restored`, { key: readB })).body.data).toEqual([]);
+    expect((await requestJson(`${api.url}/api/v1/archives`, { key: readA })).body.data[0].restored).toBe(OLD);
+  });
+
+  test("a tampered object is refused (502) and nothing of it is restored", async () => {
+    const [key] = await storage.list(bucket, `audit/${tenantA.id}/events/`);
+    const before = await pipeline.database.admin<
+      { n: number }[]
+    >`select count(*)::int as n from restored_events`;
+    await pipeline.database.admin`delete from restored_events where tenant_id = ${tenantA.id} and seq > 200`;
+    await storage.put(bucket, key!, Buffer.from("not what was archived"), {
+      contentType: "application/x-ndjson",
+    });
+    const refused = await restore({ token: adminA }, { from_seq: 1, to_seq: OLD });
+    expect(refused.status).toBe(502);
+    expect(refused.body.code).toBe("ARCHIVE_INVALID");
+    const after = await pipeline.database.admin<
+      { n: number }[]
+    >`select count(*)::int as n from restored_events`;
+    expect(after[0]!.n).toBe(before[0]!.n - 100);
+  });
+
+  test("the OpenAPI document lists the archive routes", async () => {
+    const doc = await requestJson(`${api.url}/openapi.json`);
+    for (const path of ["/api/v1/archives", "/api/v1/archives/restore", "/api/v1/archives/restored"])
+      expect(doc.body.paths).toHaveProperty([path]);
+    expect(doc.body.paths["/api/v1/archives/restore"].post.requestBody).toBeDefined();
+  });
+});
