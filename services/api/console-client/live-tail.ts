@@ -40,16 +40,29 @@ const rows = document.getElementById("tail-rows") as HTMLTableSectionElement | n
 const scroller = document.getElementById("tail-scroll");
 const csrf = document.querySelector<HTMLMetaElement>('meta[name="vigil-csrf"]')?.content ?? "";
 
+const tail = document.querySelector<HTMLElement>(".tail");
+/** The viewer's feed (polled, pins applied by the server); absent on the signed-in console. */
+const feedUrl = tail?.dataset.feed;
+const eventBase = tail?.dataset.eventBase ?? "/console/events/";
+const keep = new URLSearchParams(tail?.dataset.keep ?? "");
+/** Renew the stream token after this share of its lifetime, well before the streamer closes at `exp`. */
+const RENEW_AFTER_SHARE = 0.6;
+const POLL_MS = 1_500;
+
 let lastSeq: number | null = null;
 let paused = false;
 let live = false;
+/** The socket events are taken from; during a renewal its successor waits in `successor`. */
 let socket: WebSocket | null = null;
+let successor: { ws: WebSocket; buffer: ServerMessage[] } | null = null;
+let renewTimer: ReturnType<typeof setTimeout> | undefined;
 let attempt = 0;
 const held: StreamEvent[] = [];
 const filters = new URLSearchParams(
   [...new URLSearchParams(location.search)].filter(([name, value]) => FILTER_NAMES.includes(name) && value),
 );
-const filtered = [...filters.keys()].length > 0;
+// A viewer's pins filter its feed even when the URL names no filter, so seqs skip there by design.
+const filtered = [...filters.keys()].length > 0 || feedUrl !== undefined;
 
 function setStatus(status: Status): void {
   if (!statusEl) return;
@@ -79,13 +92,16 @@ function render(events: StreamEvent[]): void {
     const row = document.createElement("tr");
     row.dataset.seq = String(event.seq);
     row.dataset.id = event.id;
-    cell(row, String(event.seq), `/console/events/${event.id}`);
+    const resource = { resource_type: event.resource_type, resource_id: event.resource_id };
+    cell(row, String(event.seq), `${eventBase}${event.id}${keep.size > 0 ? `?${keep}` : ""}`);
     cell(row, event.occurred_at);
     cell(row, event.action);
     cell(
       row,
       `${event.resource_type}/${event.resource_id}`,
-      `/console/history?${new URLSearchParams({ resource_type: event.resource_type, resource_id: event.resource_id })}`,
+      feedUrl
+        ? `/console/viewer?${new URLSearchParams([...keep, ...Object.entries(resource)])}`
+        : `/console/history?${new URLSearchParams(resource)}`,
     );
     cell(row, event.user_id ?? "—");
     cell(row, event.outcome);
@@ -131,10 +147,14 @@ function setPaused(next: boolean, reason = ""): void {
   if (statusEl) statusEl.title = reason;
 }
 
-async function connect(): Promise<void> {
-  setStatus(attempt === 0 ? "connecting" : "reconnecting");
-  live = false;
-  let grant: { token: string; url: string };
+interface StreamGrant {
+  token: string;
+  url: string;
+  expires_in: number;
+}
+
+/** A fresh stream-only token from the session; null when it could not be had right now. */
+async function streamGrant(): Promise<StreamGrant | null> {
   try {
     const response = await fetch("/console/stream-token", {
       method: "POST",
@@ -142,41 +162,109 @@ async function connect(): Promise<void> {
       credentials: "same-origin",
     });
     if (response.status === 401) {
+      // Signed out or revoked: no new token, and the streamer closes the open one at its expiry.
       location.assign(`/console/sign-in?next=${encodeURIComponent(location.pathname + location.search)}`);
-      return;
+      return null;
     }
-    if (!response.ok) throw new Error(`stream token: HTTP ${response.status}`);
-    grant = (await response.json()) as { token: string; url: string };
+    if (!response.ok) return null;
+    return (await response.json()) as StreamGrant;
   } catch {
-    return retry();
+    return null;
   }
+}
+
+function openSocket(grant: StreamGrant): WebSocket {
   const url = new URL(grant.url);
   for (const [name, value] of filters) url.searchParams.append(name, value);
   if (lastSeq !== null) url.searchParams.set("since", String(lastSeq));
-  const ws = new WebSocket(url, ["vigil.v1", `bearer.${grant.token}`]);
+  return new WebSocket(url, ["vigil.v1", `bearer.${grant.token}`]);
+}
+
+function handle(parsed: ServerMessage): void {
+  if (parsed.type === "event") receive(parsed.data);
+  else if (parsed.type === "ready") {
+    live = true;
+    if (lastSeq === null) lastSeq = parsed.seq;
+    if (!paused) setStatus("live");
+  } else if (parsed.type === "error" && statusEl) {
+    // Sent before a close (restart, slow consumer, …): the reconnect with `since` recovers.
+    statusEl.title = `${parsed.code}: ${parsed.message}`;
+  }
+}
+
+/** When to renew a stream token granted just now. */
+const renewalDelay = (grant: StreamGrant) => Math.max(grant.expires_in * 1000 * RENEW_AFTER_SHARE, 500);
+
+function scheduleRenewal(afterMs: number): void {
+  clearTimeout(renewTimer);
+  renewTimer = setTimeout(() => void renew(), afterMs);
+}
+
+async function connect(): Promise<void> {
+  setStatus(attempt === 0 ? "connecting" : "reconnecting");
+  live = false;
+  const grant = await streamGrant();
+  if (!grant) return retry();
+  const ws = openSocket(grant);
   socket = ws;
   ws.addEventListener("open", () => {
     attempt = 0;
     if (!paused) setStatus("backfilling");
   });
   ws.addEventListener("message", (message) => {
-    const parsed = JSON.parse(String(message.data)) as ServerMessage;
-    if (parsed.type === "event") receive(parsed.data);
-    else if (parsed.type === "ready") {
-      live = true;
-      if (lastSeq === null) lastSeq = parsed.seq;
-      if (!paused) setStatus("live");
-    } else if (parsed.type === "error" && statusEl) {
-      // Sent before a close (restart, slow consumer, …): the reconnect with `since` recovers.
-      statusEl.title = `${parsed.code}: ${parsed.message}`;
-    }
+    if (socket === ws) handle(JSON.parse(String(message.data)) as ServerMessage);
   });
   ws.addEventListener("close", () => {
-    if (socket === ws) retry();
+    if (socket !== ws) return;
+    socket = null;
+    if (!successor) retry(); // during a renewal the successor takes over when it is ready
+  });
+  scheduleRenewal(renewalDelay(grant));
+}
+
+/**
+ * Before the stream token expires, a second socket opens with a fresh token and `since` = the last
+ * seq shown; its messages wait until its `ready`, then it replaces the old socket and its backlog
+ * is replayed through receive(), which drops what was already shown. So the tail stays live with
+ * no gap and no duplicate, and no token outlives its short expiry.
+ */
+async function renew(): Promise<void> {
+  if (successor || !socket) return; // without a socket, a reconnect is already under way
+  const grant = await streamGrant();
+  if (!grant) {
+    if (socket) scheduleRenewal(1_000);
+    else retry();
+    return;
+  }
+  const pending = { ws: openSocket(grant), buffer: [] as ServerMessage[] };
+  successor = pending;
+  pending.ws.addEventListener("message", (message) => {
+    const parsed = JSON.parse(String(message.data)) as ServerMessage;
+    if (socket === pending.ws) return handle(parsed);
+    if (successor !== pending) return;
+    pending.buffer.push(parsed);
+    if (parsed.type !== "ready") return;
+    const previous = socket;
+    socket = pending.ws;
+    successor = null;
+    previous?.close(1000, "renewed");
+    for (const buffered of pending.buffer.splice(0)) handle(buffered);
+    scheduleRenewal(renewalDelay(grant));
+  });
+  pending.ws.addEventListener("close", () => {
+    if (socket === pending.ws) {
+      socket = null;
+      return retry();
+    }
+    if (successor !== pending) return;
+    successor = null;
+    if (socket) scheduleRenewal(1_000);
+    else retry();
   });
 }
 
 function retry(): void {
+  clearTimeout(renewTimer);
   socket = null;
   live = false;
   if (!paused) setStatus("reconnecting");
@@ -184,9 +272,40 @@ function retry(): void {
   setTimeout(() => void connect(), Math.min(250 * 2 ** Math.min(attempt, 5), 5_000));
 }
 
+/** The viewer's tail: polls its feed from the head it first answered; the server applies the pins. */
+let feedCursor: number | null = null;
+async function poll(): Promise<void> {
+  let delay = POLL_MS;
+  try {
+    const url = new URL(feedUrl!, location.href);
+    for (const [name, value] of filters) url.searchParams.append(name, value);
+    if (feedCursor !== null) url.searchParams.set("since", String(feedCursor));
+    const response = await fetch(url, { credentials: "same-origin" });
+    if (response.status === 401 || response.status === 403) {
+      setStatus("paused");
+      showWarning("This viewer link has expired or may not show this; ask for a new one.");
+      return;
+    }
+    if (!response.ok) throw new Error(`feed: HTTP ${response.status}`);
+    const answer = (await response.json()) as { events: StreamEvent[]; last_seq: number; more: boolean };
+    for (const event of answer.events) receive(event);
+    feedCursor = answer.last_seq;
+    live = true;
+    attempt = 0;
+    if (!paused) setStatus("live");
+    if (answer.more) delay = 0;
+  } catch {
+    live = false;
+    attempt++;
+    if (!paused) setStatus("reconnecting");
+    delay = Math.min(250 * 2 ** Math.min(attempt, 5), 5_000);
+  }
+  setTimeout(() => void poll(), delay);
+}
+
 toggle?.addEventListener("click", () => setPaused(!paused, ""));
 scroller?.addEventListener("scroll", () => {
   const atBottom = scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 8;
   if (!atBottom && !paused) setPaused(true, "scrolled away from the newest events");
 });
-if (rows) void connect();
+if (rows) void (feedUrl ? poll() : connect());

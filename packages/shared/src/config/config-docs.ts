@@ -69,6 +69,8 @@ const CONFIG_DESCRIPTIONS: Record<Variable, string> = {
   STREAM_ALLOWED_ORIGINS: "comma list of origins allowed to open the stream (include the console's origin)",
   CONSOLE_STREAM_URL:
     "WebSocket URL of the stream for the console's live tail (default: the console's host on `STREAMER_PORT`)",
+  CONSOLE_STREAM_TOKEN_TTL_SECONDS:
+    "lifetime of the console live tail's stream-only tokens; the page renews its stream before a token lapses, and a signed-out session gets no new one",
   VIGIL_PUBLIC_URL: "public base URL of the api, used in viewer-token URLs (default: the request's origin)",
   RATE_LIMIT_PER_KEY_RPS: "token-bucket refill per credential (per api replica)",
   RATE_LIMIT_PER_KEY_BURST: "bucket size per credential",

@@ -111,6 +111,8 @@ export const configSchema = z.object({
   STREAM_ALLOWED_ORIGINS: csv(""),
   /** Where the console's live tail opens the stream; default: the console's host on STREAMER_PORT. */
   CONSOLE_STREAM_URL: z.url({ protocol: /^wss?$/ }).optional(),
+  /** Lifetime of the live tail's stream-only tokens; the page renews the token before it lapses. */
+  CONSOLE_STREAM_TOKEN_TTL_SECONDS: z.coerce.number().int().min(2).max(3_600).default(60),
   /** The api's public base URL (for viewer-token `url`s); default: the origin of the request. */
   VIGIL_PUBLIC_URL: z.url({ protocol: /^https?$/ }).optional(),
 

@@ -1,20 +1,25 @@
 // Vigil Console (spec §11), served by the api under /console: server-rendered pages over the same
 // shared verbs and the same authorize() as the API, a cookie session (console-session.ts), CSRF on
 // every form, a strict CSP (scripts only from /console/assets), and the embeddable viewer.
+
+import type { ServerResponse } from "node:http";
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import type { ActionContext } from "@vigil/shared/audit/admin-audit";
+import { recordAuditEvent } from "@vigil/shared/audit/record-audit-event";
 import {
   apiKeyCreateSchema,
   issueApiKey,
   listTenantApiKeys,
   revokeTenantApiKey,
 } from "@vigil/shared/auth/manage-api-keys";
-import { authorize, isPlatformAdmin, type Principal } from "@vigil/shared/auth/principal";
+import { authorize, isPlatformAdmin, type Principal, principalId } from "@vigil/shared/auth/principal";
 import { isDatabaseUnavailable } from "@vigil/shared/db/database";
 import { parseBody } from "@vigil/shared/errors/parse-body";
 import { toProblem, VigilError } from "@vigil/shared/errors/vigil-error";
 import { HASHED_FIELDS, type StoredEvent } from "@vigil/shared/events/event-schema";
 import { eventStats, statsParamsSchema } from "@vigil/shared/query/event-stats";
+import { exportEvents, exportParamsSchema, planExport } from "@vigil/shared/query/export-events";
+import { ExportSlots } from "@vigil/shared/query/export-slots";
 import { getEvent } from "@vigil/shared/query/get-event";
 import {
   historyParamsSchema,
@@ -24,8 +29,11 @@ import {
 import { searchEvents } from "@vigil/shared/query/search-events";
 import { parseQuery, searchParamsSchema } from "@vigil/shared/query/search-params";
 import { type TenantScope, tenantScope } from "@vigil/shared/query/tenant-scope";
+import { latestSeq, readEventsAfter } from "@vigil/shared/stream/read-events-after";
 import { STREAM_PATH } from "@vigil/shared/stream/stream-protocol";
+import { streamParamsSchema } from "@vigil/shared/stream/stream-request";
 import { addTenant, getTenant, listTenants, updateTenant } from "@vigil/shared/tenants/manage-tenants";
+import { eventInclusionProof } from "@vigil/shared/tlog/proofs";
 import { addUser, listUsers } from "@vigil/shared/users/manage-users";
 import { readEventSalt } from "@vigil/shared/viewer/event-salt";
 import {
@@ -43,6 +51,7 @@ import { type Context, Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import type { ApiDependencies, AppEnv } from "../http/app-env.ts";
 import { requestOrigin } from "../http/request-origin.ts";
+import { pullStream } from "../http/stream-response.ts";
 import { ConsoleAssets } from "./console-assets.ts";
 import { assertCsrf, type ConsoleSession, ConsoleSessions, csrfToken } from "./console-session.ts";
 import { EventDetail } from "./pages/event-detail.tsx";
@@ -61,6 +70,8 @@ const FORM_BODY_LIMIT = 64 * 1024;
 const CONSOLE_PLACE: EventsPlace = { base: "/console/events", keep: {}, pins: {}, exports: true };
 /** Console pages list fewer rows than the API's default page. */
 const CONSOLE_PAGE_SIZE = "50";
+/** Events one poll of the viewer's live feed returns at most (the page polls again at once when full). */
+const VIEWER_FEED_BATCH = 200;
 
 type ConsoleContext = Context<AppEnv>;
 
@@ -212,6 +223,19 @@ export function registerConsole(app: OpenAPIHono<AppEnv>, deps: ApiDependencies)
     return c.redirect(next, 303);
   });
   web.get("/", (c) => c.redirect("/console/events", 303));
+  // The checkpoint verifier key is public (GET /api/v1/checkpoints/key); the event page fetches it
+  // here so a missing key is a status, not a browser console error. Both the signed-in event page
+  // and the viewer use it; what the browser trusts is decided client-side (pinned key).
+  web.get("/checkpoint-key", async (c) => {
+    const response = await app.fetch(
+      new Request(new URL("/api/v1/checkpoints/key", c.req.url), {
+        headers: { "X-Request-Id": c.get("requestId") },
+      }),
+    );
+    c.header("Cache-Control", "no-store");
+    if (!response.ok) return c.json(await proofStatus(response));
+    return c.json({ status: "ok", key: (await response.text()).trim() });
+  });
 
   const signedIn = async (c: ConsoleContext, next: () => Promise<void>) => {
     const session = await sessions.resolve(c);
@@ -228,7 +252,6 @@ export function registerConsole(app: OpenAPIHono<AppEnv>, deps: ApiDependencies)
     "/events",
     "/events/*",
     "/export",
-    "/checkpoint-key",
     "/tail",
     "/stats",
     "/history",
@@ -400,11 +423,18 @@ export function registerConsole(app: OpenAPIHono<AppEnv>, deps: ApiDependencies)
     if (!response.ok) return c.json(await proofStatus(response));
     return c.json({ status: "ok", proof: await response.json() });
   });
-  web.get("/checkpoint-key", async (c) => {
-    const response = await forwardToApi(c, "/api/v1/checkpoints/key", new URLSearchParams());
-    if (!response.ok) return c.json(await proofStatus(response));
-    return c.json({ status: "ok", key: (await response.text()).trim() });
-  });
+  const answerProof = async (read: () => Promise<unknown>, c: Context<AppEnv>) => {
+    try {
+      return { status: "ok" as const, proof: await read() };
+    } catch (error) {
+      if (!(error instanceof VigilError) || error.status >= 500) throw error;
+      return {
+        status: error.status === 409 ? ("pending" as const) : ("unavailable" as const),
+        detail: error.detail,
+        request_id: c.get("requestId") ?? null,
+      };
+    }
+  };
 
   // ---- live tail ----------------------------------------------------------------------------
   web.get("/tail", async (c) => {
@@ -429,7 +459,13 @@ export function registerConsole(app: OpenAPIHono<AppEnv>, deps: ApiDependencies)
     const url = new URL(streamUrl(c));
     if (isPlatformAdmin(signedInState(c).session.principal))
       url.searchParams.set("tenant_id", granted.tenantId);
-    return c.json({ token: granted.token, url: url.toString(), expires_at: granted.expiresAt.toISOString() });
+    return c.json({
+      token: granted.token,
+      url: url.toString(),
+      expires_at: granted.expiresAt.toISOString(),
+      // Relative, so the page's renewal does not depend on the browser's clock agreeing with ours.
+      expires_in: deps.config.CONSOLE_STREAM_TOKEN_TTL_SECONDS,
+    });
   });
 
   // ---- stats and history --------------------------------------------------------------------
@@ -584,23 +620,131 @@ export function registerConsole(app: OpenAPIHono<AppEnv>, deps: ApiDependencies)
     );
     // frame-ancestors decides; X-Frame-Options cannot name origins, so it goes when some may frame.
     if (origins.length > 0) c.header("X-Frame-Options", undefined);
-    const place: EventsPlace = { base: "/console/viewer", keep: { token }, pins: grant.pins, exports: false };
-    return { principal, scope, place };
+    const place: EventsPlace = { base: "/console/viewer", keep: { token }, pins: grant.pins, exports: true };
+    return { principal, scope, place, token };
   };
+  /** The viewer's query parameters without its token, for parsing by a read's own schema. */
+  const viewerParams = (c: Context<AppEnv>) => filledParams(c.req.url, ["token", "tenant_id"]);
   web.get("/viewer", async (c) => {
     const { principal, scope, place } = await viewerGrant(c);
     return renderEvents(c, place, principal, scope, { title: "Audit log", bare: true });
   });
-  web.get("/viewer/events/:id", async (c) => {
-    const { principal, scope, place } = await viewerGrant(c);
-    const event = await getEvent(deps.db, scope, c.req.param("id"));
-    if (!event || !eventWithinPins(principal, event))
+  /** An event the viewer token may see: inside its tenant and its pins (404 otherwise). */
+  const viewerEvent = async (c: Context<AppEnv>) => {
+    const grant = await viewerGrant(c);
+    const event = await getEvent(deps.db, grant.scope, c.req.param("id") ?? "");
+    if (!event || !eventWithinPins(grant.principal, event))
       throw new VigilError("NOT_FOUND", "no event with that id");
+    return { ...grant, event };
+  };
+  web.get("/viewer/events/:id", async (c) => {
+    const { scope, place, event, token } = await viewerEvent(c);
+    const keep = new URLSearchParams({ token });
     return page(
       c,
       { title: `Event #${event.seq}`, bare: true, scripts: ["/console/assets/event-verify.js"] },
-      <EventDetail place={place} event={event} verification={await verificationOf(scope, event)} />,
+      <EventDetail
+        place={place}
+        event={event}
+        verification={{
+          ...(await verificationOf(scope, event)),
+          proof_url: `/console/viewer/events/${event.id}/proof?${keep}`,
+          key_url: "/console/checkpoint-key",
+        }}
+      />,
     );
+  });
+  web.get("/viewer/events/:id/proof", async (c) => {
+    const { scope, event } = await viewerEvent(c);
+    c.header("Cache-Control", "no-store");
+    return c.json(
+      await answerProof(
+        () =>
+          eventInclusionProof(deps.db, scope, event.id, {
+            retryAfterSeconds: deps.config.CHECKPOINT_INTERVAL_SECONDS,
+          }),
+        c,
+      ),
+    );
+  });
+
+  // The viewer's export: the API's export (same verb, same audit record, same per-process and
+  // per-tenant caps) with the token's pins applied to the filter; naming another value is a 403.
+  const viewerExportSlots = new ExportSlots({
+    perProcess: deps.config.EXPORT_MAX_CONCURRENT,
+    perTenant: deps.config.EXPORT_MAX_CONCURRENT_PER_TENANT,
+  });
+  web.get("/viewer/export", async (c) => {
+    const { principal, scope } = await viewerGrant(c);
+    const params = applyViewerPins(principal, parseQuery(exportParamsSchema, viewerParams(c)));
+    const plan = planExport(params);
+    const releaseSlot = viewerExportSlots.acquire(scope.tenantId);
+    try {
+      await recordAuditEvent(deps, scope.tenantId, {
+        action_type: "VIEW",
+        action: "vigil.events.export",
+        resource_type: "vigil.audit_log",
+        resource_id: scope.tenantId,
+        user_id: principalId(principal),
+        metadata: {
+          format: plan.format,
+          filter: plan.filter,
+          via: "viewer",
+          ...(plan.afterSeq !== undefined ? { after_seq: plan.afterSeq } : {}),
+          request_id: c.get("requestId"),
+        },
+      });
+    } catch (error) {
+      releaseSlot();
+      throw error;
+    }
+    const body = pullStream(exportEvents(deps.db, scope, plan), () => releaseSlot(), {
+      stallTimeoutMs: deps.config.EXPORT_STALL_TIMEOUT_MS,
+      onStall: () => (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing?.destroy(),
+    });
+    return new Response(body, {
+      status: 200,
+      headers: {
+        "Content-Type": plan.contentType,
+        "Content-Disposition": `attachment; filename="${plan.fileName}"`,
+        "Cache-Control": "no-store",
+        "X-Content-Type-Options": "nosniff",
+      },
+    });
+  });
+
+  // The viewer's live tail polls this feed: events after `since` in seq order, through the same
+  // filter code as the stream's backfill, with the token's pins applied on the server. (The
+  // streamer applies no viewer pins, so a viewer never gets a stream token.) Without `since` it
+  // answers the head to start from.
+  web.get("/viewer/tail", async (c) => {
+    const { principal, place, token } = await viewerGrant(c);
+    // Checked here too, so a widened URL is refused as a page, not only by its feed.
+    applyViewerPins(principal, parseQuery(streamParamsSchema, viewerParams(c)));
+    return page(
+      c,
+      { title: "Live tail", bare: true, scripts: ["/console/assets/live-tail.js"] },
+      <LiveTail params={viewerParams(c)} viewer={{ token, pins: place.pins }} />,
+    );
+  });
+  web.get("/viewer/feed", async (c) => {
+    const { principal, scope } = await viewerGrant(c);
+    const { since, tenant_id: _tenant, ...filter } = parseQuery(streamParamsSchema, viewerParams(c));
+    const pinned = applyViewerPins(principal, filter);
+    c.header("Cache-Control", "no-store");
+    // The head first: every seq up to it is committed (seqs are claimed in commit order per tenant),
+    // so the next poll can start there even when none of those events matched the filter.
+    const head = await latestSeq(deps.db, scope);
+    if (since === undefined) return c.json({ events: [], last_seq: head, more: false });
+    const read = await readEventsAfter(deps.db, scope, {
+      after: since,
+      upTo: Math.max(head, since),
+      filter: pinned,
+      limit: VIEWER_FEED_BATCH,
+    });
+    const events = read.map(({ event }) => event);
+    const more = events.length === VIEWER_FEED_BATCH;
+    return c.json({ events, last_seq: more ? events.at(-1)!.seq : Math.max(head, since), more });
   });
 
   web.onError((error, c) => {
@@ -613,7 +757,12 @@ export function registerConsole(app: OpenAPIHono<AppEnv>, deps: ApiDependencies)
       else deps.logger.error({ request_id: c.get("requestId"), err: error }, "console error");
     }
     const problem = toProblem(shown, c.get("requestId"));
-    if (c.req.path.startsWith("/console/assets/") || c.req.path === "/console/stream-token")
+    if (
+      c.req.path.startsWith("/console/assets/") ||
+      c.req.path === "/console/stream-token" ||
+      c.req.path === "/console/viewer/feed" ||
+      c.req.path.endsWith("/proof")
+    )
       return c.json(problem, problem.status as 500, { "Content-Type": "application/problem+json" });
     return page(
       c,

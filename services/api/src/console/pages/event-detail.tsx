@@ -63,6 +63,56 @@ export interface VerificationData {
   key_url?: string;
 }
 
+/**
+ * Whose key the inclusion check trusts (console-client/event-verify.ts). A key this server hands
+ * over proves nothing against its own operator, so the page shows the served key's fingerprint for
+ * an out-of-band comparison and lets the user pin a verifier key in this browser.
+ */
+function KeyTrust() {
+  return (
+    <details class="key-trust" id="key-trust">
+      <summary>
+        Checkpoint key: <output id="key-status" data-trust="unknown" aria-live="polite" />
+      </summary>
+      <p>
+        The inclusion check is only independent of this server when the checkpoint's signature is checked
+        against a key you obtained elsewhere (your security team, the operator's published key). Compare the
+        fingerprint below with that copy, or paste that copy and pin it; the pin is kept in this browser only.
+      </p>
+      <dl class="fields">
+        <div>
+          <dt>Served key</dt>
+          <dd>
+            <code id="served-key">—</code>
+          </dd>
+        </div>
+        <div>
+          <dt>Served key fingerprint (SHA-256)</dt>
+          <dd>
+            <code id="served-fingerprint">—</code>
+          </dd>
+        </div>
+        <div>
+          <dt>Pinned key</dt>
+          <dd>
+            <code id="pinned-key">none</code>
+          </dd>
+        </div>
+      </dl>
+      <label>
+        <span>Verifier key to pin (name+keyid+base64; empty pins the served key)</span>
+        <input type="text" id="pin-input" autocomplete="off" spellcheck={false} />
+      </label>
+      <button type="button" id="pin-button">
+        Pin key
+      </button>{" "}
+      <button type="button" id="unpin-button">
+        Forget pinned key
+      </button>
+    </details>
+  );
+}
+
 export function EventDetail(props: {
   place: EventsPlace;
   event: StoredEvent;
@@ -88,6 +138,7 @@ export function EventDetail(props: {
         </button>
         <output id="verify-result" aria-live="polite" />
         {props.verification.proof_url ? <output id="proof-result" aria-live="polite" /> : null}
+        {props.verification.proof_url ? <KeyTrust /> : null}
       </section>
       <dl class="fields">
         {SCALAR_FIELDS.map((field) => (

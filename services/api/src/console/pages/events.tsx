@@ -215,6 +215,10 @@ export function EventsResults(props: {
   filterParams.delete("cursor");
   filterParams.delete("limit");
   filterParams.delete("sort");
+  // The viewer's links carry its token; its export applies the token's pins on the server.
+  const viewer = place.base === "/console/viewer";
+  const exportBase = viewer ? "/console/viewer/export" : "/console/export";
+  const exportParams = new URLSearchParams([...Object.entries(place.keep), ...filterParams]);
   return (
     <section aria-label="Results">
       {props.notice}
@@ -237,14 +241,15 @@ export function EventsResults(props: {
         {place.exports ? (
           <span class="exports">
             Export:{" "}
-            <a href={hrefWith("/console/export", filterParams, { format: "csv" })} download>
+            <a href={hrefWith(exportBase, exportParams, { format: "csv" })} download>
               CSV
             </a>{" "}
-            <a href={hrefWith("/console/export", filterParams, { format: "ndjson" })} download>
+            <a href={hrefWith(exportBase, exportParams, { format: "ndjson" })} download>
               NDJSON
             </a>
           </span>
         ) : null}
+        {viewer ? <a href={hrefWith("/console/viewer/tail", exportParams, { q: null })}>Live tail</a> : null}
       </nav>
     </section>
   );

@@ -32,7 +32,14 @@ export function SignInForm(props: { csrf: string; next: string; error?: string }
   );
 }
 
-export function LiveTail(props: { params: URLSearchParams }) {
+/**
+ * The live tail's page. The signed-in console streams over the streamer's WebSocket; the viewer
+ * (`viewer` set) polls its own feed, which applies the viewer token's pins on the server.
+ */
+export function LiveTail(props: {
+  params: URLSearchParams;
+  viewer?: { token: string; pins: Record<string, string | undefined> };
+}) {
   // The stream's filters (spec §6): those of GET /logs except q and sorting.
   const text = [
     ["user_id", "User"],
@@ -43,15 +50,39 @@ export function LiveTail(props: { params: URLSearchParams }) {
   ] as const;
   const chosen = (key: string) => new Set(props.params.getAll(key).flatMap((value) => value.split(",")));
   return (
-    <div class="tail">
-      <form method="get" action="/console/tail" class="filters" aria-label="Stream filters">
+    <div
+      class="tail"
+      data-feed={
+        props.viewer
+          ? `/console/viewer/feed?${new URLSearchParams({ token: props.viewer.token })}`
+          : undefined
+      }
+      data-event-base={props.viewer ? "/console/viewer/events/" : "/console/events/"}
+      data-keep={props.viewer ? new URLSearchParams({ token: props.viewer.token }).toString() : ""}
+    >
+      <form
+        method="get"
+        action={props.viewer ? "/console/viewer/tail" : "/console/tail"}
+        class="filters"
+        aria-label="Stream filters"
+      >
+        {props.viewer ? <input type="hidden" name="token" value={props.viewer.token} /> : null}
         <div class="fields">
-          {text.map(([name, label]) => (
-            <label>
-              <span>{label}</span>
-              <input type="text" name={name} value={props.params.get(name) ?? ""} />
-            </label>
-          ))}
+          {text.map(([name, label]) => {
+            const pinned = props.viewer?.pins[name];
+            return (
+              <label>
+                <span>{label}</span>
+                <input
+                  type="text"
+                  name={pinned === undefined ? name : undefined}
+                  value={pinned ?? props.params.get(name) ?? ""}
+                  readonly={pinned !== undefined}
+                  title={pinned !== undefined ? "fixed by this viewer link" : undefined}
+                />
+              </label>
+            );
+          })}
           <label>
             <span>Outcome</span>
             <select name="outcome">
