@@ -24,6 +24,7 @@ import { Checkpointer } from "@vigil/shared/tlog/checkpointer";
 import { monitorCheckpoints } from "@vigil/shared/tlog/monitor";
 import { bootstrapPlatform } from "@vigil/shared/users/bootstrap-platform";
 import { parseSignerKey, signerKey, verifierKeyOf } from "@vigil/verify";
+import { ARCHIVE_USAGE, ArchiveUsageError, runArchiveCommand } from "./archive-command.ts";
 import { CLIENT_USAGE, isClientCommand, runClientCli } from "./client-commands.ts";
 
 const USAGE = `usage: pnpm vigil <command> [options]
@@ -45,6 +46,7 @@ const USAGE = `usage: pnpm vigil <command> [options]
                                             keep it out of the database) and its verifier key (line 2, publish it)
   opensearch reindex --tenant ID [--from T] [--to T]   rebuild a tenant's search index from PostgreSQL
   config docs                               print the configuration reference (markdown)
+${ARCHIVE_USAGE}
 ${CLIENT_USAGE}`;
 
 const ONE_WORD_COMMANDS = new Set(["migrate", "verify", "checkpoint", "monitor"]);
@@ -52,6 +54,7 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 async function main(argv: string[]): Promise<number> {
   if (isClientCommand(argv)) return runClientCli(argv);
+  if (argv[0] === "archive") return runArchiveCommand(argv.slice(1));
   const [command, sub, ...rest] = argv;
   const { values } = parseArgs({
     // One-word commands (`migrate`, `verify`) take their options right after the command.
@@ -281,9 +284,10 @@ async function monitor(values: {
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (error) => {
-    if (error instanceof UsageError) process.stderr.write(`${error.message}\n\n${USAGE}`);
+    if (error instanceof UsageError || error instanceof ArchiveUsageError)
+      process.stderr.write(`${error.message}\n\n${USAGE}`);
     else if (error instanceof ConfigError) process.stderr.write(`${error.message}\n`);
     else process.stderr.write(`vigil: ${error instanceof Error ? error.message : String(error)}\n`);
-    process.exit(error instanceof UsageError ? 64 : 1);
+    process.exit(error instanceof UsageError || error instanceof ArchiveUsageError ? 64 : 1);
   },
 );

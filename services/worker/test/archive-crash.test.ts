@@ -3,7 +3,9 @@
 // their removal and archive records are written (inside the transaction, which then rolls back).
 // The next worker rewrites the same keys and finishes: nothing lost, every seq archived in exactly
 // one recorded range, restore brings back each event once, and the log verifies.
+import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { promisify } from "node:util";
 import { manifestPrefix } from "@vigil/shared/archive/archive-format";
 import { ArchiveStorage } from "@vigil/shared/archive/archive-storage";
 import { restoreArchivedEvents } from "@vigil/shared/archive/restore-archives";
@@ -11,7 +13,7 @@ import { storeEvents } from "@vigil/shared/ingest/store-events";
 import { verifyTenantLog } from "@vigil/shared/integrity/verify-tenant-log";
 import { tenantScope } from "@vigil/shared/query/tenant-scope";
 import { ensureCheckpointBucket } from "@vigil/shared/tlog/dev-checkpoint-key";
-import { createTestPipeline, eventually, queuedEvent, type TestPipeline } from "@vigil/testkit";
+import { createTestPipeline, eventually, queuedEvent, REPO_ROOT, type TestPipeline } from "@vigil/testkit";
 import { afterAll, beforeAll, expect, test } from "vitest";
 
 const DAY = 86_400_000;
@@ -20,6 +22,7 @@ const TENANT = "0190a0a0-0000-7000-8000-0000000000d1";
 const EXPIRED = 20_000;
 const PER_OBJECT = 500; // 40 objects: runs of 16, 16 and 8 objects (a manifest each)
 
+const execFileAsync = promisify(execFile);
 let pipeline: TestPipeline;
 let storage: ArchiveStorage;
 const bucket = `vigil-archive-${randomBytes(4).toString("hex")}`;
@@ -118,4 +121,43 @@ test("SIGKILL after the objects and after the delete: the next worker finishes, 
   const rows = await pipeline.database.admin<{ n: number; distinct_seqs: number }[]>`
     select count(*)::int as n, count(distinct seq)::int as distinct_seqs from restored_events where tenant_id = ${TENANT}`;
   expect(rows[0]).toEqual({ n: EXPIRED, distinct_seqs: EXPIRED });
+});
+
+/** The real `pnpm vigil archive verify`, as an operator runs it: no database configured. */
+async function archiveVerify(): Promise<{ code: number; report: Record<string, unknown> }> {
+  const args = ["--import", "tsx", "packages/cli/src/main.ts", "archive", "verify", "--tenant", TENANT];
+  args.push("--bucket", bucket, "--endpoint", pipeline.sqsEndpoint);
+  const env = { PATH: process.env.PATH ?? "", AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true" };
+  try {
+    const { stdout } = await execFileAsync(process.execPath, args, { cwd: REPO_ROOT, env });
+    return { code: 0, report: JSON.parse(stdout) };
+  } catch (error) {
+    const failed = error as { code: number; stdout: string };
+    return { code: failed.code, report: JSON.parse(failed.stdout) };
+  }
+}
+
+test("pnpm vigil archive verify checks the bucket offline, and names a tampered object", async () => {
+  const clean = await archiveVerify();
+  expect(clean.code).toBe(0);
+  expect(clean.report).toMatchObject({
+    ok: true,
+    manifests: 3,
+    objects: EXPIRED / PER_OBJECT,
+    events: EXPIRED,
+    unreferenced: [],
+  });
+  const [, victim] = await storage.list(bucket, `${TENANT}/events/`);
+  const { gzipSync, gunzipSync } = await import("node:zlib");
+  const lines = gunzipSync(await storage.get(bucket, victim!))
+    .toString()
+    .split("\n");
+  lines[3] = lines[3]!.replace('"resource_type":"doc"', '"resource_type":"d0c"');
+  await storage.put(bucket, victim!, gzipSync(lines.join("\n")), { contentType: "application/x-ndjson" });
+  const tampered = await archiveVerify();
+  expect(tampered.code).toBe(3);
+  expect(tampered.report).toMatchObject({
+    ok: false,
+    problems: [{ key: victim, problem: "SHA-256 differs from the manifest" }],
+  });
 });

@@ -252,6 +252,21 @@ export function monitorCredentialFromEnvironment(): string | undefined {
   return process.env.VIGIL_API_KEY || undefined;
 }
 
+/**
+ * `pnpm vigil archive verify` checks a bucket offline: it needs only the archive's S3 settings,
+ * not the services' database and queue.
+ */
+export function archiveSettingsFromEnvironment() {
+  loadDotenv({ quiet: true, path: ENV_FILES });
+  const cleaned = Object.fromEntries(Object.entries(process.env).filter(([, value]) => value));
+  const parsed = configSchema
+    .pick({ AWS_REGION: true, ARCHIVE_S3_BUCKET: true, ARCHIVE_S3_ENDPOINT: true })
+    .safeParse(cleaned);
+  if (!parsed.success)
+    throw new ConfigError(parsed.error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`));
+  return parsed.data;
+}
+
 /** For service entry points: load or print the named problem and exit non-zero. */
 export function loadConfigOrExit(): VigilConfig {
   try {
