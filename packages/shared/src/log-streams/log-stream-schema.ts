@@ -62,7 +62,11 @@ export const logStreamTargetSchema = z.discriminatedUnion("destination", [
       destination: z.literal("s3"),
       bucket: bucketName,
       prefix: objectPrefix.default(""),
-      region: shortText(64).optional(),
+      // Becomes part of the S3 host name: a bare region label, nothing a host could be built from.
+      region: z
+        .string()
+        .regex(/^[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?$/, "must be a region name (a-z 0-9 -)")
+        .optional(),
     })
     .strict(),
   z

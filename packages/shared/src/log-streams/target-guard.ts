@@ -23,22 +23,59 @@ for (const [network, prefix] of [
 ] as const)
   blocked.addSubnet(network, prefix, "ipv4");
 for (const [network, prefix] of [
-  ["::", 128],
-  ["::1", 128],
+  ["::", 96], // unspecified, loopback and the deprecated IPv4-compatible ::a.b.c.d
+  ["100::", 64], // discard
+  ["2001::", 32], // Teredo: the IPv4 behind it is obfuscated, so refused whole
+  ["2001:db8::", 32], // documentation
   ["fc00::", 7],
   ["fe80::", 10],
+  ["fec0::", 10], // site-local (deprecated)
   ["ff00::", 8],
 ] as const)
   blocked.addSubnet(network, prefix, "ipv6");
+
+/** The 16 bytes of an IPv6 literal (node has no parser; `isIP` has validated it). */
+function ipv6Bytes(address: string): number[] {
+  let text = address.toLowerCase();
+  const dotted = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(text);
+  if (dotted) {
+    const [a, b, c, d] = dotted.slice(1).map(Number) as [number, number, number, number];
+    text = `${text.slice(0, dotted.index)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+  }
+  const [head, tail] = text.includes("::") ? text.split("::") : [text, undefined];
+  const left = head ? head.split(":") : [];
+  const right = tail ? tail.split(":") : [];
+  const groups = [...left, ...Array(8 - left.length - right.length).fill("0"), ...right];
+  return groups.flatMap((group) => {
+    const value = Number.parseInt(group, 16);
+    return [value >> 8, value & 255];
+  });
+}
+
+/**
+ * IPv6 forms that carry an IPv4 address a gateway or the host may reach: IPv4-mapped
+ * (::ffff:a.b.c.d, however written), NAT64 (64:ff9b::/96, 64:ff9b:1::/48) and 6to4 (2002::/16).
+ */
+function embeddedIPv4(address: string): string | null {
+  const bytes = ipv6Bytes(address);
+  const zero = (from: number, to: number) => bytes.slice(from, to).every((byte) => byte === 0);
+  if (zero(0, 10) && bytes[10] === 255 && bytes[11] === 255) return bytes.slice(12).join(".");
+  if (bytes[0] === 0x00 && bytes[1] === 0x64 && bytes[2] === 0xff && bytes[3] === 0x9b) {
+    if (zero(4, 12)) return bytes.slice(12).join(".");
+    if (bytes[4] === 0 && bytes[5] === 1) return bytes.slice(12).join(".");
+  }
+  if (bytes[0] === 0x20 && bytes[1] === 0x02) return bytes.slice(2, 6).join(".");
+  return null;
+}
 
 /** True when `address` (an IP literal) is not one a tenant's target may point at. */
 export function isForbiddenAddress(address: string): boolean {
   const family = isIP(address);
   if (family === 0) return true;
   if (family === 6) {
-    // IPv4-mapped IPv6 (::ffff:127.0.0.1) is the IPv4 address in disguise.
-    const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
-    if (mapped) return blocked.check(mapped[1]!, "ipv4");
+    // An IPv4 address in IPv6 disguise is judged as the IPv4 address.
+    const inner = embeddedIPv4(address);
+    if (inner !== null && blocked.check(inner, "ipv4")) return true;
     return blocked.check(address, "ipv6");
   }
   return blocked.check(address, "ipv4");
