@@ -1,19 +1,20 @@
 // Turns what a client posted into normalized events ready for the queue: validate every item,
 // apply defaults, enforce the credential's tenant, redact secrets, stamp received_at. Either every
 // item is valid and the whole request goes on, or nothing does.
-import { randomBytes } from "node:crypto";
 import { v7 as uuidv7 } from "uuid";
 import { type FieldError, fieldErrorsFromIssues, VigilError } from "../errors/vigil-error.ts";
-import { canonicalJson } from "./canonical-json.ts";
+import { canonicalFieldsJson } from "./canonical-json.ts";
 import { sha256Hex } from "./event-hash.ts";
+import { checkEventInput } from "./event-input-check.ts";
+import { newEventSalt } from "./event-salt.ts";
+import { EVENT_LIMITS, type EventInput, eventInputSchema, type NormalizedEvent } from "./event-schema.ts";
 import {
-  EVENT_LIMITS,
-  EVENT_SALT_BYTES,
-  type EventInput,
-  eventInputSchema,
-  type NormalizedEvent,
-} from "./event-schema.ts";
-import { type KeyMatcher, REDACTED_VALUE, RedactedPathList, redactValue } from "./redaction.ts";
+  holdsRedactable,
+  type KeyMatcher,
+  REDACTED_VALUE,
+  RedactedPathList,
+  redactValue,
+} from "./redaction.ts";
 
 export interface IngestContext {
   /** The credential's tenant; null for platform admins, who must name `tenant_id` in each event. */
@@ -39,10 +40,46 @@ function canonicalIp(address: string): string {
   return new URL(`http://[${address}]/`).hostname.slice(1, -1);
 }
 
-function normalizeOne(input: EventInput, context: IngestContext, errors: FieldError[], index?: number) {
+/**
+ * What the client sent, as hashed into payload_hash: canonical JSON (RFC 8785) of the input's own
+ * fields, serialized over the schema's fixed field list (the same bytes as canonicalJson of the object).
+ */
+const payloadJson = canonicalFieldsJson(Object.keys(eventInputSchema.shape));
+
+/**
+ * What every event of one request shares: the clock, read once (all are received at the same
+ * instant), and the default actions already derived.
+ */
+interface RequestClock {
+  now: Date;
+  nowIso: string;
+  defaultActions: Map<string, string>;
+}
+
+/** `<resource_type>.<action_type lowercased>`, within the action's pattern and length. */
+function defaultAction(input: EventInput, clock: RequestClock): string {
+  const key = `${input.action_type}\u0000${input.resource_type}`;
+  let action = clock.defaultActions.get(key);
+  if (action === undefined) {
+    action = `${input.resource_type}.${input.action_type}`
+      .toLowerCase()
+      .replace(/[^a-z0-9_.:-]/g, "_")
+      .slice(0, 128);
+    clock.defaultActions.set(key, action);
+  }
+  return action;
+}
+
+function normalizeOne(
+  input: EventInput,
+  context: IngestContext,
+  clock: RequestClock,
+  errors: FieldError[],
+  index?: number,
+) {
   const at = (path: string, message: string) =>
     errors.push({ path, message, ...(index === undefined ? {} : { index }) });
-  const now = context.now ?? new Date();
+  const now = clock.now;
 
   if (context.tenantId && input.tenant_id && input.tenant_id.toLowerCase() !== context.tenantId) {
     throw new VigilError("TENANT_MISMATCH", "tenant_id does not match the credential's tenant", [
@@ -67,6 +104,7 @@ function normalizeOne(input: EventInput, context: IngestContext, errors: FieldEr
   }
   const occurredInput = input.occurred_at ?? input.created_at;
   const occurredAt = occurredInput ? new Date(occurredInput) : now;
+  const occurredIso = occurredInput ? occurredAt.toISOString() : clock.nowIso;
   if (occurredAt.getTime() > now.getTime() + EVENT_LIMITS.maxFutureSkewMs) {
     at(input.occurred_at ? "occurred_at" : "created_at", "must not be more than 5 minutes in the future");
   }
@@ -74,9 +112,11 @@ function normalizeOne(input: EventInput, context: IngestContext, errors: FieldEr
   const redacted = new RedactedPathList();
   const redactField = (field: (typeof STATE_FIELDS)[number]) => {
     const value = input[field];
-    return value
+    if (!value) return null;
+    // Most states hold no secret: then the input's own object (parsed for this request) is kept.
+    return holdsRedactable(value, context.isSensitiveKey)
       ? (redactValue(value, context.isSensitiveKey, field, redacted) as Record<string, unknown>)
-      : null;
+      : value;
   };
   const before_state = redactField("before_state");
   const after_state = redactField("after_state");
@@ -85,29 +125,33 @@ function normalizeOne(input: EventInput, context: IngestContext, errors: FieldEr
   // What the client said, after redaction: a retry of the same request hashes the same, even when
   // server defaults (id, occurred_at) were filled in differently.
   const payload_hash = sha256Hex(
-    canonicalJson({
-      ...input,
+    payloadJson({
+      id: input.id,
       tenant_id: tenantId,
+      occurred_at: occurredInput ? occurredIso : undefined,
+      action_type: input.action_type,
+      action: input.action,
+      resource_type: input.resource_type,
+      resource_id: input.resource_id,
+      user_id: input.user_id,
+      session_id: input.session_id,
+      ip_address: input.ip_address,
+      user_agent: input.user_agent,
+      severity: input.severity,
+      outcome: input.outcome,
       before_state,
       after_state,
       metadata,
-      created_at: undefined,
-      occurred_at: occurredInput ? occurredAt.toISOString() : undefined,
-    }),
+    } satisfies Record<Exclude<keyof EventInput, "created_at">, unknown>),
   );
 
   const event: NormalizedEvent = {
     id: input.id?.toLowerCase() ?? uuidv7(),
     tenant_id: tenantId,
-    occurred_at: occurredAt.toISOString(),
-    received_at: now.toISOString(),
+    occurred_at: occurredIso,
+    received_at: clock.nowIso,
     action_type: input.action_type,
-    action:
-      input.action ??
-      `${input.resource_type}.${input.action_type.toLowerCase()}`
-        .toLowerCase()
-        .replace(/[^a-z0-9_.:-]/g, "_")
-        .slice(0, 128),
+    action: input.action ?? defaultAction(input, clock),
     resource_type: input.resource_type,
     resource_id: input.resource_id,
     user_id: input.user_id ?? null,
@@ -122,7 +166,7 @@ function normalizeOne(input: EventInput, context: IngestContext, errors: FieldEr
     redacted: redacted.toList(),
     payload_hash,
     // Fresh per event and outside payload_hash: a client retry is still recognised as the same event.
-    salt: randomBytes(EVENT_SALT_BYTES).toString("base64url"),
+    salt: newEventSalt(),
   };
   return event;
 }
@@ -174,9 +218,16 @@ export async function prepareEvents(
 ): Promise<NormalizedEvent[]> {
   const errors: FieldError[] = [];
   const prepared: Array<{ event: NormalizedEvent; position: number }> = [];
+  const now = context.now ?? new Date();
+  const clock: RequestClock = { now, nowIso: now.toISOString(), defaultActions: new Map() };
   items.forEach((item, position) => {
     const index = options.bulk ? position : undefined;
-    const sentBytes = Buffer.byteLength(JSON.stringify(item) ?? "");
+    // A valid item's size is bounded by what the check measured; otherwise (or near the limit) measured.
+    const checked = checkEventInput(item);
+    const sentBytes =
+      checked && checked.maxBytes + NORMALIZATION_GROWTH_BYTES <= EVENT_LIMITS.maxEventBytes
+        ? checked.maxBytes
+        : Buffer.byteLength(JSON.stringify(item) ?? "");
     if (sentBytes > EVENT_LIMITS.maxEventBytes) throw eventTooLarge("event too large", index);
     const protoField = STATE_FIELDS.find((field) =>
       hasOwnProtoKey((item as Record<string, unknown> | null)?.[field]),
@@ -190,12 +241,16 @@ export async function prepareEvents(
       });
       return;
     }
-    const parsed = eventInputSchema.safeParse(item);
-    if (!parsed.success) {
-      errors.push(...fieldErrorsFromIssues(parsed.error.issues, index));
-      return;
+    let input = checked?.input;
+    if (!input) {
+      const parsed = eventInputSchema.safeParse(item);
+      if (!parsed.success) {
+        errors.push(...fieldErrorsFromIssues(parsed.error.issues, index));
+        return;
+      }
+      input = parsed.data;
     }
-    const event = normalizeOne(parsed.data, context, errors, index);
+    const event = normalizeOne(input, context, clock, errors, index);
     if (event && fitsAsStored(event, sentBytes, errors, index)) prepared.push({ event, position });
   });
 

@@ -304,6 +304,29 @@ class Redactor {
   }
 }
 
+/**
+ * True when redactValue would replace anything inside `value`. Walks as redactValue does but
+ * allocates nothing, so a caller that owns `value` can skip the copy when it holds no secret.
+ */
+export function holdsRedactable(value: unknown, isSensitive: KeyMatcher): boolean {
+  if (value === null || typeof value !== "object") return typeof value === "string" && looksLikeSecret(value);
+  if (Array.isArray(value)) {
+    for (const item of value) {
+      if (item === null) continue;
+      if (isSensitivePair(item, isSensitive) || holdsRedactable(item, isSensitive)) return true;
+    }
+    return false;
+  }
+  const record = value as Record<string, unknown>;
+  const pairValue = pairValueKey(record, isSensitive);
+  for (const key of Object.keys(record)) {
+    const child = record[key];
+    if (child === null) continue;
+    if (key === pairValue || isSensitive(key) || holdsRedactable(child, isSensitive)) return true;
+  }
+  return false;
+}
+
 /** Like redactValue, appending the (bounded) list of redacted paths to `redactedPaths`. */
 export function redactSecrets(
   value: unknown,

@@ -8,10 +8,10 @@
 // tenant's Merkle tree (tlog tiles) under the same lock and in the same transaction, so the tree is
 // never behind or ahead of the table.
 
-import { randomBytes } from "node:crypto";
 import { type Database, setTenant, type TransactionSql } from "../db/database.ts";
 import { computeChainHash, computeEventHash } from "../events/event-hash.ts";
-import { EVENT_SALT_BYTES, HASH_VERSION, type NormalizedEvent } from "../events/event-schema.ts";
+import { newEventSalt } from "../events/event-salt.ts";
+import { HASH_VERSION, type NormalizedEvent } from "../events/event-schema.ts";
 import { appendTenantLeaves } from "../tlog/append-leaves.ts";
 
 export const EVENTS_NOTIFY_CHANNEL = "vigil_events";
@@ -86,6 +86,50 @@ async function lockTenantSequence(tx: TransactionSql, tenantId: string) {
   return created;
 }
 
+/**
+ * The rows of `events` as stored after `lastSeq`: seq assigned in order, salted event hash, and the
+ * chain hash linking each to the one before.
+ */
+export function hashedRows(events: NormalizedEvent[], lastSeq: number, lastChainHash: string) {
+  let seq = lastSeq;
+  let chainHash = lastChainHash;
+  return events.map((event) => {
+    seq += 1;
+    // One literal of a fixed shape (a spread of the queued event would make a slow dictionary object).
+    const row = {
+      id: event.id,
+      tenant_id: event.tenant_id,
+      seq,
+      occurred_at: event.occurred_at,
+      received_at: event.received_at,
+      action_type: event.action_type,
+      action: event.action,
+      resource_type: event.resource_type,
+      resource_id: event.resource_id,
+      user_id: event.user_id,
+      session_id: event.session_id,
+      ip_address: event.ip_address,
+      user_agent: event.user_agent,
+      severity: event.severity,
+      outcome: event.outcome,
+      before_state: event.before_state,
+      after_state: event.after_state,
+      metadata: event.metadata,
+      redacted: event.redacted,
+      payload_hash: event.payload_hash,
+      // A message queued before salts existed is salted here: every event stored from now on is.
+      salt: event.salt ?? newEventSalt(),
+      hash_version: HASH_VERSION.salted,
+      hash: "",
+      chain_hash: "",
+    };
+    row.hash = computeEventHash(row);
+    chainHash = computeChainHash(chainHash, row.hash);
+    row.chain_hash = chainHash;
+    return row;
+  });
+}
+
 async function storeTenantEvents(
   tx: TransactionSql,
   tenantId: string,
@@ -124,17 +168,9 @@ async function storeTenantEvents(
   }
   if (fresh.length === 0) return;
 
-  let seq = sequence.last_seq;
-  let chainHash = sequence.last_chain_hash;
-  const rows = fresh.map((event) => {
-    seq += 1;
-    // A message queued before salts existed is salted here: every event stored from now on is.
-    const salt = event.salt ?? randomBytes(EVENT_SALT_BYTES).toString("base64url");
-    const stored = { ...event, seq, salt, hash_version: HASH_VERSION.salted };
-    const hash = computeEventHash(stored);
-    chainHash = computeChainHash(chainHash, hash);
-    return Object.assign(stored, { hash, chain_hash: chainHash });
-  });
+  const rows = hashedRows(fresh, sequence.last_seq, sequence.last_chain_hash);
+  const seq = sequence.last_seq + rows.length;
+  const chainHash = rows.at(-1)!.chain_hash;
 
   const fromSeq = sequence.last_seq + 1;
   // History stored before the tree existed is appended by the backfill (tlog/backfill-tree.ts),
