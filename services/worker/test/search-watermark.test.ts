@@ -169,6 +169,67 @@ test("documents deleted behind Vigil's back are re-indexed by reconciliation; se
   expect(search.body.data.map((event: { seq: number }) => event.seq)).toEqual(range(1, 30));
 });
 
+test("documents deleted behind Vigil's back and a worker SIGKILLed between commit and indexing: the next worker's repair loop restores the index to the head, no command", async () => {
+  const { tenant, key } = await pipeline.createTenantWithKey();
+  worker ??= await pipeline.start("worker", indexEnv());
+  await post(key, 20);
+  await eventually(async () => (await status(key)).indexed_seq === 20);
+  await worker.stop();
+
+  // A worker that SIGKILLs itself right after its next commit: the events are stored, the
+  // after-commit feed never runs, and the message is not deleted yet.
+  const doomed = await pipeline.start("worker", {
+    ...indexEnv(),
+    SEARCH_REPAIR_INTERVAL_SECONDS: "3600",
+    VIGIL_FAULT_KILL_AFTER_COMMIT_EVERY: "1",
+  });
+  await post(key, 7, 21);
+  expect(await doomed.exited).toBeNull(); // killed by a signal
+  worker = undefined;
+  const afterKill = await status(key);
+  expect(afterKill.head_seq).toBeGreaterThan(20);
+  expect(afterKill.indexed_seq).toBe(20);
+
+  // Meanwhile documents vanish from the cluster behind Vigil's back, below the watermark.
+  const vanished = [2, 9, 10, 20];
+  expect(
+    fake.deleteDocuments(
+      (document) => document.routing === tenant.id && vanished.includes(document.source.seq as number),
+    ),
+  ).toBe(4);
+  expect(indexedSeqs(tenant.id)).toEqual(range(1, 20).filter((seq) => !vanished.includes(seq)));
+
+  // The next worker is started with nothing but its configuration: no reindex command.
+  worker = await pipeline.start("worker", {
+    ...indexEnv(),
+    SEARCH_REPAIR_INTERVAL_SECONDS: "1",
+    SEARCH_REPAIR_GRACE_SECONDS: "1",
+  });
+  await eventually(
+    async () => indexedSeqs(tenant.id).length === 27 && (await status(key)).indexed_seq === 27,
+    45_000,
+    200,
+  );
+  expect(indexedSeqs(tenant.id)).toEqual(range(1, 27));
+  expect(await status(key)).toMatchObject({ head_seq: 27, lag_seq: 0 });
+  const metrics = await eventually(async () => {
+    const text = await (await fetch(`${worker!.url}/metrics`)).text();
+    const reconciled = Number(
+      /vigil_search_index_repaired_total\{[^}]*cause="reconcile"[^}]*\} (\d+)/.exec(text)?.[1],
+    );
+    return reconciled >= vanished.length && text;
+  });
+  // The events the killed worker committed came back as a gap (their messages are invisible on the
+  // queue for 30 s, so no redelivery fed them), the deleted documents by reconciliation.
+  const gapRepaired = Number(
+    /vigil_search_index_repaired_total\{[^}]*cause="gap"[^}]*\} (\d+)/.exec(metrics)?.[1],
+  );
+  expect(gapRepaired).toBeGreaterThanOrEqual(afterKill.head_seq - 20);
+  const search = await requestJson(`${api.url}/api/v1/logs?sort=seq&limit=50`, { key });
+  expect(search.headers.get("vigil-index-seq")).toBe("27");
+  expect(search.body.data.map((event: { seq: number }) => event.seq)).toEqual(range(1, 27));
+}, 90_000);
+
 test("the status endpoint stays in the caller's tenant and names a bad tenant_id", async () => {
   const { key } = await pipeline.createTenantWithKey();
   const other = await pipeline.createTenantWithKey();
