@@ -138,6 +138,11 @@ async function archiveVerify(): Promise<{ code: number; report: Record<string, u
 }
 
 test("pnpm vigil archive verify checks the bucket offline, and names a tampered object", async () => {
+  // Keys another tenant's prefix can nest below this tenant's folders are not Vigil's: ignored.
+  await storage.put(bucket, `${TENANT}/manifests/other-tenant/0000000000000001-0000000000000002.json`, "{}", {
+    contentType: "application/json",
+  });
+  await storage.put(bucket, `${TENANT}/events/nested/x.ndjson.gz`, "junk", { contentType: "text/plain" });
   const clean = await archiveVerify();
   expect(clean.code).toBe(0);
   expect(clean.report).toMatchObject({

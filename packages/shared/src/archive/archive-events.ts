@@ -6,8 +6,9 @@
 // are derived from the seq ranges, so a run retried after a crash rewrites the same keys; a range is
 // recorded once (primary key), so restore can never double it.
 import { gzipSync } from "node:zlib";
+import { sql } from "kysely";
 import type { TransactionSql } from "postgres";
-import type { Database } from "../db/database.ts";
+import { compilable, type Database } from "../db/database.ts";
 import { VigilError } from "../errors/vigil-error.ts";
 import { sha256Hex } from "../events/event-hash.ts";
 import type { Logger } from "../logging/logger.ts";
@@ -113,20 +114,14 @@ class ObjectBuilder {
 
 type WrittenObject = ArchivedObject & { erased: number };
 
-async function* expiredRows(db: Database, scope: TenantScope, before: Date, afterSeq: number) {
-  let after = afterSeq;
-  for (;;) {
-    const rows = await db.withTenant(
-      scope.tenantId,
-      (tx) => tx<ArchiveRow[]>`
-        select ${tx(SELECTED)} from events
-        where tenant_id = ${scope.tenantId} and occurred_at < ${before} and seq > ${after}
-        order by seq limit ${PAGE_ROWS}`,
-    );
-    for (const row of rows) yield { ...row, seq: Number(row.seq) };
-    if (rows.length < PAGE_ROWS) return;
-    after = Number(rows.at(-1)!.seq);
-  }
+/** The rows before `before` in seq order, from one server-side cursor (one sort, constant memory). */
+async function* expiredRows(db: Database, scope: TenantScope, before: Date) {
+  const query = compilable(sql<ArchiveRow>`
+    select ${sql.join(SELECTED.map((column) => sql.ref(column)))} from events
+    where tenant_id = ${scope.tenantId} and occurred_at < ${before}
+    order by seq`);
+  for await (const batch of db.cursorWithTenant(scope.tenantId, query, PAGE_ROWS))
+    for (const row of batch) yield { ...row, seq: Number(row.seq) };
 }
 
 async function writeObject(
@@ -236,7 +231,7 @@ export async function archiveAndDeleteEventsBefore(
     const objects: WrittenObject[] = [];
     const runRollup = new HashRollup();
     let current: ObjectBuilder | null = null;
-    for await (const row of expiredRows(db, scope, before, 0)) {
+    for await (const row of expiredRows(db, scope, before)) {
       const line = archiveLine(row);
       if (current && !current.accepts(row.seq, line, writer.maxEventsPerObject)) {
         objects.push(await writeObject(writer, target, scope, current));

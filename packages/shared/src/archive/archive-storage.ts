@@ -3,6 +3,7 @@
 // encryption, Object Lock retention when the bucket has it), and read back for restore and verify.
 import {
   GetObjectCommand,
+  type GetObjectCommandOutput,
   GetObjectLockConfigurationCommand,
   ListObjectsV2Command,
   PutObjectCommand,
@@ -11,6 +12,7 @@ import {
 } from "@aws-sdk/client-s3";
 import type { VigilConfig } from "../config/config.ts";
 import { VigilError } from "../errors/vigil-error.ts";
+import { ARCHIVE_OBJECT_READ_LIMIT } from "./archive-format.ts";
 import type { ArchiveSettings } from "./archive-settings.ts";
 
 export interface ArchiveStorageOptions {
@@ -91,9 +93,24 @@ export class ArchiveStorage {
     });
   }
 
-  async get(bucket: string, key: string): Promise<Buffer> {
+  /** The object's bytes; an object larger than `maxBytes` (a tampered bucket) is refused unread. */
+  async get(bucket: string, key: string, maxBytes = ARCHIVE_OBJECT_READ_LIMIT): Promise<Buffer> {
+    let answer: GetObjectCommandOutput;
     try {
-      const answer = await this.#client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+      answer = await this.#client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+    } catch (error) {
+      throw unavailable(bucket, key, error);
+    }
+    if ((answer.ContentLength ?? 0) > maxBytes) {
+      answer.Body?.transformToWebStream()
+        .cancel()
+        .catch(() => undefined);
+      throw new VigilError(
+        "ARCHIVE_INVALID",
+        `archive object s3://${bucket}/${key} is larger than any Vigil writes`,
+      );
+    }
+    try {
       return Buffer.from(await answer.Body!.transformToByteArray());
     } catch (error) {
       throw unavailable(bucket, key, error);

@@ -13,6 +13,9 @@ import {
 } from "./archive-format.ts";
 import type { ArchiveStorage } from "./archive-storage.ts";
 
+const MANIFEST_NAME = /^\d{16}-\d{16}\.json$/;
+const OBJECT_NAME = /^\d{16}-\d{16}\.ndjson\.gz$/;
+
 export interface ArchiveBucketReport {
   tenant_id: string;
   bucket: string;
@@ -46,7 +49,11 @@ export async function verifyArchiveBucket(
     report.problems.push({ key, problem: text });
   };
   const referenced = new Set<string>();
-  for (const key of await storage.list(target.bucket, manifestPrefix(target.prefix, target.tenantId))) {
+  // Only keys of Vigil's own shapes: another tenant's prefix may nest keys below this one.
+  const manifests = (
+    await storage.list(target.bucket, manifestPrefix(target.prefix, target.tenantId))
+  ).filter((key) => MANIFEST_NAME.test(key.slice(manifestPrefix(target.prefix, target.tenantId).length)));
+  for (const key of manifests) {
     report.manifests++;
     try {
       const manifest = parseManifest(await storage.get(target.bucket, key), key);
@@ -100,8 +107,9 @@ export async function verifyArchiveBucket(
       problem(error.key, error.problem);
     }
   }
-  for (const key of await storage.list(target.bucket, `${target.prefix}${target.tenantId}/events/`))
-    if (!referenced.has(key)) report.unreferenced.push(key);
+  const objects = `${target.prefix}${target.tenantId}/events/`;
+  for (const key of await storage.list(target.bucket, objects))
+    if (OBJECT_NAME.test(key.slice(objects.length)) && !referenced.has(key)) report.unreferenced.push(key);
   if (report.manifests === 0) problem(manifestPrefix(target.prefix, target.tenantId), "no manifest found");
   return report;
 }
