@@ -52,6 +52,8 @@ interface Measured {
 }
 
 interface QueryRun extends Measured, QueryBenchResult {
+  /** pg_database_size after seeding (MB): what a size needs on disk. */
+  databaseMb: number;
   /** EXPLAIN (ANALYZE, BUFFERS) of each query's SQL for one seeded tenant. */
   plans: Record<string, string>;
 }
@@ -158,7 +160,17 @@ async function measureQueries(size: number, samples: number, runtime: ServiceRun
   return onFreshStack(runtime, async (stack) => {
     const result = await runQueryBench(stack, { events: size, tenants: 20, samples }, log);
     const plans = await explainQueries(stack);
-    const run = { ...result, plans, seconds: (performance.now() - started) / 1000, uptime: uptime() };
+    const [database] = await stack.admin<
+      { bytes: string }[]
+    >`select pg_database_size(current_database()) as bytes`;
+    const databaseMb = Math.round(Number(database!.bytes) / 2 ** 20);
+    const run = {
+      ...result,
+      plans,
+      databaseMb,
+      seconds: (performance.now() - started) / 1000,
+      uptime: uptime(),
+    };
     log(
       `queries at ${formatNumber(size)} events: p95 HTTP ${Object.entries(result.http)
         .map(([name, value]) => `${name} ${value.p95} ms`)
@@ -327,7 +339,7 @@ export function renderScalingMarkdown(report: ScalingReport, stamp: string): str
   }
   for (const run of report.queries)
     lines.push(
-      `- ${formatNumber(run.events)} events across ${run.tenants} tenants: seeded in ${formatNumber(run.seedSeconds)} s, section ${minutes(run.seconds)}; p50 HTTP ${QUERY_NAMES.map((name) => `${name} ${run.http[name].p50} ms`).join(", ")}; \`${run.uptime}\``,
+      `- ${formatNumber(run.events)} events across ${run.tenants} tenants: seeded in ${formatNumber(run.seedSeconds)} s (database ${formatNumber(run.databaseMb)} MB), section ${minutes(run.seconds)}; p50 HTTP ${QUERY_NAMES.map((name) => `${name} ${run.http[name].p50} ms`).join(", ")}; \`${run.uptime}\``,
     );
   if (report.queries.length) lines.push("");
 
