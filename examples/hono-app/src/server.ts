@@ -80,9 +80,13 @@ const server = serve({ fetch: app.fetch, port: settings.port, hostname: "127.0.0
   );
 });
 
-// Stop taking requests, then send what is queued (at most 5 s) before exiting.
+// Stop taking requests, then send what is queued (at most 5 s) before exiting. A repeated signal
+// (Ctrl-C sent to the whole process group reaches tsx too, which may pass it on) changes nothing.
+let stopping = false;
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
-  process.once(signal, () => {
+  process.on(signal, () => {
+    if (stopping) return;
+    stopping = true;
     server.close();
     void vigil.shutdown({ timeoutMs: 5_000 }).then((result) => {
       console.log(`vigil: ${JSON.stringify(result)}`);
