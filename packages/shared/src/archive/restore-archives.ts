@@ -239,6 +239,18 @@ export async function restoreArchivedEvents(
   };
   const manifests = new Map<string, ReturnType<typeof parseManifest>>();
   for (const record of records) {
+    // A seq range whose events are all restored already needs no download: nothing would change.
+    if (request.from_seq !== undefined) {
+      const from = Math.max(request.from_seq, Number(record.from_seq));
+      const to = Math.min(request.to_seq!, Number(record.to_seq));
+      if ((await restoredCount(context.db, scope, from, to)) === to - from + 1) {
+        result.already_restored += to - from + 1;
+        result.objects++;
+        result.from_seq = Math.min(result.from_seq ?? Number.POSITIVE_INFINITY, from);
+        result.to_seq = Math.max(result.to_seq ?? 0, to);
+        continue;
+      }
+    }
     let manifest = manifests.get(record.manifest_key);
     if (!manifest) {
       manifest = parseManifestOrThrow(
@@ -286,6 +298,16 @@ export async function restoreArchivedEvents(
     }
   }
   return result;
+}
+
+async function restoredCount(db: Database, scope: TenantScope, from: number, to: number): Promise<number> {
+  const [row] = await db.withTenant(
+    scope.tenantId,
+    (tx) => tx<{ n: number }[]>`
+      select count(*)::int as n from restored_events
+      where tenant_id = ${scope.tenantId} and seq between ${from} and ${to}`,
+  );
+  return row?.n ?? 0;
 }
 
 function parseManifestOrThrow(bytes: Buffer, key: string) {

@@ -77,7 +77,7 @@ beforeAll(async () => {
   for (const tenant of [PLAIN, NO_BUCKET])
     await seedEvents(
       pipeline.database.db,
-      Array.from({ length: 200 }, (_, i) => sampleEvent(tenant, i, new Date(NOW - 60 * DAY + i * 1000))),
+      Array.from({ length: 200 }, (_, i) => sampleEvent(tenant, i, new Date(NOW - 100 * DAY + i * 1000))),
     );
   timings.seed_ms = Date.now() - started;
   for (const row of await pipeline.database.admin<{ seq: string; hash: string }[]>`
@@ -225,5 +225,17 @@ describe("retention with archive on", () => {
       to_seq: 200,
       objects: 1,
     });
+  });
+
+  test("the shared partition drop never empties a partition holding an archive-enabled tenant's rows", async () => {
+    // NO_BUCKET's 200 events sit alone in a month beyond every tenant's retention.
+    await pipeline.database.db.sql`select * from vigil_drop_expired_event_partitions()`;
+    expect(await count("events", NO_BUCKET)).toBe(200);
+    // The archive flag is what held it: without it, the same call empties that month.
+    await pipeline.database.admin`update tenants set archive_enabled = false where id = ${NO_BUCKET}`;
+    const emptied = await pipeline.database.db.sql<{ tenant_id: string | null }[]>`
+      select tenant_id from vigil_drop_expired_event_partitions()`;
+    expect(emptied.map((row) => row.tenant_id)).toContain(NO_BUCKET);
+    expect(await count("events", NO_BUCKET)).toBe(0);
   });
 });
