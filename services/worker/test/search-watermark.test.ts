@@ -127,7 +127,11 @@ test("a worker killed (SIGKILL) after commit while its batch was still on the wa
   await eventually(async () => (await status(key)).indexed_seq === 6);
   expect(indexedSeqs(tenant.id)).toEqual(range(1, 6));
   expect(await status(key)).toMatchObject({ head_seq: 6, lag_seq: 0, lag_seconds: 0 });
-  const metrics = await (await fetch(`${worker.url}/metrics`)).text();
+  // The counter moves when the round ends (after its reconciliation), a moment after the watermark.
+  const metrics = await eventually(async () => {
+    const text = await (await fetch(`${worker!.url}/metrics`)).text();
+    return /vigil_search_index_repaired_total\{[^}]*cause="gap"[^}]*\} [1-9]/.test(text) && text;
+  });
   expect(metrics).toMatch(/vigil_search_index_repaired_total\{[^}]*cause="gap"[^}]*\} 6\n/);
 });
 
@@ -277,9 +281,16 @@ test("reconciliation checks one bounded window per round and wraps around; one r
   const reconciled: number[] = [];
   // Tenants of earlier tests are checked too; three rounds cover this tenant's 1..10, 11..20, 21..30.
   for (let round = 0; round < 3; round++) {
+    const requestsBefore = fake.requests.length;
     const result = await repairer.runRound();
     expect(result.ran).toBe(true);
     reconciled.push(indexedSeqs(tenant.id).includes(25) ? 1 : 0);
+    // Counting starts only after a refresh (a real cluster shows just-indexed documents after one).
+    const paths = fake.requests.slice(requestsBefore).map((request) => request.path.split("?")[0]);
+    expect(paths.indexOf(`/${PREFIX}-*/_refresh`)).toBeGreaterThanOrEqual(0);
+    expect(paths.indexOf(`/${PREFIX}-*/_refresh`)).toBeLessThan(
+      paths.findIndex((path) => path?.endsWith("/_count")),
+    );
   }
   expect(reconciled).toEqual([0, 0, 1]);
   expect(indexedSeqs(tenant.id)).toEqual(range(1, 30));

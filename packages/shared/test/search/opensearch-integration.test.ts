@@ -1,14 +1,20 @@
 // Against a real OpenSearch cluster, when OPENSEARCH_URL is set (docker compose mode, CI with a
-// service container): index a few events, search them back, and check tenant isolation. Without
-// a cluster the suite is skipped, and the test below says so in the output.
-import { randomUUID } from "node:crypto";
+// service container): index a few events, search them back, and check tenant isolation; the repair
+// loop fills a gap from PostgreSQL up to the head and restores documents deleted from the cluster
+// behind Vigil's back, with the watermark to match. Without a cluster the suite is skipped, and
+// the test below says so in the output.
+import { randomBytes, randomUUID } from "node:crypto";
 import type { StoredEvent } from "@vigil/shared/events/event-schema";
+import { storeEvents } from "@vigil/shared/ingest/store-events";
+import { createLogger } from "@vigil/shared/logging/logger";
 import { tenantScope } from "@vigil/shared/query/tenant-scope";
 import { ensureEventIndex } from "@vigil/shared/search/opensearch/event-index";
 import { OpenSearchEventSearch } from "@vigil/shared/search/opensearch/event-search";
 import { indexStoredEvents } from "@vigil/shared/search/opensearch/index-events";
-import { countRequest } from "@vigil/shared/search/opensearch/index-repair";
+import { countRequest, SearchIndexRepairer } from "@vigil/shared/search/opensearch/index-repair";
+import { readSearchIndexStatus } from "@vigil/shared/search/opensearch/index-watermark";
 import { createOpenSearchClient } from "@vigil/shared/search/opensearch/opensearch-client";
+import { createTestPipeline, queuedEvent } from "@vigil/testkit";
 import { afterAll, describe, expect, test } from "vitest";
 
 const OPENSEARCH_URL = process.env.OPENSEARCH_URL;
@@ -125,4 +131,79 @@ describe.runIf(Boolean(OPENSEARCH_URL))("opensearch integration (real cluster)",
     expect(await count(other, 1, 10)).toBe(4);
     expect(await count(randomUUID(), 1, 10)).toBe(0);
   });
+  test("the repair loop on the real cluster: a gap is filled up to the head, deleted documents come back, the watermark says so", async () => {
+    const pipeline = await createTestPipeline();
+    try {
+      const { tenant } = await pipeline.createTenantWithKey();
+      const stored = Array.from({ length: 40 }, () =>
+        queuedEvent(tenant.id, { id: randomUUID(), payload_hash: randomBytes(32).toString("hex") }),
+      );
+      await storeEvents(pipeline.database.db, stored);
+      expect(await readSearchIndexStatus(pipeline.database.db, tenant.id)).toMatchObject({
+        indexed_seq: 0,
+        head_seq: 40,
+      });
+      const repairer = new SearchIndexRepairer(
+        pipeline.database.db,
+        target,
+        createLogger("worker", "silent"),
+        {
+          graceMs: 0,
+          leafSize: 4,
+        },
+      );
+      const count = async (from_seq: number, to_seq: number) => {
+        await target.client.indices.refresh({ index: `${prefix}-*` });
+        const response = await target.client.count(countRequest(prefix, tenant.id, { from_seq, to_seq }));
+        return Number((response.body as { count: number }).count);
+      };
+
+      // Nothing indexed yet: one round indexes all 40 from PostgreSQL, and (the round refreshing
+      // before it counts) reconciles nothing it has just written.
+      const first = await repairer.runRound();
+      expect(first).toMatchObject({ ran: true, gap_events: 40, reconciled_events: 0, failed: 0 });
+      expect(await count(1, 40)).toBe(40);
+      expect(await readSearchIndexStatus(pipeline.database.db, tenant.id)).toMatchObject({
+        indexed_seq: 40,
+        head_seq: 40,
+        lag_seq: 0,
+      });
+
+      // Behind Vigil's back: four documents are deleted from the cluster.
+      const vanished = [3, 17, 18, 40];
+      const deleted = await target.client.deleteByQuery({
+        index: `${prefix}-*`,
+        routing: tenant.id,
+        refresh: true,
+        body: {
+          query: {
+            bool: { filter: [{ term: { tenant_id: tenant.id } }, { terms: { seq: vanished } }] },
+          },
+        },
+      });
+      expect((deleted.body as { deleted: number }).deleted).toBe(4);
+      expect(await count(1, 40)).toBe(36);
+
+      // The next round's reconciliation finds exactly the shortfall and re-indexes those ranges.
+      const second = await repairer.runRound();
+      expect(second).toMatchObject({ ran: true, gap_events: 0, failed: 0 });
+      expect(second.reconciled_events).toBeGreaterThanOrEqual(4);
+      expect(second.reconciled_events).toBeLessThanOrEqual(12); // three leaves of 4 seqs: 1-4(ish), 17-20, 37-40
+      expect(await count(1, 40)).toBe(40);
+      const search = new OpenSearchEventSearch(target);
+      const found = await search.findEvents(tenantScope(tenant.id), {
+        filter: { from: "2000-01-01T00:00:00Z" },
+        sort: "seq",
+        limit: 50,
+        after: null,
+      });
+      expect(found.events.map((event) => event.seq)).toEqual(Array.from({ length: 40 }, (_, n) => n + 1));
+      expect(found.events.map((event) => event.id)).toEqual(stored.map((event) => event.id));
+
+      // And a round with nothing missing re-indexes nothing.
+      expect(await repairer.runRound()).toMatchObject({ gap_events: 0, reconciled_events: 0, failed: 0 });
+    } finally {
+      await pipeline.close();
+    }
+  }, 60_000);
 });

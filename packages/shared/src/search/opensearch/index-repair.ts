@@ -6,7 +6,8 @@
 //    just above it (up to the next recorded range or the head) is read from PostgreSQL and
 //    re-indexed once its events are older than the grace period (the feed may still be on its way
 //    with them). Seqs with no row (removed by retention or cleanup) are covered by the range too.
-// 2. Reconciliation. Below the watermark, OpenSearch `_count` for the tenant and a seq range is
+// 2. Reconciliation (after one index refresh, so what step 1 and the feed just indexed is counted).
+//    Below the watermark, OpenSearch `_count` for the tenant and a seq range is
 //    compared with PostgreSQL's count; a shortfall is bisected to ranges of at most `leafSize`
 //    seqs, which are re-indexed. Documents deleted behind Vigil's back come back without a command.
 //    Each round checks one window (`reconcileWindow` seqs) per tenant; passes wrap around.
@@ -24,6 +25,7 @@ import {
   recordCheckedSeq,
   recordIndexedRanges,
   type SeqRange,
+  type Watermark,
 } from "./index-watermark.ts";
 
 /** Key of the advisory lock that makes one process at a time the index repairer. */
@@ -105,18 +107,41 @@ export class SearchIndexRepairer {
           events: this.options.maxEventsPerRound ?? 5000,
           counts: this.options.maxCountsPerRound ?? 200,
         };
+        const failedFor = (tenantId: string, error: unknown) => {
+          result.failed++;
+          this.logger.warn(
+            { tenant_id: tenantId, err: errorSummary(error) },
+            "search index repair failed for a tenant; retrying next round",
+          );
+        };
+        const filled: Watermark[] = [];
         for (const tenant of tenants) {
           result.tenants++;
           try {
-            await this.repairTenant(tenant.tenant_id, budget, result);
+            filled.push(await this.fillGap(tenant.tenant_id, budget, result));
           } catch (error) {
-            result.failed++;
-            this.logger.warn(
-              { tenant_id: tenant.tenant_id, err: errorSummary(error) },
-              "search index repair failed for a tenant; retrying next round",
-            );
+            failedFor(tenant.tenant_id, error);
           }
         }
+        // A cluster shows new documents to _count only after a refresh (every second by default):
+        // without one, what the gaps and the feed indexed just now would look missing, and be
+        // indexed a second time and counted as reconciled. One refresh per round, before counting.
+        if (filled.some((state) => state.indexed_seq > 0) && budget.counts > 0)
+          await (this.target.client as Client).indices
+            .refresh({
+              index: eventIndexPattern(this.target.indexPrefix),
+              ignore_unavailable: true,
+              allow_no_indices: true,
+            })
+            .catch((error) =>
+              this.logger.debug({ err: errorSummary(error) }, "index refresh before reconciliation failed"),
+            );
+        for (const state of filled)
+          try {
+            await this.reconcileWindow(state, budget, result);
+          } catch (error) {
+            failedFor(state.tenant_id, error);
+          }
       } finally {
         await lock`select pg_advisory_unlock(${REPAIR_LOCK.toString()}::bigint)`;
       }
@@ -130,15 +155,16 @@ export class SearchIndexRepairer {
     return result;
   }
 
-  private async repairTenant(
+  /** Indexes the gap above the tenant's watermark (bounded by the budget); returns the state after. */
+  private async fillGap(
     tenantId: string,
     budget: { events: number; counts: number },
     result: RepairRoundResult,
-  ): Promise<void> {
+  ): Promise<Watermark> {
     const pageSize = this.options.pageSize ?? 500;
     const graceMs = this.options.graceMs ?? 30_000;
     let state = await foldIndexedRanges(this.db, tenantId);
-    if (state.head_seq === 0) return;
+    if (state.head_seq === 0) return state;
     while (state.indexed_seq < state.head_seq && budget.events > 0) {
       const gapEnd = Math.min(
         state.next_range_from !== null ? state.next_range_from - 1 : state.head_seq,
@@ -175,6 +201,16 @@ export class SearchIndexRepairer {
         result.max_lag_seconds,
         (await readSearchIndexStatus(this.db, tenantId)).lag_seconds,
       );
+    return state;
+  }
+
+  /** Compares one window below the watermark with PostgreSQL and re-indexes what is missing. */
+  private async reconcileWindow(
+    state: Watermark,
+    budget: { events: number; counts: number },
+    result: RepairRoundResult,
+  ): Promise<void> {
+    const tenantId = state.tenant_id;
     if (state.indexed_seq === 0 || budget.counts <= 0) return;
     // One window of the seqs below the watermark per round, a pass wrapping around to seq 1, so the
     // counting cost per round stays bounded however many events the tenant has.
