@@ -28,3 +28,7 @@ JSON
 awslocal sqs create-queue --queue-name "$QUEUE_NAME" --attributes "file://$attributes" >/dev/null
 
 echo "vigil: created SQS queue $QUEUE_NAME with dead-letter queue $DLQ_NAME ($dlq_arn)"
+
+# The deployment's default archive bucket (ARCHIVE_S3_BUCKET).
+awslocal s3 mb s3://vigil-archive >/dev/null 2>&1 || true
+echo "vigil: archive bucket vigil-archive ready"

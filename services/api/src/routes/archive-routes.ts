@@ -20,7 +20,7 @@ import type { Context } from "hono";
 import type { ApiDependencies, AppEnv } from "../http/app-env.ts";
 import { readJsonBody } from "../http/request-body.ts";
 import { readQuery } from "../http/validation-hook.ts";
-import { problemResponses, storedEventSchema } from "./openapi-shapes.ts";
+import { problemResponses, problemSchema, storedEventSchema } from "./openapi-shapes.ts";
 
 const security: Array<Record<string, string[]>> = [{ bearer: [] }, { apiKey: [] }];
 const tenantQuery = z.object({ tenant_id: z.uuid().optional() });
@@ -47,6 +47,10 @@ const restoreResultSchema = z.object({
   objects: z.number().int(),
   from_seq: z.number().int().nullable(),
   to_seq: z.number().int().nullable(),
+});
+const problem = (description: string) => ({
+  description,
+  content: { "application/problem+json": { schema: problemSchema } },
 });
 const json = <T extends z.ZodType>(description: string, schema: T) => ({
   description,
@@ -95,8 +99,8 @@ export function registerArchiveRoutes(app: OpenAPIHono<AppEnv>, deps: ApiDepende
     },
     responses: {
       200: json("What was restored", restoreResultSchema),
-      404: json("No archived events in that range", z.object({})),
-      502: json("An archive object failed its integrity check; nothing of it was restored", z.object({})),
+      404: problem("No archived events in that range"),
+      502: problem("An archive object failed its integrity check; nothing of it was restored"),
       ...problemResponses,
     },
   });
