@@ -37,6 +37,7 @@ const queue = new EventQueue({
   dlqUrl: config.SQS_DLQ_URL,
   region: config.AWS_REGION,
   endpoint: config.SQS_ENDPOINT,
+  lingerMs: config.QUEUE_PUBLISH_LINGER_MS,
 });
 // Signing keys live in the database so every replica signs and verifies with the same ones.
 await ensureSigningKey(db.sql, config.VIGIL_SIGNING_KEY_SECRET);

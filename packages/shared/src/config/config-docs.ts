@@ -33,6 +33,8 @@ const CONFIG_DESCRIPTIONS: Record<Variable, string> = {
   SQS_ENDPOINT: "SQS endpoint override (LocalStack, fauxqs); unset on AWS",
   SQS_QUEUE_URL: "the event queue",
   SQS_DLQ_URL: "its dead-letter queue (for `vigil dlq replay`)",
+  QUEUE_PUBLISH_LINGER_MS:
+    "api: while a send to the queue is under way, how long new events wait to share the next SendMessageBatch (0 = none)",
   OPENSEARCH_URL: "enables the OpenSearch index (the worker feeds it after each commit)",
   OPENSEARCH_INDEX_PREFIX: "prefix of the monthly indices",
   SEARCH_BACKEND: "`postgres` or `opensearch`: which store answers `GET /api/v1/logs`",

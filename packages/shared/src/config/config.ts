@@ -60,6 +60,7 @@ export const configSchema = z.object({
   SQS_ENDPOINT: z.url().optional(),
   SQS_QUEUE_URL: z.url(),
   SQS_DLQ_URL: z.url().optional(),
+  QUEUE_PUBLISH_LINGER_MS: z.coerce.number().int().min(0).max(1000).default(3),
 
   OPENSEARCH_URL: z.url().optional(),
   OPENSEARCH_INDEX_PREFIX: z

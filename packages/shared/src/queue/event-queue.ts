@@ -22,6 +22,9 @@ export const SQS_MAX_PAYLOAD_BYTES = 1024 * 1024;
 /** Sends under way at once per process; publishes arriving meanwhile are coalesced into the next. */
 const MAX_PUBLISHES_IN_FLIGHT = 4;
 
+/** Waiting events that end a linger early: enough to fill SendMessageBatch calls (a bulk leaves at once). */
+const LINGER_FLUSH_EVENTS = 200;
+
 interface PendingPublish {
   events: NormalizedEvent[];
   resolve: (result: { messages: number }) => void;
@@ -58,6 +61,11 @@ export interface EventQueueOptions {
   maxMessageBytes?: number;
   /** Per-request timeout; a queue that does not answer must turn into a 503, not a hung client. */
   requestTimeoutMs?: number;
+  /**
+   * How long a publish may wait for others to share its SendMessageBatch while a send is under way
+   * (as Kafka's `linger.ms`); 0: on the next turn of the event loop. Ends early at LINGER_FLUSH_EVENTS.
+   */
+  lingerMs?: number;
 }
 
 export class EventQueue {
@@ -65,9 +73,11 @@ export class EventQueue {
   readonly queueUrl: string;
   readonly dlqUrl: string | undefined;
   private readonly maxMessageBytes: number;
+  private readonly lingerMs: number;
 
   constructor(options: EventQueueOptions) {
     this.queueUrl = options.queueUrl;
+    this.lingerMs = options.lingerMs ?? 0;
     this.dlqUrl = options.dlqUrl;
     this.maxMessageBytes = options.maxMessageBytes ?? SQS_MAX_PAYLOAD_BYTES - 1024;
     this.client = new SQSClient({
@@ -89,21 +99,52 @@ export class EventQueue {
    * this turns hundreds of one-event SQS calls per second into a few full ones (cheaper for the api,
    * the queue and the worker's batches); when idle, a publish leaves on the next turn of the loop.
    * A publisher is acknowledged only when every message holding its events was accepted.
+   *
+   * With `lingerMs`, a publish made while another send is under way also waits up to that long for
+   * others (single-event requests under load then share one call instead of one call each); a full
+   * batch's worth leaves at once, and a publish to an idle queue is not delayed.
    */
   publishEvents(events: NormalizedEvent[]): Promise<{ messages: number }> {
     return new Promise((resolve, reject) => {
+      if (this.waiting.length === 0) this.firstWaitingAt = performance.now();
       this.waiting.push({ events, resolve, reject });
+      this.waitingEvents += events.length;
       this.scheduleFlush();
     });
   }
 
   private readonly waiting: PendingPublish[] = [];
+  private waitingEvents = 0;
+  private firstWaitingAt = 0;
   private publishesInFlight = 0;
   private flushScheduled = false;
+  private lingerTimer: NodeJS.Timeout | undefined;
 
   private scheduleFlush(): void {
     if (this.flushScheduled || this.publishesInFlight >= MAX_PUBLISHES_IN_FLIGHT || this.waiting.length === 0)
       return;
+    // Only while a send is under way (traffic from others): an idle api sends at once.
+    const lingered = performance.now() - this.firstWaitingAt;
+    if (
+      this.lingerMs > 0 &&
+      this.publishesInFlight > 0 &&
+      this.waitingEvents < LINGER_FLUSH_EVENTS &&
+      lingered < this.lingerMs
+    ) {
+      this.lingerTimer ??= setTimeout(() => {
+        this.lingerTimer = undefined;
+        this.flushNow();
+      }, this.lingerMs - lingered);
+      return;
+    }
+    this.flushNow();
+  }
+
+  private flushNow(): void {
+    if (this.flushScheduled || this.publishesInFlight >= MAX_PUBLISHES_IN_FLIGHT || this.waiting.length === 0)
+      return;
+    clearTimeout(this.lingerTimer);
+    this.lingerTimer = undefined;
     this.flushScheduled = true;
     setImmediate(() => {
       this.flushScheduled = false;
@@ -113,6 +154,7 @@ export class EventQueue {
 
   private async flushPublishes(): Promise<void> {
     const publishes = this.waiting.splice(0);
+    this.waitingEvents = 0;
     if (publishes.length === 0) return;
     this.publishesInFlight++;
     try {
