@@ -10,7 +10,7 @@ import { createServer as createTcpServer, type Server as TcpServer } from "node:
 import { gunzipSync } from "node:zlib";
 import { CreateBucketCommand, GetObjectCommand, HeadObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { sealText } from "@vigil/shared/crypto/sealed-text";
-import type { StoredEvent } from "@vigil/shared/events/event-schema";
+import type { NormalizedEvent, StoredEvent } from "@vigil/shared/events/event-schema";
 import { storeEvents } from "@vigil/shared/ingest/store-events";
 import { LogStreamDeliverer } from "@vigil/shared/log-streams/deliver-log-streams";
 import {
@@ -344,36 +344,84 @@ describe("every send is bounded and stays on public addresses", () => {
   });
 });
 
+function newDeliverer(options: { batchSize: number; requestTimeoutMs: number }): LogStreamDeliverer {
+  return new LogStreamDeliverer(
+    pipeline.database.db,
+    {
+      sealingSecret: undefined,
+      allowPrivateTargets: true,
+      pollIntervalMs: 50,
+      deadAfterSeconds: 3600,
+      maxConcurrentStreams: 4,
+      backoffBaseMs: 10,
+      backoffMaxMs: 50,
+      awsRegion: "us-east-1",
+      ...options,
+    },
+    createLogger("worker", "silent"),
+  );
+}
+
+async function storeFor(tenantId: string, count: number, overrides: (n: number) => Partial<NormalizedEvent>) {
+  const events = Array.from({ length: count }, (_, n) =>
+    queuedEvent(tenantId, {
+      id: randomUUID(),
+      payload_hash: randomBytes(32).toString("hex"),
+      ...overrides(n),
+    }),
+  );
+  for (let start = 0; start < count; start += 500)
+    await storeEvents(pipeline.database.db, events.slice(start, start + 500));
+  return events;
+}
+
+describe("batches a destination can take", () => {
+  test("a read larger than Datadog takes is sent as requests of at most 1,000 entries; filters skip events and the cursor passes them", async () => {
+    const { tenant } = await pipeline.createTenantWithKey();
+    // 2,400 events, every other one an ERROR; the stream wants only the ERRORs (1,200).
+    const stored = await storeFor(tenant.id, 2400, (n) => ({ severity: n % 2 ? "ERROR" : "INFO" }));
+    const datadog = await receiver(() => 202);
+    const streamId = randomUUID();
+    await pipeline.database.admin`
+      insert into log_streams (id, tenant_id, name, destination, target, secrets, filters)
+      values (${streamId}, ${tenant.id}, 'dd', 'datadog',
+        ${pipeline.database.admin.json({ url: datadog.url, service: "vigil" })},
+        ${pipeline.database.admin.json({ credential: sealText("dd-key", undefined, SEALING_PURPOSE) })},
+        ${pipeline.database.admin.json({ severity: ["ERROR"] })})`;
+    const deliverer = newDeliverer({ batchSize: 5000, requestTimeoutMs: 5000 });
+    deliverer.start();
+    try {
+      await eventually(async () => {
+        const [row] = await pipeline.database.admin<{ committed_seq: string }[]>`
+          select committed_seq from log_streams where id = ${streamId}`;
+        return Number(row?.committed_seq) === 2400;
+      }, 20_000);
+    } finally {
+      await deliverer.stop();
+    }
+    const requests = datadog.received.map(
+      (request) => JSON.parse(request.body) as Array<{ vigil: { seq: number; id: string } }>,
+    );
+    expect(requests.map((entries) => entries.length)).toEqual([1000, 200]);
+    expect(datadog.received.every((request) => request.headers["dd-api-key"] === "dd-key")).toBe(true);
+    const sent = requests.flat().map((entry) => entry.vigil);
+    expect(sent.map((entry) => entry.seq)).toEqual(Array.from({ length: 1200 }, (_, n) => 2 * n + 2));
+    expect(sent.map((entry) => entry.id)).toEqual(stored.filter((_, n) => n % 2).map((event) => event.id));
+  }, 30_000);
+});
+
 describe("leases", () => {
   test("a delivery whose read outlives the lease sends nothing; the stream is sent by one deliverer at a time, in order", async () => {
     const { tenant } = await pipeline.createTenantWithKey();
-    const stored = Array.from({ length: 30 }, () =>
-      queuedEvent(tenant.id, { id: randomUUID(), payload_hash: randomBytes(32).toString("hex") }),
-    );
-    await storeEvents(pipeline.database.db, stored);
+    await storeFor(tenant.id, 30, () => ({}));
     const hook = await receiver();
     const streamId = randomUUID();
     await pipeline.database.admin`
       insert into log_streams (id, tenant_id, name, destination, target, secrets)
       values (${streamId}, ${tenant.id}, 'lease', 'webhook', ${pipeline.database.admin.json({ url: hook.url })},
         ${pipeline.database.admin.json({ signing: [{ sealed: sealText("whsec_lease", undefined, SEALING_PURPOSE), until: null }] })})`;
-    const deliverer = () =>
-      new LogStreamDeliverer(
-        pipeline.database.db,
-        {
-          sealingSecret: undefined,
-          allowPrivateTargets: true,
-          batchSize: 10,
-          pollIntervalMs: 50,
-          deadAfterSeconds: 3600,
-          requestTimeoutMs: 300, // a 2 s lease, renewed per batch
-          maxConcurrentStreams: 4,
-          backoffBaseMs: 10,
-          backoffMaxMs: 50,
-          awsRegion: "us-east-1",
-        },
-        createLogger("worker", "silent"),
-      );
+    // A 2 s lease (renewed per batch) at a 300 ms request timeout.
+    const deliverer = () => newDeliverer({ batchSize: 10, requestTimeoutMs: 300 });
     // The events table is locked: the first deliverer's read waits past its lease.
     const holder = await pipeline.database.admin.reserve();
     const replicas = [deliverer(), deliverer()];
