@@ -10,10 +10,14 @@ import { ArchiveStorage } from "@vigil/shared/archive/archive-storage";
 import { listArchives, restoreArchivedEvents } from "@vigil/shared/archive/restore-archives";
 import { sensitiveKeyMatcher } from "@vigil/shared/events/redaction";
 import { verifyTenantLog } from "@vigil/shared/integrity/verify-tenant-log";
+import { createLogger } from "@vigil/shared/logging/logger";
 import { tenantScope } from "@vigil/shared/query/tenant-scope";
 import { sweepRetention } from "@vigil/shared/retention/retention-sweep";
+import { createCheckpointSigner } from "@vigil/shared/tlog/checkpoint-signer";
+import { Checkpointer } from "@vigil/shared/tlog/checkpointer";
 import { ensureCheckpointBucket } from "@vigil/shared/tlog/dev-checkpoint-key";
 import { createTestPipeline, type TestPipeline } from "@vigil/testkit";
+import { openCheckpoint, signerKey, verifierKeyOf } from "@vigil/verify";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { sampleEvent, seedEvents } from "../query/seed-events.ts";
 
@@ -31,6 +35,7 @@ const bucket = `vigil-archive-${randomBytes(4).toString("hex")}`;
 /** seq → hash of ARCHIVED's expired events, read before they are deleted. */
 const originalHashes = new Map<number, string>();
 const timings: Record<string, number> = {};
+const checkpointKey = { name: "archive-test", privateKeySeed: new Uint8Array(randomBytes(32)) };
 
 const sweep = (archive = true) =>
   sweepRetention({
@@ -83,6 +88,14 @@ beforeAll(async () => {
   for (const row of await pipeline.database.admin<{ seq: string; hash: string }[]>`
     select seq, hash from events where tenant_id = ${ARCHIVED} and seq <= ${EXPIRED}`)
     originalHashes.set(Number(row.seq), row.hash);
+  // A signed checkpoint covering the events to be archived: the manifest must carry it.
+  const checkpointer = new Checkpointer(pipeline.database.db, {
+    origin: "vigil.test",
+    signer: await createCheckpointSigner([await signerKey(checkpointKey)]),
+    anchors: [],
+    logger: createLogger("test", "silent"),
+  });
+  await checkpointer.signTenant(tenantScope(ARCHIVED));
 }, 120_000);
 afterAll(async () => {
   storage?.close();
@@ -139,6 +152,10 @@ describe("retention with archive on", () => {
       to_seq: EXPIRED,
     });
     expect(manifest.event_count).toBe(EXPIRED);
+    // The checkpoint covering the range, which verifies with the signer's public key.
+    expect(manifest.checkpoint?.tree_size).toBe(EXPIRED + RECENT);
+    const opened = await openCheckpoint(manifest.checkpoint!.note, [await verifierKeyOf(checkpointKey)]);
+    expect(opened.checkpoint.size).toBe(EXPIRED + RECENT);
     let events = 0;
     const sizes: number[] = [];
     for (const object of manifest.objects) {
