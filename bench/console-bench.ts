@@ -1,9 +1,13 @@
 // Console page render times: seeds N events (default 1,000,000) over 20 tenants like the query
 // benchmark, signs in through the console's own form, then times full server-side renders (request
 // to last byte) of the events page (newest, and three filters), an event's detail, stats over 30 days
-// and a resource history, each next to the JSON API call that reads the same data.
+// and a resource history, each next to the JSON API call that reads the same data. Each page's
+// `Server-Timing` splits its server time into session check, data (the shared verbs' queries) and
+// render; the load average before and after is printed, since other work on the machine shows up
+// in every p95.
 //
 //   npx tsx bench/console-bench.ts [events] [samples]
+import { loadavg } from "node:os";
 import { fileURLToPath } from "node:url";
 import { requestJson } from "@vigil/testkit/http-client";
 import { startBenchStack } from "./bench-stack.ts";
@@ -86,28 +90,65 @@ async function main(events: number, samples: number) {
       const response = await fetch(url, { headers, redirect: "manual" });
       await response.arrayBuffer();
       if (response.status !== 200) throw new Error(`${url}: HTTP ${response.status}`);
-      return performance.now() - started;
+      const phases = Object.fromEntries(
+        (response.headers.get("server-timing") ?? "")
+          .split(",")
+          .map((entry) => /^\s*(\w+);dur=([\d.]+)/.exec(entry))
+          .filter((match) => match !== null)
+          .map((match) => [match[1]!, Number(match[2])]),
+      ) as Record<string, number>;
+      return { ms: performance.now() - started, phases };
     };
-    const results: Record<string, { page_p50: number; page_p95: number; api_p50: number; api_p95: number }> =
-      {};
+    const round = (value: number) => Number(value.toFixed(1));
+    const load = () => loadavg().map(round);
+    const loadBefore = load();
+    log(`load average before: ${loadBefore.join(" ")}`);
+    // A few unmeasured requests first: the first page of a process bundles nothing but warms the JIT.
+    for (const { page } of Object.values(pages))
+      for (let warm = 0; warm < 5; warm++) await time(`${api.url}${page}`, { Cookie: cookieHeader() });
+    const results: Record<string, Record<string, number>> = {};
     for (const [name, { page, api: apiPath }] of Object.entries(pages)) {
       const pageSamples: number[] = [];
       const apiSamples: number[] = [];
+      const phaseSamples: Record<string, number[]> = { session: [], data: [], render: [] };
       for (let sample = 0; sample < samples; sample++) {
-        pageSamples.push(await time(`${api.url}${page}`, { Cookie: cookieHeader() }));
-        apiSamples.push(await time(`${api.url}${apiPath}`, { "X-API-Key": first!.key }));
+        const rendered = await time(`${api.url}${page}`, { Cookie: cookieHeader() });
+        pageSamples.push(rendered.ms);
+        for (const [phase, ms] of Object.entries(rendered.phases)) phaseSamples[phase]?.push(ms);
+        apiSamples.push((await time(`${api.url}${apiPath}`, { "X-API-Key": first!.key })).ms);
       }
-      const round = (value: number) => Number(value.toFixed(1));
       results[name] = {
         page_p50: round(percentile(pageSamples, 50)),
         page_p95: round(percentile(pageSamples, 95)),
         api_p50: round(percentile(apiSamples, 50)),
         api_p95: round(percentile(apiSamples, 95)),
+        ...Object.fromEntries(
+          Object.entries(phaseSamples).flatMap(([phase, values]) =>
+            values.length === 0
+              ? []
+              : [
+                  [`${phase}_p50`, round(percentile(values, 50))],
+                  [`${phase}_p95`, round(percentile(values, 95))],
+                ],
+          ),
+        ),
       };
       log(`${name}: ${JSON.stringify(results[name])}`);
     }
+    const loadAfter = load();
+    log(`load average after: ${loadAfter.join(" ")}`);
     process.stdout.write(
-      `${JSON.stringify({ events: perTenant * TENANTS, tenants: TENANTS, samples, results }, null, 2)}\n`,
+      `${JSON.stringify(
+        {
+          events: perTenant * TENANTS,
+          tenants: TENANTS,
+          samples,
+          load_average: { before: loadBefore, after: loadAfter },
+          results,
+        },
+        null,
+        2,
+      )}\n`,
     );
   } finally {
     await stack.stop();

@@ -75,6 +75,12 @@ const VIEWER_FEED_BATCH = 200;
 
 type ConsoleContext = Context<AppEnv>;
 
+/**
+ * Where a page's server time goes, sent as `Server-Timing` (session: cookie check and silent
+ * refresh; data: the shared verbs' queries; render: JSX to HTML), read by bench/console-bench.ts.
+ */
+const requestTimings = new WeakMap<Request, { start: number; session?: number }>();
+
 /** The signed-in session and CSRF token of a request, set by the `signedIn` middleware. */
 const signedInRequests = new WeakMap<Request, { session: ConsoleSession; csrf: string }>();
 function signedInState(c: ConsoleContext): { session: ConsoleSession; csrf: string } {
@@ -132,6 +138,7 @@ export function registerConsole(app: OpenAPIHono<AppEnv>, deps: ApiDependencies)
     deps.config.VIGIL_PUBLIC_URL ? new URL(deps.config.VIGIL_PUBLIC_URL).origin : new URL(c.req.url).origin;
 
   web.use("*", async (c, next) => {
+    requestTimings.set(c.req.raw, { start: performance.now() });
     c.header("Content-Security-Policy", contentSecurityPolicy(new URL(streamUrl(c)).origin, "'none'"));
     c.header("X-Content-Type-Options", "nosniff");
     c.header("X-Frame-Options", "DENY");
@@ -165,9 +172,21 @@ export function registerConsole(app: OpenAPIHono<AppEnv>, deps: ApiDependencies)
     });
   });
 
-  const page = (c: ConsoleContext, frame: PageFrame, body: unknown, status = 200) => {
+  const page = async (c: ConsoleContext, frame: PageFrame, body: unknown, status = 200) => {
     c.header("Cache-Control", "no-store");
-    return c.html(<Layout {...frame}>{body as never}</Layout>, status as 200);
+    const rendering = performance.now();
+    const html = await (<Layout {...frame}>{body as never}</Layout>).toString();
+    const timing = requestTimings.get(c.req.raw);
+    if (timing) {
+      const done = performance.now();
+      const session = timing.session ?? 0;
+      const ms = (value: number) => value.toFixed(2);
+      c.header(
+        "Server-Timing",
+        `session;dur=${ms(session)}, data;dur=${ms(rendering - timing.start - session)}, render;dur=${ms(done - rendering)}`,
+      );
+    }
+    return c.html(html, status as 200);
   };
 
   const frameFor = (
@@ -238,7 +257,10 @@ export function registerConsole(app: OpenAPIHono<AppEnv>, deps: ApiDependencies)
   });
 
   const signedIn = async (c: ConsoleContext, next: () => Promise<void>) => {
+    const resolving = performance.now();
     const session = await sessions.resolve(c);
+    const timing = requestTimings.get(c.req.raw);
+    if (timing) timing.session = performance.now() - resolving;
     if (!session) {
       if (c.req.method !== "GET") throw new VigilError("UNAUTHENTICATED", "sign in again");
       const url = new URL(c.req.url);
@@ -320,7 +342,8 @@ export function registerConsole(app: OpenAPIHono<AppEnv>, deps: ApiDependencies)
     let status = 200;
     try {
       const parsed = applyViewerPins(principal, parseQuery(searchParamsSchema, query));
-      result = await searchEvents(deps.db, scope, parsed);
+      // The API's backend too (OpenSearch when configured), so a page equals the API's answer.
+      result = await searchEvents(deps.db, scope, parsed, { backend: deps.searchBackend });
     } catch (error) {
       if (!(error instanceof VigilError) || error.status >= 500) throw error;
       notice = problemNotice(c, error);
