@@ -10,7 +10,8 @@ class VigilLogViewer extends HTMLElement {
     const root = this.attachShadow({ mode: "open" });
     const frame = document.createElement("iframe");
     frame.setAttribute("referrerpolicy", "no-referrer");
-    frame.setAttribute("sandbox", "allow-scripts allow-same-origin allow-forms allow-popups");
+    // allow-downloads: the viewer's CSV/NDJSON export links download from inside the frame.
+    frame.setAttribute("sandbox", "allow-scripts allow-same-origin allow-forms allow-popups allow-downloads");
     frame.style.border = "0";
     frame.style.width = "100%";
     root.append(frame);

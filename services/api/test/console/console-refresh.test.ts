@@ -97,3 +97,33 @@ test("six concurrent silent refreshes over two api replicas keep the session and
   });
   expect(legitimate.status).toBe(303);
 });
+
+test("the grace window never resurrects a signed-out session: the spent token of a revoked family is refused at once", async () => {
+  const jar = await signIn(replicas[0]!);
+  const spent = jar.get("vigil_refresh")!;
+  jar.delete("vigil_access");
+  const refreshed = await fetch(`${replicas[0]!.url}/console/events`, {
+    redirect: "manual",
+    headers: { Cookie: header(jar) },
+  });
+  expect(refreshed.status).toBe(200);
+  for (const [name, value] of cookiesOf(refreshed)) jar.set(name, value);
+  const signOut = await fetch(`${replicas[1]!.url}/console/sign-out`, {
+    method: "POST",
+    redirect: "manual",
+    headers: {
+      Cookie: header(jar),
+      Origin: replicas[1]!.url,
+      "Content-Type": "application/x-www-form-urlencoded",
+    },
+    body: new URLSearchParams({ csrf: jar.get("vigil_csrf")! }),
+  });
+  expect(signOut.status).toBe(303);
+  // Well inside the grace window, the token spent a moment ago opens nothing.
+  const replay = await fetch(`${replicas[0]!.url}/console/events`, {
+    redirect: "manual",
+    headers: { Cookie: header(new Map(jar).set("vigil_refresh", spent).set("vigil_access", "")) },
+  });
+  expect(replay.status).toBe(303);
+  expect(replay.headers.get("location")).toMatch(/^\/console\/sign-in/);
+});
