@@ -9,7 +9,7 @@ import {
   redactValue,
   sensitiveKeyMatcher,
 } from "../../shared/src/events/redaction.ts";
-import { apiErrorFrom, VigilConnectionError } from "./errors.ts";
+import { apiErrorFrom, VigilApiError, VigilConnectionError } from "./errors.ts";
 import {
   type AuditEvent,
   EVENT_LIMITS,
@@ -68,7 +68,10 @@ export interface VigilClientOptions {
   maxQueueBytes?: number;
   /** Bulk requests in flight at once, retries included (default 2). */
   maxConcurrentRequests?: number;
-  /** Per-request timeout (default 30 s); a timed-out request is retried with the same ids. */
+  /**
+   * Per-request timeout (default 30 s): a batch's whole answer, a JSON read's whole answer, the start
+   * of an export's answer. A timed-out batch is retried with the same ids.
+   */
   requestTimeoutMs?: number;
   retry?: Partial<RetryOptions>;
   /** Sensitive key names (default: the server's list). Matching values are replaced before queueing. */
@@ -123,6 +126,7 @@ export class VigilClient {
   private readonly fetchImpl: typeof fetch;
   private readonly isSensitiveKey: (key: string) => boolean;
   private readonly queue: IngestQueue;
+  private readonly requestTimeoutMs: number;
 
   constructor(private readonly options: VigilClientOptions) {
     if (!options.baseUrl) throw new TypeError("VigilClient: baseUrl is required");
@@ -133,6 +137,7 @@ export class VigilClient {
     this.isSensitiveKey = sensitiveKeyMatcher(options.redactKeys ?? DEFAULT_REDACT_KEYS);
     const clamp = (value: number | undefined, fallback: number, min: number, max: number) =>
       Math.min(max, Math.max(min, Math.floor(value ?? fallback)));
+    this.requestTimeoutMs = clamp(options.requestTimeoutMs, 30_000, 1, 600_000);
     this.queue = new IngestQueue({
       url: `${this.baseUrl}/api/v1/logs/bulk`,
       headers: () => this.authHeaders(),
@@ -143,7 +148,7 @@ export class VigilClient {
       maxQueueEvents: clamp(options.maxQueueEvents, 10_000, 1, Number.MAX_SAFE_INTEGER),
       maxQueueBytes: clamp(options.maxQueueBytes, 16 * 1024 * 1024, 1024, Number.MAX_SAFE_INTEGER),
       maxConcurrentRequests: clamp(options.maxConcurrentRequests, 2, 1, 64),
-      requestTimeoutMs: clamp(options.requestTimeoutMs, 30_000, 1, 600_000),
+      requestTimeoutMs: this.requestTimeoutMs,
       retry: {
         maxAttempts: clamp(options.retry?.maxAttempts, 12, 1, Number.MAX_SAFE_INTEGER),
         baseDelayMs: clamp(options.retry?.baseDelayMs, 200, 0, 3_600_000),
@@ -252,31 +257,65 @@ export class VigilClient {
     throw new TypeError("VigilClient: stream() needs apiKey or token");
   }
 
-  /** One API request; a non-2xx answer throws VigilApiError, no answer throws VigilConnectionError. */
+  /**
+   * One API request; a non-2xx answer throws VigilApiError, no answer throws VigilConnectionError.
+   * With no `signal`, a request whose answer has not begun (or whose error body has not ended) within
+   * `requestTimeoutMs` is aborted; a success body (an export) is then read at the caller's pace.
+   */
   async request(
     path: string,
-    init: { method?: string; query?: object; body?: unknown } = {},
+    init: { method?: string; query?: object; body?: unknown; signal?: AbortSignal } = {},
   ): Promise<Response> {
     const url = `${this.baseUrl}${path}${init.query ? queryString(init.query) : ""}`;
     const headers = await this.authHeaders();
     if (init.body !== undefined) headers["Content-Type"] = "application/json";
-    let response: Response;
+    const deadline = init.signal ? undefined : this.deadline();
+    const signal = init.signal ?? deadline!.signal;
     try {
-      response = await this.fetchImpl(url, {
-        method: init.method ?? "GET",
-        headers,
-        body: init.body === undefined ? undefined : JSON.stringify(init.body),
-      });
-    } catch (cause) {
-      throw new VigilConnectionError(`cannot reach ${this.baseUrl}`, { cause });
+      let response: Response;
+      try {
+        response = await this.fetchImpl(url, {
+          method: init.method ?? "GET",
+          headers,
+          body: init.body === undefined ? undefined : JSON.stringify(init.body),
+          signal,
+        });
+      } catch (cause) {
+        throw new VigilConnectionError(
+          signal.aborted ? `no answer from ${this.baseUrl} in time` : `cannot reach ${this.baseUrl}`,
+          { cause },
+        );
+      }
+      if (!response.ok) throw await apiErrorFrom(response);
+      return response;
+    } finally {
+      deadline?.clear();
     }
-    if (!response.ok) throw await apiErrorFrom(response);
-    return response;
   }
 
+  /** An AbortSignal that fires after `requestTimeoutMs` (its timer unref'd), and a way to disarm it. */
+  private deadline(): { signal: AbortSignal; clear: () => void } {
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), this.requestTimeoutMs);
+    (timer as { unref?: () => void }).unref?.();
+    return { signal: controller.signal, clear: () => clearTimeout(timer) };
+  }
+
+  /** A JSON read: the whole answer, body included, within `requestTimeoutMs`. */
   private async json<T>(path: string, query?: object): Promise<T> {
-    const response = await this.request(path, { query });
-    return (await response.json()) as T;
+    const deadline = this.deadline();
+    try {
+      const response = await this.request(path, { query, signal: deadline.signal });
+      return (await response.json()) as T;
+    } catch (error) {
+      if (error instanceof VigilApiError || error instanceof VigilConnectionError) throw error;
+      throw new VigilConnectionError(
+        deadline.signal.aborted ? `no answer from ${this.baseUrl} in time` : "the answer is not JSON",
+        { cause: error },
+      );
+    } finally {
+      deadline.clear();
+    }
   }
 
   /** One page of `GET /api/v1/logs`. */

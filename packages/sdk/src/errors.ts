@@ -41,11 +41,43 @@ export function parseRetryAfter(value: string | null, now: number = Date.now()):
   return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }
 
-/** Reads a non-success response into a VigilApiError (never throws while doing so). */
+/** A problem+json body is a few hundred bytes; a longer error body is not one, and is not read on. */
+const MAX_PROBLEM_BYTES = 64 * 1024;
+
+/** The body as text if it ends within `limit` bytes, else "" (the rest is never downloaded). */
+async function boundedText(response: Response, limit: number): Promise<string> {
+  if (!response.body) return "";
+  const reader = response.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      size += value.byteLength;
+      if (size > limit) return "";
+      chunks.push(value);
+    }
+  } finally {
+    reader.cancel().catch(() => {});
+  }
+  const bytes = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return new TextDecoder().decode(bytes);
+}
+
+/**
+ * Reads a non-success response into a VigilApiError (never throws while doing so). Only a bounded
+ * prefix of the body is read: a proxy's error page or a hostile server cannot make it buffer more.
+ */
 export async function apiErrorFrom(response: Response): Promise<VigilApiError> {
   let problem: Problem = { status: response.status, title: response.statusText };
   try {
-    const text = await response.text();
+    const text = await boundedText(response, MAX_PROBLEM_BYTES);
     const parsed = JSON.parse(text) as Partial<Problem>;
     if (parsed && typeof parsed === "object") problem = { ...problem, ...parsed, status: response.status };
   } catch {}
