@@ -21,6 +21,8 @@ import { afterAll, beforeAll, expect, test } from "vitest";
 const TOTAL = 20_000;
 const OUTAGE_MS = 20_000;
 const REQUEST_TIMEOUT_MS = 2000;
+/** Shorter than the lease a killed worker leaves (3 × the request timeout). */
+const OVERLAP_SECONDS = 3;
 const WORKER_ENV = {
   LOG_STREAM_POLL_INTERVAL_MS: "100",
   LOG_STREAM_BACKOFF_BASE_MS: "20",
@@ -216,7 +218,9 @@ test("20,000 events to a webhook that fails 30 %, is down 20 s, rotates its secr
   let holdAfter = Number.POSITIVE_INFINITY;
   let held: { delivery: Delivery; res: ServerResponse } | null = null;
   const chaos = new Receiver((delivery, res) => {
-    if (mode === "hold-next" && delivery.at >= holdAfter && !held) {
+    // The request held is one signed during the overlap (two v1 signatures).
+    const signedByBoth = delivery.signature.split(",v1=").length === 3;
+    if (mode === "hold-next" && delivery.at >= holdAfter && signedByBoth && !held) {
       held = { delivery, res };
       return "held";
     }
@@ -271,20 +275,22 @@ test("20,000 events to a webhook that fails 30 %, is down 20 s, rotates its secr
     // Meanwhile the api shows the stream failing with its last error, and the other stream unaffected.
     const failing = await eventually(async () => {
       const read = await requestJson(streamUrl(chaosStream.body.id), { token: adminToken });
-      return read.body.state === "failing" && read.body;
+      return read.body.state === "failing" && /ECONNREFUSED/.test(read.body.last_error) && read.body;
     }, OUTAGE_MS / 2);
-    expect(failing.last_error).toMatch(/ECONNREFUSED|socket hang up|ECONNRESET/);
-    expect(failing.committed_seq).toBeGreaterThanOrEqual(deliveredBeforeOutage);
+    // (The last run before the outage may have been cut before its sender heard the answer.)
+    expect(failing.committed_seq).toBeGreaterThanOrEqual(
+      deliveredBeforeOutage - lastBeforeOutage.events.length,
+    );
     await new Promise((resolve) => setTimeout(resolve, outageStarted + OUTAGE_MS - Date.now()));
     await chaos.up();
     const outage = { from: outageStarted, to: Date.now() };
     expect(chaos.deliveries.filter((d) => d.at > outage.from && d.at < outage.to)).toEqual([]);
 
-    // Rotate the signing secret with a 2 s overlap, then hold the next request and SIGKILL its sender.
+    // Rotate the signing secret with an overlap, hold a request signed by both, SIGKILL its sender.
     const rotation = await requestJson(streamUrl(chaosStream.body.id), {
       method: "PATCH",
       token: adminToken,
-      body: { rotate_secret: true, overlap_seconds: 2 },
+      body: { rotate_secret: true, overlap_seconds: OVERLAP_SECONDS },
     });
     expect(rotation.status).toBe(200);
     const rotatedAt = Date.now();
@@ -344,7 +350,8 @@ test("20,000 events to a webhook that fails 30 %, is down 20 s, rotates its secr
       expect(byOld || byNew, delivery.signature).toBe(true);
       expect(verifies(delivery, steadySecret)).toBe(false);
       if (delivery.at < rotatedAt - REQUEST_TIMEOUT_MS) expect(byOld && !byNew).toBe(true);
-      if (delivery.at > rotatedAt + 2000 + REQUEST_TIMEOUT_MS) expect(!byOld && byNew).toBe(true);
+      if (delivery.at > rotatedAt + OVERLAP_SECONDS * 1000 + REQUEST_TIMEOUT_MS)
+        expect(!byOld && byNew).toBe(true);
       if (byOld && byNew) bothSigned++;
     }
     expect(bothSigned).toBeGreaterThan(0);
