@@ -156,6 +156,19 @@ describe("cleanup, list and restore over HTTP", () => {
       restored: 0,
     });
     expect(listed.body.data[0].object_key).toMatch(new RegExp(`^audit/${tenantA.id}/events/`));
+    // Stored as S3 users expect: NDJSON (also sent with Content-Encoding: gzip, which fauxqs 1.9
+    // does not keep, so it is not asserted here); the manifest as JSON.
+    const { HeadObjectCommand, S3Client } = await import("@aws-sdk/client-s3");
+    const client = new S3Client({
+      region: "us-east-1",
+      endpoint: pipeline.sqsEndpoint,
+      forcePathStyle: true,
+      credentials: { accessKeyId: "vigil", secretAccessKey: "vigil" },
+    });
+    const head = (key: string) => client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+    expect((await head(listed.body.data[0].object_key)).ContentType).toBe("application/x-ndjson");
+    expect((await head(listed.body.data[0].manifest_key)).ContentType).toBe("application/json");
+    client.destroy();
     // Tenant B: none of A's archives, whether it asks plainly or names A.
     expect((await requestJson(`${api.url}/api/v1/archives`, { key: readB })).body.data).toEqual([]);
     const named = await requestJson(`${api.url}/api/v1/archives?tenant_id=${tenantA.id}`, { token: adminB });
@@ -262,6 +275,25 @@ describe("cleanup, list and restore over HTTP", () => {
       { n: number }[]
     >`select count(*)::int as n from restored_events`;
     expect(after[0]!.n).toBe(before[0]!.n - 100);
+  });
+
+  test("with archive storage unreachable, a cleanup of an archive-enabled tenant is a 503 and deletes nothing", async () => {
+    const unreachable = await pipeline.start("api", {
+      ARCHIVE_S3_BUCKET: bucket,
+      ARCHIVE_S3_ENDPOINT: "http://127.0.0.1:9", // discard port: nothing listens
+    });
+    expect((await patchArchive(adminB, tenantB.id, { enabled: true })).status).toBe(200);
+    const done = await requestJson(
+      `${unreachable.url}/api/v1/logs/cleanup?before=${new Date(NOW - 5 * DAY).toISOString()}`,
+      { method: "DELETE", token: adminB },
+    );
+    expect(done.status).toBe(503);
+    expect(done.body.code).toBe("ARCHIVE_UNAVAILABLE");
+    expect(JSON.stringify(done.body)).not.toContain("vigil:"); // no credentials in the problem
+    const [left] = await pipeline.database.admin<{ n: number }[]>`
+      select count(*)::int as n from events where tenant_id = ${tenantB.id}`;
+    expect(left!.n).toBeGreaterThanOrEqual(OLD + 10);
+    await unreachable.stop();
   });
 
   test("the OpenAPI document lists the archive routes", async () => {
