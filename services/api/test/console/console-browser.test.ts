@@ -74,6 +74,12 @@ async function apiGet(key: string, pathAndQuery: string) {
 /** A page whose console errors and CSP violations are collected for the final check. */
 async function watchedPage(context: BrowserContext): Promise<Page> {
   const page = await context.newPage();
+  // CSP violations reported explicitly too (Chromium also logs them as console errors).
+  await page.addInitScript(() =>
+    document.addEventListener("securitypolicyviolation", (event) =>
+      console.error(`CSP violation: ${event.violatedDirective} ${event.blockedURI}`),
+    ),
+  );
   page.on("console", (message) => {
     // While the streamer is down on purpose, Chromium logs each refused reconnect attempt.
     if (message.type() === "error" && !(restarting && message.text().includes("ERR_CONNECTION_REFUSED")))
