@@ -410,6 +410,67 @@ describe("batches a destination can take", () => {
   }, 30_000);
 });
 
+describe("tenant's pause", () => {
+  test("a pause set while a batch is on its way stays, whether the batch succeeds or fails; re-enabled, delivery resumes from the cursor", async () => {
+    const { tenant } = await pipeline.createTenantWithKey();
+    await storeFor(tenant.id, 20, () => ({}));
+    // Requests wait here until the test answers them.
+    const waiting: Array<{ path: string; body: string; answer: (status: number) => void }> = [];
+    const { url } = await listen(
+      createHttpServer((req, res) => {
+        const chunks: Buffer[] = [];
+        req.on("data", (chunk) => chunks.push(chunk));
+        req.on("end", () =>
+          waiting.push({
+            path: req.url ?? "",
+            body: Buffer.concat(chunks).toString(),
+            answer: (status) => {
+              if (!res.headersSent) res.writeHead(status).end();
+            },
+          }),
+        );
+      }),
+    );
+    const streams = { ok: randomUUID(), failing: randomUUID() };
+    for (const [name, id] of Object.entries(streams))
+      await pipeline.database.admin`
+        insert into log_streams (id, tenant_id, name, destination, target, secrets)
+        values (${id}, ${tenant.id}, ${name}, 'webhook', ${pipeline.database.admin.json({ url: `${url}/${name}` })},
+          ${pipeline.database.admin.json({ signing: [{ sealed: sealText("whsec_p", undefined, SEALING_PURPOSE), until: null }] })})`;
+    const stream = async (id: string) =>
+      (
+        await pipeline.database.admin<{ state: string; committed_seq: string; last_error: string | null }[]>`
+          select state, committed_seq, last_error from log_streams where id = ${id}`
+      )[0]!;
+    const deliverer = newDeliverer({ batchSize: 10, requestTimeoutMs: 5000 });
+    deliverer.start();
+    try {
+      await eventually(async () => waiting.length === 2);
+      // The tenant pauses both (PATCH {"state":"paused"} writes this column) while their batches are out.
+      await pipeline.database.admin`update log_streams set state = 'paused' where tenant_id = ${tenant.id}`;
+      waiting.find((request) => request.path === "/ok")!.answer(200);
+      waiting.find((request) => request.path === "/failing")!.answer(500);
+      await eventually(async () => Number((await stream(streams.ok)).committed_seq) === 10);
+      await eventually(async () => (await stream(streams.failing)).last_error === "HTTP 500");
+      expect(await stream(streams.ok)).toMatchObject({ state: "paused" });
+      expect(await stream(streams.failing)).toMatchObject({ state: "paused" });
+      expect(Number((await stream(streams.failing)).committed_seq)).toBe(0);
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      expect(waiting).toHaveLength(2); // paused: nothing more is sent
+
+      await pipeline.database.admin`update log_streams set state = 'active' where id = ${streams.ok}`;
+      await eventually(async () => waiting.length === 3);
+      expect(JSON.parse(waiting[2]!.body)).toMatchObject({ from_seq: 11, to_seq: 20 });
+      waiting[2]!.answer(200);
+      await eventually(async () => Number((await stream(streams.ok)).committed_seq) === 20);
+      expect((await stream(streams.ok)).state).toBe("active");
+    } finally {
+      for (const request of waiting) request.answer(503);
+      await deliverer.stop();
+    }
+  }, 30_000);
+});
+
 describe("leases", () => {
   test("a delivery whose read outlives the lease sends nothing; the stream is sent by one deliverer at a time, in order", async () => {
     const { tenant } = await pipeline.createTenantWithKey();

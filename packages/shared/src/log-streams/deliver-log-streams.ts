@@ -200,7 +200,9 @@ export class LogStreamDeliverer {
               committed_seq = greatest(committed_seq, ${lastSeq}),
               delivered_events = delivered_events + ${events.length},
               last_delivered_at = case when ${events.length} > 0 then now() else last_delivered_at end,
-              state = 'active', failing_since = null, attempts = 0, next_attempt_at = now(), updated_at = now()
+              -- A pause the tenant set while this batch was on its way stays.
+              state = case when state = 'paused' then 'paused' else 'active' end,
+              failing_since = null, attempts = 0, next_attempt_at = now(), updated_at = now()
             where id = ${id} and lease_owner = ${this.#owner}`,
         );
         this.metrics?.logStreamEvents.inc(
@@ -261,7 +263,8 @@ export class LogStreamDeliverer {
           attempts = ${attempts},
           last_error = ${message}, last_error_at = now(),
           failing_since = coalesce(failing_since, now()),
-          state = case when coalesce(failing_since, now()) < now() - make_interval(secs => ${this.options.deadAfterSeconds})
+          state = case when state = 'paused' then 'paused'
+                       when coalesce(failing_since, now()) < now() - make_interval(secs => ${this.options.deadAfterSeconds})
                        then 'dead' else 'failing' end,
           next_attempt_at = now() + make_interval(secs => ${delayMs / 1000}),
           updated_at = now()
