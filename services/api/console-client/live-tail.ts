@@ -231,11 +231,8 @@ async function connect(): Promise<void> {
 async function renew(): Promise<void> {
   if (successor || !socket) return; // without a socket, a reconnect is already under way
   const grant = await streamGrant();
-  if (!grant) {
-    if (socket) scheduleRenewal(1_000);
-    else retry();
-    return;
-  }
+  if (!socket) return; // the stream dropped meanwhile: the reconnect under way takes over
+  if (!grant) return scheduleRenewal(1_000);
   const pending = { ws: openSocket(grant), buffer: [] as ServerMessage[] };
   successor = pending;
   pending.ws.addEventListener("message", (message) => {
