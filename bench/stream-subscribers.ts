@@ -203,7 +203,8 @@ process.once("message", async (start: { urls: string[]; key: string; count: numb
   process.once("message", async (collect: { total: number; deadlineMs: number }) => {
     while (Date.now() < collect.deadlineMs && subscribers.some((s) => s.received < collect.total && !s.slow))
       await sleep(100);
-    process.send?.({
+    for (const subscriber of subscribers) subscriber.socket?.destroy();
+    const result = {
       type: "result",
       complete: subscribers.filter((s) => s.received === collect.total && s.outOfOrder === 0).length,
       delivered: subscribers.reduce((sum, s) => sum + s.received, 0),
@@ -213,8 +214,9 @@ process.once("message", async (start: { urls: string[]; key: string; count: numb
       outOfOrder: subscribers.reduce((sum, s) => sum + s.outOfOrder, 0),
       slowCloses: subscribers.filter((s) => s.slow).length,
       receipts: subscribers.flatMap((s) => s.receipts ?? []),
-    });
-    for (const subscriber of subscribers) subscriber.socket?.destroy();
-    setTimeout(() => process.exit(0), 100);
+    };
+    // Exits only once the result (megabytes: every sampled receipt) has been written to the channel:
+    // a fixed delay lost it on a loaded machine, and the parent saw the exit instead.
+    process.send?.(result, () => process.exit(0));
   });
 });
