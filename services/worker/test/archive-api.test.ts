@@ -135,6 +135,14 @@ describe("archive settings", () => {
 
 describe("cleanup, list and restore over HTTP", () => {
   test("a cleanup archives before it deletes; the archive is listed for its tenant only", async () => {
+    // One archived event was erased first (spec §13): archived with its marker, checked by its chain link.
+    const [fifth] = await pipeline.database.admin<{ id: string }[]>`
+      select id from events where tenant_id = ${tenantA.id} and seq = 5`;
+    const erased = await requestJson(`${api.url}/api/v1/logs/${fifth!.id}/erasure`, {
+      token: adminA,
+      body: { reason: "GDPR request 42" },
+    });
+    expect(erased.status, JSON.stringify(erased.body)).toBe(200);
     const before = new Date(NOW - 5 * DAY).toISOString();
     const done = await requestJson(`${api.url}/api/v1/logs/cleanup?before=${before}`, {
       method: "DELETE",
@@ -248,6 +256,11 @@ describe("cleanup, list and restore over HTTP", () => {
       expect(event).not.toHaveProperty("salt");
     }
     expect(read.body.data[7]).toMatchObject({ seq: 8, resource_id: "inv-7", after_state: { amount: 7 } });
+    expect(read.body.data[4]).toMatchObject({
+      seq: 5,
+      after_state: null,
+      erased: { fields: expect.any(Array) },
+    });
     const page = await requestJson(`${api.url}/api/v1/archives/restored?from_seq=100&limit=10`, {
       key: readA,
     });

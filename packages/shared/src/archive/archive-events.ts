@@ -94,13 +94,13 @@ class ObjectBuilder {
     return (
       seq === this.toSeq + 1 &&
       this.lines.length < maxEvents &&
-      this.bytes + line.length <= ARCHIVE_OBJECT_MAX_BYTES
+      this.bytes + Buffer.byteLength(line) <= ARCHIVE_OBJECT_MAX_BYTES
     );
   }
 
   add(row: ArchiveRow, line: string): void {
     this.lines.push(line);
-    this.bytes += line.length;
+    this.bytes += Buffer.byteLength(line);
     this.toSeq = Number(row.seq);
     this.rollup.add(row.hash);
     this.runRollup.add(row.hash);
