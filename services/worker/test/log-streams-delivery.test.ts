@@ -149,6 +149,7 @@ describe("request formats", () => {
     const [request] = splunk.received;
     expect(request).toMatchObject({ method: "POST", path: "/services/collector/event" });
     expect(request!.headers.authorization).toBe("Splunk hec-1");
+    expect(request!.headers["x-splunk-request-channel"]).toBe(batch.streamId);
     expect(request!.headers["content-type"]).toBe("application/json");
     const lines = request!.body.split("\n").map((line) => JSON.parse(line));
     expect(lines).toEqual(

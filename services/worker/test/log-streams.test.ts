@@ -456,6 +456,15 @@ describe("log stream input", () => {
     }
     const listed = await requestJson(url, { token: adminToken });
     expect(listed.body.data.map((stream: { name: string }) => stream.name)).toEqual(["ok"]);
+    // A burst of rotations keeps the newest secret and at most three old ones in force (every secret
+    // in force signs each request, so the header stays small).
+    const secrets: string[] = [];
+    for (let n = 0; n < 6; n++) secrets.push((await patch({ rotate_secret: true })).body.signing_secret);
+    const [stored] = await pipeline.database.admin<{ signing: Array<{ until: string | null }> }[]>`
+      select secrets->'signing' as signing from log_streams where id = ${created.body.id}`;
+    expect(new Set(secrets).size).toBe(6);
+    expect(stored!.signing).toHaveLength(4);
+    expect(stored!.signing.filter((entry) => entry.until === null)).toHaveLength(1);
   });
 
   test("in production, targets on loopback, private, link-local and metadata addresses are refused (SSRF)", async () => {

@@ -205,7 +205,12 @@ export async function deliverBatch(
       return post(
         {
           url: new URL("/services/collector/event", target.url).toString(),
-          headers: { "Content-Type": "application/json", Authorization: `Splunk ${target.token}` },
+          headers: {
+            "Content-Type": "application/json",
+            Authorization: `Splunk ${target.token}`,
+            // Required by collectors with indexer acknowledgement on (a GUID; ignored otherwise).
+            "X-Splunk-Request-Channel": batch.streamId,
+          },
           body,
         },
         context,

@@ -55,6 +55,7 @@ export interface LogStreamRow {
 }
 
 const MAX_STREAMS_PER_TENANT = 20;
+const MAX_OLD_SIGNING_SECRETS = 3;
 
 export function newSigningSecret(): string {
   return `whsec_${randomBytes(24).toString("base64url")}`;
@@ -198,7 +199,10 @@ export async function updateLogStream(
           { sealed: sealText(signingSecret, settings.sealingSecret, SEALING_PURPOSE), until: null },
           ...(secrets.signing ?? [])
             .filter((entry) => entry.until === null || Date.parse(entry.until) > Date.now())
-            .map((entry) => ({ ...entry, until: entry.until ?? until })),
+            .map((entry) => ({ ...entry, until: entry.until ?? until }))
+            // Every secret in force signs each request: a burst of rotations must not grow the header
+            // past what receivers accept, so only the newest few old secrets keep their overlap.
+            .slice(0, MAX_OLD_SIGNING_SECRETS),
         ],
       };
     }
