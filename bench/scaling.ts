@@ -339,7 +339,7 @@ export function renderScalingMarkdown(report: ScalingReport, stamp: string): str
   }
   for (const run of report.queries)
     lines.push(
-      `- ${formatNumber(run.events)} events across ${run.tenants} tenants: seeded in ${formatNumber(run.seedSeconds)} s (database ${formatNumber(run.databaseMb)} MB), section ${minutes(run.seconds)}; p50 HTTP ${QUERY_NAMES.map((name) => `${name} ${run.http[name].p50} ms`).join(", ")}; \`${run.uptime}\``,
+      `- ${formatNumber(run.events)} events across ${run.tenants} tenants: seeded in ${formatNumber(run.seedSeconds)} s${run.databaseMb ? ` (database ${formatNumber(run.databaseMb)} MB)` : ""}, section ${minutes(run.seconds)}; p50 HTTP ${QUERY_NAMES.map((name) => `${name} ${run.http[name].p50} ms`).join(", ")}; \`${run.uptime}\``,
     );
   if (report.queries.length) lines.push("");
 
