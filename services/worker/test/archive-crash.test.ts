@@ -19,8 +19,8 @@ import { afterAll, beforeAll, expect, test } from "vitest";
 const DAY = 86_400_000;
 const NOW = Date.now();
 const TENANT = "0190a0a0-0000-7000-8000-0000000000d1";
-const EXPIRED = 20_000;
-const PER_OBJECT = 500; // 40 objects: runs of 16, 16 and 8 objects (a manifest each)
+const EXPIRED = 10_000;
+const PER_OBJECT = 250; // 40 objects: runs of 16, 16 and 8 objects (a manifest each)
 
 const execFileAsync = promisify(execFile);
 let pipeline: TestPipeline;
