@@ -218,11 +218,12 @@ function openStalledExport(
   });
 }
 
+/** Exports holding a connection: their COPY (marked vigil_export) running, or its transaction open. */
 async function idleExportTransactions(): Promise<number> {
   const [row] = await pipeline.database.admin<{ count: number }[]>`
     select count(*)::int as count from pg_stat_activity
     where datname = current_database() and application_name = 'vigil-api' and query ilike '%vigil_export%'
-      and state like 'idle in transaction%'`;
+      and state in ('active', 'idle in transaction')`;
   return row!.count;
 }
 

@@ -1,9 +1,9 @@
-// Pure limits of the read paths: the export caps, export fetch sizing, page byte budgets and the
-// refusal of negation-only full-text queries.
+// Pure limits of the read paths: the export caps, page byte budgets and the refusal of
+// negation-only full-text queries. (Export memory is bounded by back-pressure on PostgreSQL's
+// COPY stream, tested in export-copy.test.ts, so it has no batch sizing to test here.)
 import { describe, expect, test } from "vitest";
 import { VigilError } from "../../src/errors/vigil-error.ts";
 import { pageFromRows } from "../../src/query/event-search-backend.ts";
-import { batchLength, EXPORT_BATCH_BYTES, EXPORT_BATCH_SIZE } from "../../src/query/export-events.ts";
 import { ExportSlots } from "../../src/query/export-slots.ts";
 import {
   hasPositiveTermPerAlternative,
@@ -32,22 +32,6 @@ describe("export slots", () => {
     expect(slots.active).toBe(2);
     slots.acquire("c");
     expect(() => slots.acquire("d")).toThrow(VigilError);
-  });
-});
-
-describe("export batch sizing", () => {
-  test("a batch takes rows up to 2,000 or until the one that reaches the byte budget, at least one", () => {
-    expect(batchLength(Array(5000).fill(700), 0)).toBe(EXPORT_BATCH_SIZE);
-    expect(batchLength(Array(10).fill(700), 4)).toBe(6);
-    const big = 256 * 1024;
-    expect(batchLength(Array(100).fill(big), 0)).toBe(EXPORT_BATCH_BYTES / big);
-    // Many small rows, then large ones: the batch ends at the large ones' budget.
-    const mixed = [...Array(64).fill(100), ...Array(2000).fill(big)];
-    const first = batchLength(mixed, 0);
-    const bytes = mixed.slice(0, first).reduce((sum, size) => sum + size, 0);
-    expect(bytes).toBeLessThanOrEqual(EXPORT_BATCH_BYTES + big);
-    expect(batchLength([64 * 1024 * 1024, 1], 0)).toBe(1);
-    expect(batchLength([], 0)).toBe(0);
   });
 });
 
