@@ -3,7 +3,7 @@
 // bounded duration. Latency is measured per delivered event as (client receive time − the row's
 // stored_at), on a sample of subscribers (spread over the streamers like the rest) that receive
 // exactly the same stream as all the others.
-import { fork } from "node:child_process";
+import { execFileSync, fork } from "node:child_process";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -258,7 +258,7 @@ async function measureUnderLoad(
     );
     notes.push(
       `${setup} for ${options.seconds} s (${formatNumber(total)} events, ${formatNumber(total * options.subscribers)} deliveries; every subscriber takes every event of the tenant; the subscribers run in one separate process on the same machine): latency p50 ${formatNumber(p50)} ms, p95 ${formatNumber(p95)} ms, p99 ${formatNumber(p99)} ms; ${complete}/${options.subscribers} subscribers received every event in seq order with no gap or duplicate (${outOfOrder} out-of-order deliveries in total), ${slowCloses} closed as slow consumers (4008); streamer CPU per delivery ${cpuPerDeliveryUs.map((us) => `${formatNumber(us)} µs`).join(" / ")}.`,
-      `${setup}, while posting (${postSeconds.toFixed(1)} s): ${cpuReport(cpuDuringLoad, postSeconds, total / 1000, "1,000 events")}; ${split}.`,
+      `${setup}, while posting (${postSeconds.toFixed(1)} s): ${cpuReport(cpuDuringLoad, postSeconds, total / 1000, "1,000 events")}; ${split}; \`${execFileSync("uptime").toString().trim()}\`.`,
     );
     return {
       streamers: streamerCount,
