@@ -252,6 +252,52 @@ describe("viewer and stream tokens", () => {
   });
 });
 
+describe("viewer feed, export and proof under hostile input", () => {
+  test("bad, widening, forged or stream-token requests are 4xx, never 5xx, and nothing leaks past the pins", async () => {
+    const issued = await requestJson(`${api.url}/api/v1/viewer-tokens`, {
+      token: tenantAdmin.token,
+      body: { filters: { user_id: "u-1", resource_type: "invoice" } },
+    });
+    const token = encodeURIComponent(issued.body.token as string);
+    const jar = await signIn(tenantAdmin.email, tenantAdmin.password);
+    const stream = await browse(jar, "/console/stream-token", {
+      method: "POST",
+      headers: { "X-CSRF-Token": jar.cookies.get("vigil_csrf")!, Origin: api.url },
+    });
+    const streamToken = encodeURIComponent((await stream.json()).token as string);
+    const cases: Array<[string, number]> = [
+      [`/console/viewer/feed?token=${token}&since=-1`, 400],
+      [`/console/viewer/feed?token=${token}&since=abc`, 400],
+      [`/console/viewer/feed?token=${token}&since=1e400`, 400],
+      [`/console/viewer/feed?token=${token}&since=0&severity=LOUD`, 400],
+      [`/console/viewer/feed?token=${token}&since=0&q=x`, 400],
+      [`/console/viewer/feed?token=${token}&since=0&user_id=u-2`, 403],
+      [`/console/viewer/feed?token=${token}&since=0&resource_type=user`, 403],
+      [`/console/viewer/feed?token=${streamToken}&since=0`, 401],
+      [`/console/viewer/feed?token=garbage&since=0`, 401],
+      [`/console/viewer/export?token=${token}&format=xml`, 400],
+      [`/console/viewer/export?token=${token}&format=bundle&from_seq=1&to_seq=2`, 400],
+      [`/console/viewer/export?token=${token}&user_id=u-2`, 403],
+      [`/console/viewer/export?token=${streamToken}`, 401],
+      [`/console/viewer/tail?token=${token}&resource_type=user`, 403],
+      [`/console/viewer/tail?token=${token}&action=other`, 200], // narrowing an unpinned field is fine
+      [`/console/viewer/events/not-a-uuid/proof?token=${token}`, 404],
+      [`/console/viewer/events/00000000-0000-4000-8000-000000000000/proof?token=${token}`, 404],
+    ];
+    for (const [pathName, status] of cases) {
+      const response = await fetch(`${api.url}${pathName}`);
+      expect(`${pathName} → ${response.status}`).toBe(`${pathName} → ${status}`);
+    }
+    // Named fields in the problem: the feed's bad `since` says so.
+    const bad = await (await fetch(`${api.url}/console/viewer/feed?token=${token}&since=-1`)).json();
+    expect(JSON.stringify(bad)).toContain("since");
+    // The public checkpoint-key route needs no session and answers a status, not an error page.
+    const key = await fetch(`${api.url}/console/checkpoint-key`);
+    expect(key.status).toBe(200);
+    expect(["ok", "unavailable"]).toContain((await key.json()).status);
+  });
+});
+
 describe("hostile input", () => {
   test("bad filters and paths are 4xx pages with a request id; markup in events is escaped; roles still apply", async () => {
     await pipeline.start("worker");
