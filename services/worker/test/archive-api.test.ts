@@ -217,6 +217,8 @@ describe("cleanup, list and restore over HTTP", () => {
       [{ from_seq: 1, to_seq: 2, from: "2026-01-01T00:00:00Z" }, "from"],
       [{ from: "yesterday", to: "2026-01-01T00:00:00Z" }, "from"],
       [{ from: "2026-02-01T00:00:00Z", to: "2026-01-01T00:00:00Z" }, "to"],
+      [{ from: "0000-01-01T00:00:00Z", to: "2026-01-01T00:00:00Z" }, "from"],
+      [{ from: "2026-01-01T00:00:00", to: "2026-02-01T00:00:00Z" }, "from"],
       [{ from_seq: 1, to_seq: 2, tenant_id: tenantB.id }, "tenant_id"],
       [[1, 2], "(body)"],
     ];
@@ -235,7 +237,18 @@ describe("cleanup, list and restore over HTTP", () => {
     expect((await raw('{"from_seq":1e400,"to_seq":2}')).status).toBeLessThan(500);
     expect((await raw("{not json")).status).toBe(400);
     expect((await raw(`{"from_seq":1,"to_seq":2,"pad":"${"x".repeat(10_000)}"}`)).status).toBe(413);
-    for (const query of ["from_seq=-1", "to_seq=abc", "limit=0", "limit=5000", "from_seq=9&to_seq=2"]) {
+    for (const query of [
+      "from_seq=-1",
+      "to_seq=abc",
+      "limit=0",
+      "limit=5000",
+      "from_seq=9&to_seq=2",
+      "user_id=%00",
+      "from=yesterday",
+      "resource_id=",
+      "tenant_id=not-a-uuid",
+      "sort=seq",
+    ]) {
       const listed = await requestJson(`${api.url}/api/v1/archives/restored?${query}`, { key: readA });
       expect(listed.status, query).toBe(400);
     }
@@ -268,6 +281,13 @@ describe("cleanup, list and restore over HTTP", () => {
       100, 101, 102, 103, 104, 105, 106, 107, 108, 109,
     ]);
     expect(page.body.next_from_seq).toBe(110);
+    const byResource = await requestJson(`${api.url}/api/v1/archives/restored?resource_id=inv-7`, {
+      key: readA,
+    });
+    expect(byResource.body.data.map((e: { seq: number }) => e.seq)).toEqual([8]);
+    const window = `from=${new Date(NOW - 10 * DAY + 10_000).toISOString()}&to=${new Date(NOW - 10 * DAY + 13_000).toISOString()}`;
+    const byTime = await requestJson(`${api.url}/api/v1/archives/restored?${window}`, { key: readA });
+    expect(byTime.body.data.map((e: { seq: number }) => e.seq)).toEqual([11, 12, 13]);
     expect((await requestJson(`${api.url}/api/v1/archives/restored`, { key: readB })).body.data).toEqual([]);
     expect((await requestJson(`${api.url}/api/v1/archives`, { key: readA })).body.data[0].restored).toBe(OLD);
   });

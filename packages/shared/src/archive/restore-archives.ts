@@ -11,6 +11,7 @@ import type { Database } from "../db/database.ts";
 import { VigilError } from "../errors/vigil-error.ts";
 import type { StoredEvent } from "../events/event-schema.ts";
 import { toStoredEvent } from "../query/event-rows.ts";
+import { filterText, queryTime } from "../query/search-params.ts";
 import type { TenantScope } from "../query/tenant-scope.ts";
 import {
   ArchiveCheckError,
@@ -30,7 +31,7 @@ const seqField = z
   .int("must be an integer")
   .min(1, "must be at least 1")
   .max(MAX_SEQ);
-const timeField = z.iso.datetime({ offset: true, message: "must be an RFC 3339 date-time" });
+const timeField = queryTime;
 const seqParam = z.coerce.number("must be a number").int("must be an integer").min(0).max(MAX_SEQ);
 
 export const restoreRequestSchema = z
@@ -81,6 +82,12 @@ export const restoredEventsQuerySchema = z
   .strictObject({
     from_seq: seqParam.optional(),
     to_seq: seqParam.optional(),
+    from: queryTime.optional(),
+    to: queryTime.optional(),
+    user_id: filterText(256).optional(),
+    action: filterText(128).optional(),
+    resource_type: filterText(128).optional(),
+    resource_id: filterText(256).optional(),
     limit: z.coerce.number("must be a number").int("must be an integer").min(1).max(1000).default(100),
   })
   .refine((q) => q.from_seq === undefined || q.to_seq === undefined || q.to_seq >= q.from_seq, {
@@ -349,7 +356,10 @@ async function insertRestored(
   return row?.inserted ?? 0;
 }
 
-/** Restored events in seq order, as the ordinary reads show them (no salt), with `restored_at`. */
+/**
+ * Restored events in seq order, as the ordinary reads show them (no salt), with `restored_at`;
+ * optionally by time window and by user, action or resource (exact match).
+ */
 export async function listRestoredEvents(
   db: Database,
   scope: TenantScope,
@@ -360,6 +370,12 @@ export async function listRestoredEvents(
     (tx) => tx<Array<Parameters<typeof toStoredEvent>[0] & { restored_at: Date }>>`
       select * from restored_events
       where tenant_id = ${scope.tenantId} and seq >= ${query.from_seq ?? 0} and seq <= ${query.to_seq ?? MAX_SEQ}
+        and (${query.from ?? null}::timestamptz is null or occurred_at >= ${query.from ?? null}::timestamptz)
+        and (${query.to ?? null}::timestamptz is null or occurred_at < ${query.to ?? null}::timestamptz)
+        and (${query.user_id ?? null}::text is null or user_id = ${query.user_id ?? null})
+        and (${query.action ?? null}::text is null or action = ${query.action ?? null})
+        and (${query.resource_type ?? null}::text is null or resource_type = ${query.resource_type ?? null})
+        and (${query.resource_id ?? null}::text is null or resource_id = ${query.resource_id ?? null})
       order by seq limit ${query.limit + 1}`,
   );
   const more = rows.length > query.limit;
