@@ -256,9 +256,21 @@ describe("cleanup, list and restore over HTTP", () => {
   });
 
   test("restore brings back the events with their seq and hash; again never doubles; B reads none", async () => {
-    const first = await restore({ token: adminA }, { from_seq: 1, to_seq: OLD + 10 });
-    expect(first.status, JSON.stringify(first.body)).toBe(200);
-    expect(first.body).toEqual({ restored: OLD, already_restored: 0, objects: 1, from_seq: 1, to_seq: OLD });
+    // Two restores of the same range at once: each event restored by exactly one of them.
+    const [first, second] = await Promise.all([
+      restore({ token: adminA }, { from_seq: 1, to_seq: OLD + 10 }),
+      restore({ token: adminA }, { from_seq: 1, to_seq: OLD }),
+    ]);
+    expect(first!.status, JSON.stringify(first!.body)).toBe(200);
+    expect(second!.status, JSON.stringify(second!.body)).toBe(200);
+    expect(first!.body.restored + second!.body.restored).toBe(OLD);
+    for (const done of [first!, second!])
+      expect(done.body).toMatchObject({
+        already_restored: OLD - done.body.restored,
+        objects: 1,
+        from_seq: 1,
+        to_seq: OLD,
+      });
     const again = await restore({ token: adminA }, { from_seq: 1, to_seq: OLD });
     expect(again.body).toMatchObject({ restored: 0, already_restored: OLD });
     const read = await requestJson(`${api.url}/api/v1/archives/restored?limit=1000`, { key: readA });
