@@ -7,10 +7,16 @@
 //   - store latency, accept (received_at, stamped by the api) → committed and visible (the NOTIFY
 //     the worker's transaction sends at commit), at half the measured end-to-end rate.
 import { randomBytes } from "node:crypto";
+import { writeFileSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { buildServices } from "@vigil/devstack/build-services";
 import { createEventQueues } from "@vigil/devstack/queues";
 import type { Tenant } from "@vigil/shared/tenants/tenants";
+import { REPO_ROOT, type ServiceRuntime } from "@vigil/testkit/services";
 import { startBarePipeline } from "./bare-pipeline.ts";
-import type { BenchStack } from "./bench-stack.ts";
+import { type BenchStack, startBenchStack } from "./bench-stack.ts";
 import { startHttpFloor } from "./http-floor-server.ts";
 import { generateLoad } from "./load-generator.ts";
 import {
@@ -24,7 +30,7 @@ import {
   type TargetCheck,
   waitUntil,
 } from "./measure.ts";
-import type { SectionResult } from "./report.ts";
+import { machineInfo, renderMarkdown, type SectionResult } from "./report.ts";
 import { buildStoredRows, copyRows, type EventRow, insertRows } from "./stored-rows.ts";
 
 export interface IngestOptions {
@@ -360,4 +366,100 @@ async function storeLatencies(
   } finally {
     await listener.unlisten();
   }
+}
+
+const USAGE = `npx tsx bench/ingest-bench.ts [--runs=N] [--events=N] [--clients=N] [--seconds=N]
+    [--profile=<dir>] [--runtime=built|source] [--env=NAME=VALUE ...] [--out=<file.md>]
+The ingest section of \`pnpm bench\` alone, on its own embedded stack (stopped at the end). Prints the
+report; writes it only to --out (never over bench/results/<date>.md). --profile writes V8 CPU
+profiles of the api and worker (bench/cpu-profiler.mjs); --env sets a variable of every Vigil service
+(an A/B of a setting, e.g. --env=QUEUE_PUBLISH_LINGER_MS=0).`;
+
+/** Standalone: the ingest section alone, for measuring a change without a full `pnpm bench`. */
+async function main() {
+  const { values } = parseArgs({
+    options: {
+      runs: { type: "string", default: "1" },
+      events: { type: "string", default: "50000" },
+      clients: { type: "string", default: "32" },
+      seconds: { type: "string", default: "8" },
+      profile: { type: "string" },
+      runtime: { type: "string", default: "built" },
+      out: { type: "string" },
+      env: { type: "string", multiple: true, default: [] },
+      help: { type: "boolean", default: false },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return;
+  }
+  const number = (name: string, value: string) => {
+    const parsed = Number(value.replaceAll("_", ""));
+    if (!Number.isInteger(parsed) || parsed < 1) throw new Error(`--${name} must be a positive integer`);
+    return parsed;
+  };
+  const runtime = values.runtime as ServiceRuntime;
+  if (runtime !== "built" && runtime !== "source") throw new Error('--runtime must be "built" or "source"');
+  const log = (line: string) =>
+    process.stdout.write(`[ingest ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
+  const startedAt = new Date().toISOString();
+  const machine = machineInfo();
+  const profile = values.profile ? path.resolve(values.profile) : undefined;
+  if (runtime === "built") await buildServices();
+  const serviceEnv: Record<string, string> = {};
+  for (const pair of values.env) {
+    const at = pair.indexOf("=");
+    if (at < 1) throw new Error(`--env must be NAME=VALUE, got "${pair}"`);
+    serviceEnv[pair.slice(0, at)] = pair.slice(at + 1);
+  }
+  const stack = await startBenchStack(
+    log,
+    profile
+      ? {
+          ...serviceEnv,
+          NODE_OPTIONS: `--import=${path.join(REPO_ROOT, "bench/cpu-profiler.mjs")}`,
+          VIGIL_BENCH_PROFILE_DIR: profile,
+        }
+      : serviceEnv,
+    runtime,
+  );
+  let result: SectionResult;
+  try {
+    result = await benchIngest(
+      stack,
+      {
+        events: number("events", values.events),
+        runs: number("runs", values.runs),
+        clients: number("clients", values.clients),
+        seconds: number("seconds", values.seconds),
+        tenants: 4,
+        writers: 4,
+      },
+      log,
+    );
+  } finally {
+    await stack.stop();
+  }
+  const markdown = renderMarkdown({
+    startedAt,
+    finishedAt: new Date().toISOString(),
+    command: `npx tsx bench/ingest-bench.ts ${process.argv.slice(2).join(" ")}`.trim(),
+    options: values,
+    machine: { ...machine, loadAverageAtEnd: machineInfo().loadAverageAtStart },
+    sections: [{ name: "Ingest", ...result }],
+  });
+  process.stdout.write(`\n${markdown}`);
+  if (values.out) writeFileSync(values.out, markdown);
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  main().then(
+    () => process.exit(0),
+    (error) => {
+      process.stderr.write(`ingest benchmark failed: ${error?.stack ?? error}\n`);
+      process.exit(1);
+    },
+  );
 }
