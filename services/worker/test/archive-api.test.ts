@@ -30,6 +30,8 @@ let tenantA: { id: string };
 let tenantB: { id: string };
 let adminA: string;
 let adminB: string;
+let platformAdmin: string;
+let auditorA: string;
 let readA: string;
 let readB: string;
 const hashesA = new Map<number, string>();
@@ -67,6 +69,8 @@ beforeAll(async () => {
   tenantB = await createTenant(api.url, admin);
   adminA = (await createUser(api.url, admin, tenantA.id, "tenant_admin")).token;
   adminB = (await createUser(api.url, admin, tenantB.id, "tenant_admin")).token;
+  auditorA = (await createUser(api.url, admin, tenantA.id, "auditor")).token;
+  platformAdmin = admin;
   readA = (await createKey(api.url, admin, tenantA.id, ["read"])).key;
   readB = (await createKey(api.url, admin, tenantB.id, ["read"])).key;
   await seed(tenantA.id);
@@ -187,10 +191,20 @@ describe("cleanup, list and restore over HTTP", () => {
   test("restore needs a tenant admin of that tenant; B can never restore A's archive", async () => {
     const range = { from_seq: 1, to_seq: OLD };
     expect((await restore({ key: readA }, range)).status).toBe(403);
+    // Auditors read the list but may not restore; platform admins must name the tenant.
+    expect((await requestJson(`${api.url}/api/v1/archives`, { token: auditorA })).body.data).toHaveLength(1);
+    expect((await restore({ token: auditorA }, range)).status).toBe(403);
+    const unnamed = await requestJson(`${api.url}/api/v1/archives`, { token: platformAdmin });
+    expect(unnamed.status).toBe(400);
+    expect(unnamed.body.errors?.[0]?.path).toBe("tenant_id");
+    const named = await requestJson(`${api.url}/api/v1/archives?tenant_id=${tenantA.id}`, {
+      token: platformAdmin,
+    });
+    expect(named.body.data).toHaveLength(1);
     const own = await restore({ token: adminB }, range);
     expect(own.status).toBe(404); // B's own tenant has no archives
-    const named = await restore({ token: adminB }, range, `?tenant_id=${tenantA.id}`);
-    expect(named.status).toBe(403);
+    const namingA = await restore({ token: adminB }, range, `?tenant_id=${tenantA.id}`);
+    expect(namingA.status).toBe(403);
     // A token whose payload was edited to name tenant B (signature no longer matches) is refused.
     const [header, payload, signature] = adminA.split(".");
     const claims = JSON.parse(Buffer.from(payload!, "base64url").toString());
