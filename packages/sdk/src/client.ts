@@ -199,6 +199,7 @@ export class VigilClient {
       const violation = eventShapeViolations(copy, {
         serializedBytes: bytes,
         json,
+        knownFieldsOnly: true,
         generated: { id: givenId !== id, occurred_at: generatedTime },
       })[0];
       if (violation) return this.refuse(id, `${violation.path} ${violation.message}`);

@@ -257,6 +257,8 @@ export interface ShapeCheckOptions {
    * event whose text has no `\u` and few brackets needs no walk of its states.
    */
   json?: string;
+  /** The caller has refused unknown keys already (log(), with unknownFieldViolation, before copying). */
+  knownFieldsOnly?: boolean;
   /** Fields the caller generated itself in a valid form (log()'s own UUIDv7 and timestamp): not re-checked. */
   generated?: { id?: boolean; occurred_at?: boolean };
 }
@@ -269,9 +271,11 @@ export interface ShapeCheckOptions {
 export function eventShapeViolations(input: unknown, options: ShapeCheckOptions = {}): RuleViolation[] {
   if (!isPlainObject(input)) return [{ path: "(event)", message: "must be a JSON object" }];
   const violations: RuleViolation[] = [];
-  for (const key in input) {
-    if (Object.hasOwn(input, key) && !Object.hasOwn(FIELD_RULES, key))
-      violations.push({ path: key, message: UNKNOWN_FIELD_MESSAGE });
+  if (!options.knownFieldsOnly) {
+    for (const key in input) {
+      if (Object.hasOwn(input, key) && !Object.hasOwn(FIELD_RULES, key))
+        violations.push({ path: key, message: UNKNOWN_FIELD_MESSAGE });
+    }
   }
   const { json, generated } = options;
   const context: RuleContext = {

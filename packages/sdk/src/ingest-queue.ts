@@ -105,6 +105,8 @@ export class IngestQueue {
   private pumpQueued = false;
   private settleWaiters: Array<() => void> = [];
   private readonly stopSending = new AbortController();
+  /** `stopSending.signal.aborted`, as a plain field: enqueue() and schedulePump() read it per event. */
+  private stopped = false;
   private drainPromise: Promise<void> | undefined;
   readonly counters: IngestCounters = {
     accepted: 0,
@@ -126,7 +128,7 @@ export class IngestQueue {
    */
   enqueue(id: string, json: string, bytes: number): DropReason | undefined {
     const { counters, options } = this;
-    if (this.stopSending.signal.aborted) return this.drop("shutdown", id).reason;
+    if (this.stopped) return this.drop("shutdown", id).reason;
     if (counters.pending + 1 > options.maxQueueEvents || this.heldBytes + bytes > options.maxQueueBytes)
       return this.drop("queue_full", id).reason;
     this.waiting.push({ id, json, bytes, ordinal: this.nextOrdinal++ });
@@ -179,6 +181,7 @@ export class IngestQueue {
     });
     await Promise.race([flushed, timedOut]);
     clearTimeout(deadline);
+    this.stopped = true;
     this.stopSending.abort();
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
@@ -202,7 +205,7 @@ export class IngestQueue {
   }
 
   private schedulePump(delayMs: number): void {
-    if (this.stopSending.signal.aborted) return;
+    if (this.stopped) return;
     if (delayMs === 0) {
       if (this.pumpQueued) return;
       this.pumpQueued = true;
