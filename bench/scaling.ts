@@ -15,6 +15,7 @@ import { execFileSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { buildServices } from "@vigil/devstack/build-services";
 import { Database } from "@vigil/shared/db/database";
@@ -526,10 +527,11 @@ async function main() {
   log(`wrote ${written.map((file) => path.relative(REPO_ROOT, file)).join(", ")}`);
 }
 
-main().then(
-  () => process.exit(0),
-  (error) => {
-    process.stderr.write(`scaling benchmark failed: ${error?.stack ?? error}\n`);
-    void (current?.stop() ?? Promise.resolve()).finally(() => process.exit(1));
-  },
-);
+if (process.argv[1] === fileURLToPath(import.meta.url))
+  main().then(
+    () => process.exit(0),
+    (error) => {
+      process.stderr.write(`scaling benchmark failed: ${error?.stack ?? error}\n`);
+      void (current?.stop() ?? Promise.resolve()).finally(() => process.exit(1));
+    },
+  );
