@@ -236,9 +236,11 @@ describe("webhook log stream", () => {
           `${p50(fastLag)}/${percentile(fastLag, 90)} ms beside the slow stream's ${p50(slowLag)} ms; dead after ${timeToDead} ms ` +
           "(LOG_STREAM_DEAD_AFTER_SECONDS=3)",
       );
-      expect(p50(during)).toBeLessThan(p50(before) * 2 + 50);
-      expect(throughputDuring).toBeGreaterThan(throughputBefore / 2);
-      expect(p50(after)).toBeLessThan(p50(before) * 2 + 50);
+      // Loose bounds: the machine is shared, and what they guard against (ingest waiting on a
+      // destination's 800 ms answers or its retries) would show as seconds, not percent.
+      expect(p50(during)).toBeLessThan(p50(before) * 3 + 100);
+      expect(throughputDuring).toBeGreaterThan(throughputBefore / 3);
+      expect(p50(after)).toBeLessThan(p50(before) * 3 + 100);
 
       // The tenant re-enables it once the receiver is back: delivery resumes from its cursor.
       deadReceiverUp = true;
