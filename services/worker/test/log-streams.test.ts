@@ -381,6 +381,14 @@ describe("log stream input", () => {
       [{ name: "x", target: { destination: "webhook", url: "not a url" } }, "target.url"],
       [{ name: "x", target: { destination: "webhook", url: "https://user:pw@example.com" } }, "target.url"],
       [{ name: "x", target: { destination: "s3", bucket: "Bad_Bucket" } }, "target.bucket"],
+      [
+        {
+          name: "x",
+          target: { destination: "splunk_hec", url: "https://example.com", token: "t\r\nX-Evil: 1" },
+        },
+        "target.token",
+      ],
+      [{ name: "x", target: { destination: "datadog", api_key: "key with spaces" } }, "target.api_key"],
       [{ name: "x", target: { destination: "s3", bucket: "ab" } }, "target.bucket"],
       [{ name: "x", target: { destination: "carrier-pigeon" } }, "target.destination"],
       [

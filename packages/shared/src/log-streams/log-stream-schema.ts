@@ -43,6 +43,13 @@ const objectPrefix = z
 
 const shortText = (max: number) => z.string().min(1, "must not be empty").max(max).pipe(storableString());
 
+/** A credential sent in an HTTP header: visible ASCII only (no spaces, no line breaks). */
+const headerCredential = z
+  .string()
+  .min(1, "must not be empty")
+  .max(256)
+  .regex(/^[\x21-\x7e]+$/, "may hold only visible ASCII characters");
+
 const filterList = <T extends z.ZodType>(item: T) => z.array(item).max(50, "at most 50 values").optional();
 
 export const logStreamFiltersSchema = z
@@ -73,7 +80,7 @@ export const logStreamTargetSchema = z.discriminatedUnion("destination", [
     .object({
       destination: z.literal("splunk_hec"),
       url: httpUrl,
-      token: shortText(256),
+      token: headerCredential,
       index: shortText(128).optional(),
       source: shortText(128).optional(),
     })
@@ -82,7 +89,7 @@ export const logStreamTargetSchema = z.discriminatedUnion("destination", [
     .object({
       destination: z.literal("datadog"),
       url: httpUrl.default("https://http-intake.logs.datadoghq.com"),
-      api_key: shortText(256),
+      api_key: headerCredential,
       service: shortText(128).default("vigil"),
       tags: shortText(512).optional(),
     })
