@@ -6,10 +6,16 @@
 // (`owner`). The owner request must succeed first — a 404 from a route that does not exist is not
 // a pass — and the attack response, whatever its status, must contain none of B's rows.
 import { randomBytes } from "node:crypto";
+import { archiveAndDeleteEventsBefore } from "@vigil/shared/archive/archive-events";
+import { ArchiveStorage } from "@vigil/shared/archive/archive-storage";
 import { queryBuilder, run } from "@vigil/shared/db/database";
+import { storeEvents } from "@vigil/shared/ingest/store-events";
+import { tenantScope } from "@vigil/shared/query/tenant-scope";
+import { ensureCheckpointBucket } from "@vigil/shared/tlog/dev-checkpoint-key";
 import {
   createTestPipeline,
   eventually,
+  queuedEvent,
   type RunningService,
   requestJson,
   type TestPipeline,
@@ -56,6 +62,24 @@ async function storedCount(tenantId: string): Promise<number> {
   >`select count(*)::int as count from events where tenant_id = ${tenantId}`;
   return row!.count;
 }
+
+/** Restored events a tenant holds, counted past RLS (an attacker's restore must never add any). */
+async function restoredCount(tenantId: string): Promise<number> {
+  const [row] = await pipeline.database.admin<
+    { count: number }[]
+  >`select count(*)::int as count from restored_events where tenant_id = ${tenantId}`;
+  return row!.count;
+}
+const noArchivesOfA = async (body: ResponseBody, world: World) => {
+  expect(body.data).toEqual([]);
+  expect(await restoredCount(world.a.id)).toBe(0);
+};
+/** B's archived events: seqs EVENTS_PER_TENANT + 1 … 2 × EVENTS_PER_TENANT (back-dated, cleaned up). */
+const restoreB = (tenantQuery = "") => ({
+  path: `/api/v1/archives/restore${tenantQuery}`,
+  method: "POST",
+  body: { from_seq: 1, to_seq: 2 * EVENTS_PER_TENANT },
+});
 
 /** A's total counts A's events only: at least its seeded events, at most what A holds right after (its own export audit events arrive meanwhile). */
 async function expectOwnTotal(total: number, world: World): Promise<void> {
@@ -212,6 +236,46 @@ export const ISOLATION_MATRIX: IsolationRow[] = [
     attack: (w) => ({ path: `/api/v1/tenants/${w.b.id}` }),
     owner: (w) => ({ path: `/api/v1/tenants/${w.b.id}` }),
   },
+  {
+    name: "archives list",
+    attack: () => ({ path: "/api/v1/archives" }),
+    owner: () => ({ path: "/api/v1/archives" }),
+    check: noArchivesOfA,
+  },
+  {
+    name: "archives list with B's tenant_id",
+    attack: (w) => ({ path: `/api/v1/archives?tenant_id=${w.b.id}` }),
+    owner: () => ({ path: "/api/v1/archives" }),
+    check: noArchivesOfA,
+  },
+  {
+    name: "restored events",
+    attack: () => ({ path: "/api/v1/archives/restored" }),
+    owner: () => ({ path: "/api/v1/archives/restored" }),
+    ownerSeesMarker: true,
+    check: noArchivesOfA,
+  },
+  {
+    name: "restored events with B's tenant_id",
+    attack: (w) => ({ path: `/api/v1/archives/restored?tenant_id=${w.b.id}` }),
+    owner: () => ({ path: "/api/v1/archives/restored" }),
+    ownerSeesMarker: true,
+    check: noArchivesOfA,
+  },
+  {
+    // B's tenant admin restores its own range (idempotent: already restored); A's credentials,
+    // with or without B's tenant_id, restore nothing of B into anyone's table.
+    name: "B's archived range restored by A",
+    attack: () => restoreB(),
+    owner: () => restoreB(),
+    check: async (_body, w) => expect(await restoredCount(w.a.id)).toBe(0),
+  },
+  {
+    name: "B's archived range restored by A naming B's tenant_id",
+    attack: (w) => restoreB(`?tenant_id=${w.b.id}`),
+    owner: () => restoreB(),
+    check: async (_body, w) => expect(await restoredCount(w.a.id)).toBe(0),
+  },
   // The live stream (WebSocket) has its own matrix in services/streamer/test.
 ];
 
@@ -225,7 +289,14 @@ let owners: { key: string; tenantAdmin: string; platformAdmin: string };
 
 beforeAll(async () => {
   pipeline = await createTestPipeline();
-  api = await pipeline.start("api");
+  const archiveBucket = await ensureCheckpointBucket(
+    pipeline.sqsEndpoint,
+    `vigil-iso-${randomBytes(4).toString("hex")}`,
+  );
+  api = await pipeline.start("api", {
+    ARCHIVE_S3_BUCKET: archiveBucket,
+    ARCHIVE_S3_ENDPOINT: pipeline.sqsEndpoint,
+  });
   await pipeline.start("worker");
   const admin = await adminToken(api.url);
   const [tenantA, tenantB] = [await createTenant(api.url, admin), await createTenant(api.url, admin)];
@@ -267,6 +338,45 @@ beforeAll(async () => {
     return a.body.data?.length === EVENTS_PER_TENANT && b.body.data?.length === EVENTS_PER_TENANT;
   });
   const firstPage = await requestJson(`${api.url}/api/v1/logs?limit=1`, { key: bKey.key });
+  // B also has archived (then restored) events carrying the marker: back-dated, cleaned up with archiving on.
+  await storeEvents(
+    pipeline.database.db,
+    Array.from({ length: EVENTS_PER_TENANT }, (_, index) =>
+      queuedEvent(tenantB.id, {
+        occurred_at: new Date(Date.now() - 30 * 86_400_000 + index * 1000).toISOString(),
+        action_type: "UPDATE",
+        user_id: `${marker}-user`,
+        metadata: { note: marker },
+      }),
+    ),
+  );
+  const archiving = await requestJson(`${api.url}/api/v1/tenants/${tenantB.id}`, {
+    method: "PATCH",
+    token: bTenantAdmin.token,
+    body: { archive: { enabled: true } },
+  });
+  expect(archiving.status, JSON.stringify(archiving.body)).toBe(200);
+  // Archived directly (not through the cleanup route, whose DELETE audit event the forged-ingest test would see).
+  const storage = new ArchiveStorage({
+    region: "us-east-1",
+    endpoint: pipeline.sqsEndpoint,
+    sse: "AES256",
+    objectLockDays: 0,
+  });
+  const archived = await archiveAndDeleteEventsBefore(
+    pipeline.database.db,
+    { storage, maxEventsPerObject: 1000 },
+    tenantScope(tenantB.id),
+    { enabled: true, bucket: archiveBucket, prefix: "" },
+    new Date(Date.now() - 10 * 86_400_000),
+    "cleanup",
+  ).finally(() => storage.close());
+  expect(archived.deleted).toBe(EVENTS_PER_TENANT);
+  const restored = await requestJson(`${api.url}/api/v1/archives/restore`, {
+    token: bTenantAdmin.token,
+    body: { from_seq: 1, to_seq: 2 * EVENTS_PER_TENANT },
+  });
+  expect(restored.body.restored, JSON.stringify(restored.body)).toBe(EVENTS_PER_TENANT);
   world = {
     a: { id: tenantA.id, eventIds: postedA.body.ids },
     b: { id: tenantB.id, eventIds: postedB.body.ids, cursor: firstPage.body.next_cursor, marker },
