@@ -79,10 +79,14 @@ export interface FlushResult {
 
 type Outcome = { kind: "sent" } | { kind: "failed"; error: VigilApiError | VigilConnectionError };
 
+/** The longest delay a timer takes (2^31 − 1 ms, ~24.8 days); a longer one would fire at once. */
+const MAX_TIMER_MS = 2_147_483_647;
+
 const sleep = (ms: number, signal: AbortSignal) =>
   new Promise<void>((resolve) => {
     if (signal.aborted) return resolve();
-    const timer = setTimeout(done, ms);
+    // A hostile Retry-After of years must mean "wait", not a 1 ms timer and a retry storm.
+    const timer = setTimeout(done, Math.min(ms, MAX_TIMER_MS));
     (timer as { unref?: () => void }).unref?.();
     function done() {
       clearTimeout(timer);

@@ -161,6 +161,23 @@ describe("VigilClient against a hostile server", () => {
     expect(server.written[0]).toBeLessThan(16 * 1024 * 1024);
   });
 
+  test("a 429 with a Retry-After of centuries means wait, not a retry storm; shutdown still returns", async () => {
+    const server = await hostileServer((_req, res) => {
+      res.writeHead(429, { "Retry-After": "99999999999", "Content-Type": "application/problem+json" });
+      res.end('{"status":429,"code":"RATE_LIMITED"}');
+    });
+    const client = new VigilClient({
+      baseUrl: server.url,
+      apiKey: "vgl_test",
+      retry: { baseDelayMs: 1, maxDelayMs: 5, maxAttempts: 1_000 },
+    });
+    client.log(event(1));
+    void client.flush();
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(server.bodies).toHaveLength(1);
+    expect(await client.shutdown({ timeoutMs: 100 })).toEqual({ sent: 0, dropped: 0, pending: 1, failed: 0 });
+  });
+
   test("reads: no answer, an endless body and a non-JSON answer are connection errors within the timeout", async () => {
     const server = await hostileServer((req, res) => {
       if (req.url?.startsWith("/api/v1/logs/stats")) return; // never answers
