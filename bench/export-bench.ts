@@ -128,6 +128,10 @@ async function copyToStdout(sql: postgres.Sql, copySql: string, deadlineMs: numb
     const drain = async () => {
       const stream = await sql.unsafe(copySql).readable();
       for await (const chunk of stream) counter.add(chunk as Buffer);
+      // postgres.js resumes its socket only from the stream's read hook, which an ended stream no
+      // longer calls: a socket paused by the last row would hold back the statement's completion
+      // and so the next COPY on this connection (the export's CopyOut does the same).
+      (stream as unknown as { _read: (size: number) => void })._read(0);
     };
     await Promise.race([drain(), deadline]);
     return { lines: counter.lines, bytes: counter.bytes };

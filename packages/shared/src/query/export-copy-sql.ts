@@ -99,16 +99,40 @@ const NEEDS_QUOTING = `E'[",\\r\\n|]'`;
 /** First characters a spreadsheet takes for a formula: = + - @ tab CR (as code points). */
 const FORMULA_START = "(61, 43, 45, 64, 9, 13)";
 
-/** A CSV cell of JSON text: quoted when it must be, quotes doubled; absent → empty. */
+/**
+ * A CSV cell of JSON text: quoted when it must be, quotes doubled; absent → empty. JSON objects
+ * and non-empty arrays hold a quote near their start, so strpos settles most cells at once.
+ */
 const jsonCell = (column: string) =>
-  `case when ${column} is null then '' when ${column} ~ ${NEEDS_QUOTING} then concat('"', replace(${column}, '"', '""'), '"') else ${column} end`;
+  `case when ${column} is null then '' when strpos(${column}, '"') > 0 or ${column} ~ ${NEEDS_QUOTING} then concat('"', replace(${column}, '"', '""'), '"') else ${column} end`;
 
 /** A CSV cell of free text: a formula start prefixed with ', then quoted as a JSON cell is. */
 const textCell = (column: string) =>
   `case when ${column} is null then '' when ${column} ~ ${NEEDS_QUOTING} then concat('"', case when ascii(${column}) in ${FORMULA_START} then '''' end, replace(${column}, '"', '""'), '"') when ascii(${column}) in ${FORMULA_START} then concat('''', ${column}) else ${column} end`;
 
+/** A CSV cell of free text known to need no quoting: only the formula prefix. */
+const unquotedTextCell = (column: string) =>
+  `case when ascii(${column}) in ${FORMULA_START} then concat('''', ${column}) else coalesce(${column}, '') end`;
+
+const TEXT_COLUMNS = [
+  "action",
+  "resource_type",
+  "resource_id",
+  "user_id",
+  "session_id",
+  "ip_address",
+  "user_agent",
+];
+
 /** One CSV line in EXPORT_COLUMNS order; uuids, hashes, enums and timestamps never need quoting. */
-const CSV_LINE = `concat_ws(',', seq, id, tenant_id, occurred_at, received_at, action_type, ${textCell("action")}, ${textCell("resource_type")}, ${textCell("resource_id")}, ${textCell("user_id")}, ${textCell("session_id")}, ${textCell("ip_address")}, ${textCell("user_agent")}, severity, outcome, ${jsonCell("before_state")}, ${jsonCell("after_state")}, ${jsonCell("metadata")}, ${jsonCell("redacted")}, hash)`;
+const csvLine = (text: (column: string) => string) =>
+  `concat_ws(',', seq, id, tenant_id, occurred_at, received_at, action_type, ${TEXT_COLUMNS.map(text).join(", ")}, severity, outcome, ${jsonCell("before_state")}, ${jsonCell("after_state")}, ${jsonCell("metadata")}, ${jsonCell("redacted")}, hash)`;
+
+/**
+ * Most rows need no quoting in their free text, so that is settled by one test per row over all
+ * of it rather than one per cell; only rows that need it take the per-cell path.
+ */
+const CSV_LINE = `case when concat(${TEXT_COLUMNS.join(", ")}) ~ ${NEEDS_QUOTING} then ${csvLine(textCell)} else ${csvLine(unquotedTextCell)} end`;
 
 /** A JSON string (to_json escapes as JSON.stringify does), or null. */
 const jsonString = (column: string) => `coalesce(to_json(${column})::text, 'null')`;
