@@ -12,6 +12,7 @@ import { EventQueue } from "@vigil/shared/queue/event-queue";
 import { ensureSystemTenant } from "@vigil/shared/tenants/tenants";
 import { ensureCheckpointBucket, ensureDevCheckpointKey } from "@vigil/shared/tlog/dev-checkpoint-key";
 import postgres from "postgres";
+import { startArchiveBucketServer } from "./archive-bucket-server.ts";
 import { bootstrapPlatform } from "./bootstrap.ts";
 import { type EmbeddedPostgresHandle, resolveDataDir, startEmbeddedPostgres } from "./embedded-postgres.ts";
 import { createEventQueues, startSqsEmulator } from "./queues.ts";
@@ -146,6 +147,12 @@ export async function startEmbeddedStack(options: StackOptions): Promise<Embedde
     });
     cleanups.push(async () => queue.close());
 
+    const archiveDir = path.join(stateDir, "archive");
+    const archiveStore = await startArchiveBucketServer({ root: archiveDir });
+    cleanups.unshift(() => archiveStore.stop());
+    mkdirSync(path.join(archiveDir, "vigil-archive"), { recursive: true });
+    say(`archive bucket vigil-archive on ${archiveStore.endpoint} (objects kept in ${archiveDir})`);
+
     const sql = postgres(adminUrl, { max: 1, onnotice: () => {} });
     await ensureSystemTenant(sql);
     await sql.end();
@@ -156,9 +163,10 @@ export async function startEmbeddedStack(options: StackOptions): Promise<Embedde
       CHECKPOINT_SIGNING_KEY_FILE: checkpointKey.file,
       CHECKPOINT_S3_BUCKET: await ensureCheckpointBucket(sqs.endpoint),
       CHECKPOINT_S3_ENDPOINT: sqs.endpoint,
-      // Archive before deletion (spec §12): the deployment's default bucket, on the same emulator.
-      ARCHIVE_S3_BUCKET: await ensureCheckpointBucket(sqs.endpoint, "vigil-archive"),
-      ARCHIVE_S3_ENDPOINT: sqs.endpoint,
+      // Archive before deletion (spec §12): the deployment's default bucket, kept on disk in the state
+      // folder (fauxqs keeps objects in memory; archived rows are deleted once PutObject answers).
+      ARCHIVE_S3_BUCKET: "vigil-archive",
+      ARCHIVE_S3_ENDPOINT: archiveStore.endpoint,
     };
 
     const sharedEnv: Record<string, string> = {

@@ -1,6 +1,7 @@
 // Object storage for archives: where an archive-enabled tenant's objects go (its bucket or the
 // deployment's), written as S3 users expect (Content-Type, Content-Encoding, server-side
 // encryption, Object Lock retention when the bucket has it), and read back for restore and verify.
+import { createHash } from "node:crypto";
 import {
   GetObjectCommand,
   type GetObjectCommandOutput,
@@ -77,6 +78,9 @@ export class ArchiveStorage {
       Bucket: bucket,
       Key: key,
       Body: body,
+      // S3 refuses a PutObject with Object Lock retention unless it carries Content-MD5 or an
+      // x-amz-checksum-*; Content-MD5 is accepted everywhere (LocalStack, MinIO) and checked end to end.
+      ContentMD5: createHash("md5").update(body).digest("base64"),
       ContentType: type.contentType,
       ...(type.contentEncoding ? { ContentEncoding: type.contentEncoding } : {}),
       ServerSideEncryption: this.options.sse,
