@@ -1,7 +1,8 @@
 // Archive before deletion survives kill -9 of the real worker process: SIGKILLed after writing a
 // run's objects and manifest but before deleting a row, and again after deleting rows but before
 // their removal and archive records are written (inside the transaction, which then rolls back).
-// The next worker rewrites the same keys and finishes: nothing lost, every seq archived in exactly
+// And killed after a run's first object is deleted and recorded (a partial run), whose retry names
+// the rest under a new manifest. The next worker rewrites the same keys and finishes: nothing lost, every seq archived in exactly
 // one recorded range, restore brings back each event once, and the log verifies.
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -87,7 +88,14 @@ test("SIGKILL after the objects and after the delete: the next worker finishes, 
   expect(await expiredLeft()).toBe(EXPIRED - 16 * PER_OBJECT);
   expect(await archiveRecords()).toHaveLength(16);
 
-  // 3. A healthy worker finishes the job, rewriting run 2's keys rather than adding new ones.
+  // 3. Killed right after the first object of the retried run 2 is deleted and recorded: a partial run.
+  //    Its retry cuts from the next object on, under a new manifest key that re-names objects 18-32.
+  const partial = await pipeline.start("worker", workerEnv("after_commit:1"));
+  expect(await partial.exited).toBeNull();
+  expect(await expiredLeft()).toBe(EXPIRED - 17 * PER_OBJECT);
+  expect(await archiveRecords()).toHaveLength(17);
+
+  // 4. A healthy worker finishes the job, rewriting the same object keys rather than adding new ones.
   const third = await pipeline.start("worker", workerEnv());
   await eventually(async () => (await expiredLeft()) === 0, 30_000, 200);
   await eventually(async () => (await archiveRecords()).length === EXPIRED / PER_OBJECT, 10_000, 100);
@@ -100,10 +108,11 @@ test("SIGKILL after the objects and after the delete: the next worker finishes, 
     next = Number(record.to_seq) + 1;
   }
   expect(next).toBe(EXPIRED + 1);
-  // One object per recorded range in the bucket (same keys overwritten), one manifest per run.
+  // One object per recorded range in the bucket (same keys overwritten); manifests 1-16, 17-32 (the
+  // partial run's), 18-33 and 34-40 (objects 18-32 named twice: verify counts them once).
   const objects = await storage.list(bucket, `${TENANT}/events/`);
   expect(objects).toEqual(records.map((r) => r.object_key));
-  expect(await storage.list(bucket, manifestPrefix("", TENANT))).toHaveLength(3);
+  expect(await storage.list(bucket, manifestPrefix("", TENANT))).toHaveLength(4);
 
   const removal = await pipeline.database.admin<{ n: number }[]>`
     select count(*)::int as n from event_removed_ranges where tenant_id = ${TENANT} and archive_key is not null`;
@@ -147,10 +156,11 @@ test("pnpm vigil archive verify checks the bucket offline, and names a tampered 
   expect(clean.code).toBe(0);
   expect(clean.report).toMatchObject({
     ok: true,
-    manifests: 3,
+    manifests: 4,
     objects: EXPIRED / PER_OBJECT,
-    events: EXPIRED,
+    events: EXPIRED, // not 13,750: the 15 objects two manifests name count once
     unreferenced: [],
+    superseded_manifests: [],
   });
   const [, victim] = await storage.list(bucket, `${TENANT}/events/`);
   const { gzipSync, gunzipSync } = await import("node:zlib");

@@ -67,7 +67,7 @@ export function archiveLine(row: ArchiveRow): string {
 
 let runsStarted = 0;
 /** The crash tests' fault points: SIGKILL this process at `point` of its nth archive run. */
-function faultPoint(writer: ArchiveWriter, point: "after_objects" | "after_delete"): void {
+function faultPoint(writer: ArchiveWriter, point: "after_objects" | "after_delete" | "after_commit"): void {
   if (!writer.fault) return;
   const [wanted, nth] = writer.fault.split(":");
   if (wanted === point && Number(nth) === runsStarted) process.kill(process.pid, "SIGKILL");
@@ -278,6 +278,7 @@ export async function archiveAndDeleteEventsBefore(
         faultPoint(writer, "after_delete");
         await recordArchivedObject(tx, scope, object, target, manifestAt, reason);
       });
+      faultPoint(writer, "after_commit"); // a partial run: this object's rows are gone, the rest are not
       result.deleted += object.event_count;
       result.objects++;
       result.bytes += object.bytes;

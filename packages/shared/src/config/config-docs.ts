@@ -127,7 +127,7 @@ const CONFIG_DESCRIPTIONS: Record<Variable, string> = {
   ARCHIVE_OBJECT_MAX_EVENTS:
     "most events per archive object (an object also ends at 32 MiB of NDJSON or a seq gap)",
   VIGIL_FAULT_ARCHIVE_KILL:
-    "fault injection for the archive crash tests (`after_objects:<n>`, `after_delete:<n>`); never set in production",
+    "fault injection for the archive crash tests (`after_objects:<n>`, `after_delete:<n>`, `after_commit:<n>`); never set in production",
   VIGIL_FAULT_KILL_AFTER_COMMIT_EVERY:
     "fault injection for the crash tests (worker SIGKILLs itself after every Nth commit); never set in production",
 };

@@ -192,7 +192,10 @@ export const configSchema = z.object({
    */
   VIGIL_FAULT_ARCHIVE_KILL: z
     .string()
-    .regex(/^(after_objects|after_delete):[1-9][0-9]*$/, "must be after_objects:<n> or after_delete:<n>")
+    .regex(
+      /^(after_objects|after_delete|after_commit):[1-9][0-9]*$/,
+      "must be after_objects:<n>, after_delete:<n> or after_commit:<n>",
+    )
     .optional(),
   /**
    * Fault injection for the crash tests: the worker SIGKILLs itself after every Nth committed batch,
