@@ -1,6 +1,8 @@
 // `pnpm vigil archive verify --tenant ID [--bucket B] [--prefix P] [--endpoint URL]`: checks a
 // tenant's archive objects against their manifests offline (no database): SHA-256, counts, every
-// event's hash, chain links and roll-ups. Exit 0 when everything checks, 3 otherwise.
+// event's hash, chain links and roll-ups. Each object and each seq is counted once (a retried or
+// concurrent run's second manifest is reported as superseded, not added). Exit 0 when everything
+// checks, 3 otherwise.
 import { parseArgs } from "node:util";
 import { archivePrefixSchema, bucketNameProblem } from "@vigil/shared/archive/archive-settings";
 import { ArchiveStorage } from "@vigil/shared/archive/archive-storage";
