@@ -125,7 +125,13 @@ async function* copyExport(
     progress.completed = true;
   } finally {
     if (copy && !copy.done) await copy.abort().catch(() => undefined);
-    if (open) await connection.unsafe("rollback").catch(() => undefined);
+    // A CancelRequest racing the COPY's own end can cancel the next statement instead: the
+    // rollback is retried once, so the connection never goes back to the pool inside a transaction.
+    if (open)
+      await connection
+        .unsafe("rollback")
+        .catch(() => connection.unsafe("rollback"))
+        .catch(() => undefined);
     connection.release();
   }
 }
