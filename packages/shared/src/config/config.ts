@@ -53,7 +53,7 @@ export const configSchema = z.object({
   EXPORT_MAX_CONCURRENT: z.coerce.number().int().min(1).default(4),
   /** Exports running at once per tenant per api process. */
   EXPORT_MAX_CONCURRENT_PER_TENANT: z.coerce.number().int().min(1).default(2),
-  /** An export whose client reads nothing for this long is ended (cursor closed, connection released). */
+  /** An export whose client reads nothing for this long is ended (COPY cancelled, connection released). */
   EXPORT_STALL_TIMEOUT_MS: z.coerce.number().int().min(100).default(30_000),
 
   AWS_REGION: z.string().min(1).default("us-east-1"),

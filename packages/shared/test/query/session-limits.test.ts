@@ -1,7 +1,7 @@
 // The services' connections carry statement_timeout and idle_in_transaction_session_timeout
 // (DATABASE_STATEMENT_TIMEOUT_MS, DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS): a runaway statement is
-// cancelled and a transaction left idle (an export whose client stopped reading) is ended by
-// PostgreSQL, which frees its connection.
+// cancelled and a transaction left idle (a reader that stopped mid-transaction) is ended by
+// PostgreSQL, which frees its connection. (A stalled export is a COPY, not idle: EXPORT_STALL_TIMEOUT_MS ends it.)
 import { Database } from "@vigil/shared/db/database";
 import { createTestPipeline, type TestPipeline } from "@vigil/testkit";
 import { afterAll, beforeAll, expect, test } from "vitest";

@@ -1,8 +1,8 @@
 // Node Readable → web ReadableStream for a streamed response, pull-based: the next chunk is read
 // only when the HTTP layer asks for it (it waits for the socket to drain), so a slow client slows
-// the database cursor instead of growing memory; a client that goes away cancels the source, and
-// one that stops reading for `stallTimeoutMs` has the source destroyed too (for an export: cursor
-// closed, transaction rolled back, connection back in the pool) and its response aborted.
+// the database's COPY instead of growing memory; a client that goes away cancels the source, and
+// one that stops reading for `stallTimeoutMs` has the source destroyed too (for an export: COPY
+// cancelled, transaction rolled back, connection back in the pool) and its response aborted.
 import type { Readable } from "node:stream";
 
 export class StalledClientError extends Error {
