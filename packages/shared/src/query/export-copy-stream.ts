@@ -75,6 +75,12 @@ export class CopyStalledError extends Error {
   }
 }
 
+/** The fields of a postgres.js 3.4.9 Query that `abort()` relies on (internals; see below). */
+interface PostgresQueryInternals {
+  active: boolean;
+  canceller: ((query: unknown) => Promise<void>) | null;
+}
+
 /**
  * A running COPY TO STDOUT. `next()` resolves with everything buffered so far (or null at the
  * end); `abort()` cancels a COPY still running and drains it so the connection is usable again.
@@ -90,7 +96,7 @@ export class CopyOut {
   private wake: (() => void) | undefined;
 
   private constructor(
-    private readonly query: { active: boolean; cancel(): unknown },
+    private readonly query: PostgresQueryInternals,
     private readonly stream: Readable,
     /** Longest wait for PostgreSQL's next bytes while the consumer waits (0: none). */
     private readonly stallMs: number,
@@ -118,7 +124,7 @@ export class CopyOut {
     } finally {
       clearTimeout(timer);
     }
-    return new CopyOut(query as unknown as { active: boolean; cancel(): unknown }, stream, stallMs);
+    return new CopyOut(query as unknown as PostgresQueryInternals, stream, stallMs);
   }
 
   get done(): boolean {
@@ -150,9 +156,15 @@ export class CopyOut {
     this.resumeSocket();
     // postgres.js marks a COPY query inactive once its stream is handed over, and cancel() sends
     // a CancelRequest only for an active query: mark it active again for the cancel.
+    // query.cancel() drops the promise of its CancelRequest; wait for it too. Once PostgreSQL closes
+    // the cancel connection it has signalled the backend, and a cancel that reaches a backend idle
+    // between statements is dropped; without the wait, a cancel racing the COPY's own end could
+    // arrive later and cancel the next statement run on this pooled connection (another request's).
     this.query.active = true;
-    this.query.cancel();
-    await over;
+    const canceller = this.query.canceller;
+    this.query.canceller = null;
+    const delivered = canceller ? canceller(this.query).catch(() => undefined) : undefined;
+    await Promise.all([over, delivered]);
   }
 
   private waitForData(): Promise<void> {

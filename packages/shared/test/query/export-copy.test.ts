@@ -305,4 +305,31 @@ describe("back-pressure and cancellation", () => {
       await slow.close();
     }
   });
+
+  test("an export abandoned as its COPY ends never cancels the next statement on its connection", async () => {
+    // One connection, so whatever runs after the abandoned export runs where its CancelRequest went.
+    const single = new Database({
+      url: pipeline.database.appUrl,
+      poolSize: 1,
+      applicationName: "vigil-export-test",
+    });
+    try {
+      const plan = planExport(
+        exportParamsSchema.parse({ format: "ndjson", from: new Date(NOW - DAY).toISOString() }),
+        new Date(NOW),
+      );
+      for (let round = 0; round < 25; round += 1) {
+        // Tenant B's 20 rows fit one chunk: the COPY is over in PostgreSQL when the client leaves.
+        const stream = exportEvents(single, tenantScope(tenantB), plan);
+        await new Promise<void>((resolve) => stream.once("data", () => resolve()));
+        stream.destroy();
+        await new Promise((resolve) => stream.once("close", resolve));
+        // The next request's statement: a late cancel would make it fail with 57014.
+        const [row] = await single.sql<{ slept: string }[]>`select pg_sleep(0.02)::text as slept`;
+        expect(row).toBeDefined();
+      }
+    } finally {
+      await single.close();
+    }
+  });
 });
