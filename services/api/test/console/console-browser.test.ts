@@ -148,6 +148,26 @@ describe.skipIf(!HAVE_BROWSER)(
         CHECKPOINT_SIGNING_KEY: await signerKey({ name: "console-test", privateKeySeed: randomBytes(32) }),
         CHECKPOINT_INTERVAL_SECONDS: "1",
       };
+      // Chromium starts while the services do.
+      profileDir = mkdtempSync(path.join(tmpdir(), "vigil-chromium-"));
+      const launching = chromium.launch({
+        executablePath: CHROMIUM,
+        headless: true,
+        args: [
+          "--no-sandbox",
+          "--disable-gpu",
+          "--disable-quic",
+          "--no-first-run",
+          "--disable-background-networking",
+          "--disable-component-update",
+          "--disable-sync",
+        ],
+      });
+      // Kept as soon as it is up, so afterAll closes it even if a service fails to start.
+      launching.then(
+        (launched) => (browser = launched),
+        () => undefined,
+      );
       [api, streamer] = await Promise.all([
         startService(
           "api",
@@ -161,20 +181,7 @@ describe.skipIf(!HAVE_BROWSER)(
         startStreamer(),
         pipeline.start("worker", checkpoints),
       ]);
-      profileDir = mkdtempSync(path.join(tmpdir(), "vigil-chromium-"));
-      browser = await chromium.launch({
-        executablePath: CHROMIUM,
-        headless: true,
-        args: [
-          "--no-sandbox",
-          "--disable-gpu",
-          "--disable-quic",
-          "--no-first-run",
-          "--disable-background-networking",
-          "--disable-component-update",
-          "--disable-sync",
-        ],
-      });
+      browser = await launching;
 
       const admin = (await login(apiUrl, PLATFORM_ADMIN.email, PLATFORM_ADMIN.password)).access_token;
       const makeTenant = async (name: string) => {

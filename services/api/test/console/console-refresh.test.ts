@@ -46,7 +46,7 @@ async function signIn(api: RunningService): Promise<Map<string, string>> {
 
 beforeAll(async () => {
   pipeline = await createTestPipeline();
-  replicas = [await pipeline.start("api"), await pipeline.start("api")];
+  replicas = await Promise.all([pipeline.start("api"), pipeline.start("api")]);
   const admin = (await login(replicas[0]!.url, PLATFORM_ADMIN.email, PLATFORM_ADMIN.password)).access_token;
   const tenantId = (await createTenant(replicas[0]!.url, admin)).id;
   tenantAdmin = await createUser(replicas[0]!.url, admin, tenantId, "tenant_admin");
