@@ -19,7 +19,6 @@ import { toProblem, VigilError } from "@vigil/shared/errors/vigil-error";
 import { HASHED_FIELDS, type StoredEvent } from "@vigil/shared/events/event-schema";
 import { eventStats, statsParamsSchema } from "@vigil/shared/query/event-stats";
 import { exportEvents, exportParamsSchema, planExport } from "@vigil/shared/query/export-events";
-import { ExportSlots } from "@vigil/shared/query/export-slots";
 import { getEvent } from "@vigil/shared/query/get-event";
 import {
   historyParamsSchema,
@@ -50,6 +49,7 @@ import {
 import { type Context, Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import type { ApiDependencies, AppEnv } from "../http/app-env.ts";
+import { exportSlotsOf } from "../http/export-slots.ts";
 import { requestOrigin } from "../http/request-origin.ts";
 import { pullStream } from "../http/stream-response.ts";
 import { ConsoleAssets } from "./console-assets.ts";
@@ -693,15 +693,13 @@ export function registerConsole(app: OpenAPIHono<AppEnv>, deps: ApiDependencies)
 
   // The viewer's export: the API's export (same verb, same audit record, same per-process and
   // per-tenant caps) with the token's pins applied to the filter; naming another value is a 403.
-  const viewerExportSlots = new ExportSlots({
-    perProcess: deps.config.EXPORT_MAX_CONCURRENT,
-    perTenant: deps.config.EXPORT_MAX_CONCURRENT_PER_TENANT,
-  });
+  // (The slots are the API export's own: one limiter per process, see http/export-slots.ts.)
+  const exportSlots = exportSlotsOf(deps);
   web.get("/viewer/export", async (c) => {
     const { principal, scope } = await viewerGrant(c);
     const params = applyViewerPins(principal, parseQuery(exportParamsSchema, viewerParams(c)));
     const plan = planExport(params);
-    const releaseSlot = viewerExportSlots.acquire(scope.tenantId);
+    const releaseSlot = exportSlots.acquire(scope.tenantId);
     try {
       await recordAuditEvent(deps, scope.tenantId, {
         action_type: "VIEW",
@@ -780,10 +778,15 @@ export function registerConsole(app: OpenAPIHono<AppEnv>, deps: ApiDependencies)
       else deps.logger.error({ request_id: c.get("requestId"), err: error }, "console error");
     }
     const problem = toProblem(shown, c.get("requestId"));
+    // An error's own headers (a refused export's Retry-After) go out with the page or the problem.
+    if (shown instanceof VigilError)
+      for (const [name, value] of Object.entries(shown.headers ?? {})) c.header(name, value);
+    // Script-facing endpoints, and the viewer's export (answered like the API export it mirrors).
     if (
       c.req.path.startsWith("/console/assets/") ||
       c.req.path === "/console/stream-token" ||
       c.req.path === "/console/viewer/feed" ||
+      c.req.path === "/console/viewer/export" ||
       c.req.path.endsWith("/proof")
     )
       return c.json(problem, problem.status as 500, { "Content-Type": "application/problem+json" });

@@ -19,7 +19,6 @@ import {
   exportParamsSchema,
   planExport,
 } from "@vigil/shared/query/export-events";
-import { ExportSlots } from "@vigil/shared/query/export-slots";
 import {
   historyParamsSchema,
   resourceHistory,
@@ -28,6 +27,7 @@ import {
 import { tenantScope } from "@vigil/shared/query/tenant-scope";
 import { cleanupEvents, cleanupParamsSchema } from "@vigil/shared/retention/cleanup-events";
 import type { ApiDependencies, AppEnv } from "../http/app-env.ts";
+import { exportSlotsOf } from "../http/export-slots.ts";
 import { pullStream } from "../http/stream-response.ts";
 import { readPathParams, readQuery } from "../http/validation-hook.ts";
 import { problemResponses, storedEventSchema } from "./openapi-shapes.ts";
@@ -57,11 +57,9 @@ const diffSchema = z.object({
 });
 
 export function registerQueryRoutes(app: OpenAPIHono<AppEnv>, deps: ApiDependencies) {
-  // Per process (one app per process): each running export holds a connection and a transaction.
-  const exportSlots = new ExportSlots({
-    perProcess: deps.config.EXPORT_MAX_CONCURRENT,
-    perTenant: deps.config.EXPORT_MAX_CONCURRENT_PER_TENANT,
-  });
+  // Per process, shared with the console viewer's export: each running export holds a connection
+  // and a transaction.
+  const exportSlots = exportSlotsOf(deps);
   app.openAPIRegistry.registerPath(
     createRoute({
       method: "get",

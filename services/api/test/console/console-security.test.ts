@@ -2,9 +2,16 @@
 // revokes, strict CSP and framing, viewer-token issue rules, forged and misused scoped tokens, the
 // CDN-free /docs, and the build step that writes the console's bundles.
 import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { request as httpRequest } from "node:http";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { createTestPipeline, type RunningService, requestJson, type TestPipeline } from "@vigil/testkit";
+import {
+  createTestPipeline,
+  eventually,
+  type RunningService,
+  requestJson,
+  type TestPipeline,
+} from "@vigil/testkit";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { CONSOLE_SCRIPTS, writeConsoleAssets } from "../../src/console/console-assets.ts";
 import { createKey, createTenant, createUser, login, PLATFORM_ADMIN } from "../auth-fixtures.ts";
@@ -364,5 +371,82 @@ test("pnpm build writes every console bundle and the stylesheet beside the api's
     );
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+/** Opens a download and reads nothing past the headers (a refused one is read in full). */
+function openStalled(
+  url: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; contentType?: string; retryAfter?: string; body: string; destroy: () => void }> {
+  return new Promise((resolve, reject) => {
+    const request = httpRequest(url, { headers });
+    request.on("response", (response) => {
+      const opened = {
+        status: response.statusCode ?? 0,
+        contentType: response.headers["content-type"],
+        retryAfter: response.headers["retry-after"] as string | undefined,
+        destroy: () => request.destroy(),
+      };
+      if (opened.status === 200) {
+        response.pause();
+        resolve({ ...opened, body: "" });
+        return;
+      }
+      let body = "";
+      response.setEncoding("utf8");
+      response.on("data", (chunk: string) => (body += chunk));
+      response.on("end", () => resolve({ ...opened, body }));
+    });
+    request.on("error", reject);
+    request.end();
+  });
+}
+
+test("the viewer's export and the API's share one per-process cap: with EXPORT_MAX_CONCURRENT=2, a third export by either route is a 429 problem", async () => {
+  const capped = await pipeline.start("api", {
+    EXPORT_MAX_CONCURRENT: "2",
+    EXPORT_MAX_CONCURRENT_PER_TENANT: "10",
+  });
+  const tenant = await createTenant(capped.url, admin);
+  const { key } = await createKey(capped.url, admin, tenant.id, ["read"]);
+  const owner = await createUser(capped.url, admin, tenant.id, "tenant_admin");
+  // ~20 MB of rows: more than sockets buffer, so an export nobody reads keeps its slot.
+  await pipeline.database.admin`
+    insert into events (tenant_id, seq, id, occurred_at, received_at, action_type, action, resource_type, resource_id,
+      severity, outcome, metadata, redacted, hash, chain_hash)
+    select ${tenant.id}::uuid, g, md5(${tenant.id} || g)::uuid, now() - interval '1 day' + g * interval '1 ms',
+      now() - interval '1 day', 'VIEW', 'doc.view', 'doc', 'd-' || g, 'INFO', 'success',
+      jsonb_build_object('pad', repeat(md5(g::text), 64)), '{}', md5(g::text) || md5(g::text), md5(g::text) || md5(g::text)
+    from generate_series(1, 10000) as g`;
+  await pipeline.database.admin`update tenant_sequences set last_seq = 10000 where tenant_id = ${tenant.id}`;
+  const issued = await requestJson(`${capped.url}/api/v1/viewer-tokens`, { token: owner.token, body: {} });
+  expect(issued.status).toBe(201);
+  const viewerExport = `${capped.url}/console/viewer/export?format=ndjson&token=${encodeURIComponent(issued.body.token)}`;
+  const apiExport = () => openStalled(`${capped.url}/api/v1/logs/export?format=ndjson`, { "X-API-Key": key });
+  const expectRefused = (refused: Awaited<ReturnType<typeof openStalled>>) => {
+    expect(refused.status).toBe(429);
+    expect(refused.contentType).toMatch(/^application\/problem\+json/);
+    expect(Number(refused.retryAfter)).toBeGreaterThan(0);
+    expect(JSON.parse(refused.body)).toMatchObject({ status: 429, code: "RATE_LIMITED" });
+  };
+
+  const open = [await apiExport(), await openStalled(viewerExport)];
+  try {
+    expect(open.map((response) => response.status)).toEqual([200, 200]);
+    expectRefused(await apiExport()); // the viewer's export holds the API's second slot...
+    expectRefused(await openStalled(viewerExport)); // ...and the API's export the viewer's
+    // A slot given back by either route is free for the other.
+    open.pop()!.destroy();
+    const next = await eventually(async () => {
+      const response = await apiExport();
+      if (response.status !== 200) response.destroy();
+      return response.status === 200 ? response : null;
+    }, 10_000);
+    open.push(next);
+    expectRefused(await openStalled(viewerExport));
+  } finally {
+    for (const response of open) response.destroy();
+    await capped.kill();
   }
 });
