@@ -13,6 +13,7 @@ import * as logStreams from "./20261207T1006_log_streams.ts";
 import * as searchIndexWatermark from "./20261207T1007_search_index_watermark.ts";
 import * as eventArchives from "./20261207T1008_event_archives.ts";
 import * as refreshSuccessor from "./20261207T1011_refresh_successor.ts";
+import * as queryScalingIndexes from "./20261207T1012_query_scaling_indexes.ts";
 
 export const migrations: Record<string, Migration> = {
   "20261121T2230_initial_schema": initialSchema,
@@ -28,4 +29,5 @@ export const migrations: Record<string, Migration> = {
   "20261207T1007_search_index_watermark": searchIndexWatermark,
   "20261207T1008_event_archives": eventArchives,
   "20261207T1011_refresh_successor": refreshSuccessor,
+  "20261207T1012_query_scaling_indexes": queryScalingIndexes,
 };
