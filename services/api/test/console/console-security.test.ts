@@ -79,7 +79,9 @@ async function signIn(email: string, password: string): Promise<CookieJar> {
 
 beforeAll(async () => {
   pipeline = await createTestPipeline();
-  api = await pipeline.start("api");
+  // A process cap of 2 (per tenant 10) for the shared-export-cap test; no other test here exports
+  // two at once, so one api serves the whole file.
+  api = await pipeline.start("api", { EXPORT_MAX_CONCURRENT: "2", EXPORT_MAX_CONCURRENT_PER_TENANT: "10" });
   admin = (await login(api.url, PLATFORM_ADMIN.email, PLATFORM_ADMIN.password)).access_token;
   tenantId = (await createTenant(api.url, admin)).id;
   tenantAdmin = await createUser(api.url, admin, tenantId, "tenant_admin");
@@ -404,10 +406,7 @@ function openStalled(
 }
 
 test("the viewer's export and the API's share one per-process cap: with EXPORT_MAX_CONCURRENT=2, a third export by either route is a 429 problem", async () => {
-  const capped = await pipeline.start("api", {
-    EXPORT_MAX_CONCURRENT: "2",
-    EXPORT_MAX_CONCURRENT_PER_TENANT: "10",
-  });
+  const capped = api; // started with EXPORT_MAX_CONCURRENT=2
   const tenant = await createTenant(capped.url, admin);
   const { key } = await createKey(capped.url, admin, tenant.id, ["read"]);
   const owner = await createUser(capped.url, admin, tenant.id, "tenant_admin");
@@ -447,6 +446,5 @@ test("the viewer's export and the API's share one per-process cap: with EXPORT_M
     expectRefused(await openStalled(viewerExport));
   } finally {
     for (const response of open) response.destroy();
-    await capped.kill();
   }
 });
