@@ -260,6 +260,50 @@ test("the status endpoint stays in the caller's tenant and names a bad tenant_id
   });
 });
 
+test("hostile search/status query params end in a 4xx naming tenant_id; a forged credential is 401; a repeated tenant_id never reaches another tenant", async () => {
+  const { key, tenant } = await pipeline.createTenantWithKey();
+  const other = await pipeline.createTenantWithKey();
+  const hostile = [
+    "%00",
+    "1e400",
+    `${tenant.id}%00`,
+    `${tenant.id}x`,
+    "a".repeat(10_000),
+    "%7B%22%24ne%22%3A1%7D",
+  ];
+  for (const value of hostile) {
+    const response = await requestJson(`${api.url}/api/v1/search/status?tenant_id=${value}`, { key });
+    expect(response.status, value.slice(0, 40)).toBe(400);
+    expect(JSON.stringify(response.body)).toContain("tenant_id");
+    // The watermark middleware of GET /api/v1/logs reads nothing for such an id and sets no header.
+    const logs = await fetch(`${api.url}/api/v1/logs?tenant_id=${value}`, { headers: { "X-API-Key": key } });
+    expect(logs.status, value.slice(0, 40)).toBe(400);
+    expect(logs.headers.get("vigil-index-seq")).toBeNull();
+  }
+  // The own id in capitals is the same tenant.
+  const upper = await requestJson(`${api.url}/api/v1/search/status?tenant_id=${tenant.id.toUpperCase()}`, {
+    key,
+  });
+  expect(upper.status).toBe(200);
+  expect(upper.body.tenant_id).toBe(tenant.id);
+  // tenant_id given twice: whichever one is read, the answer is the caller's own tenant or a refusal.
+  for (const query of [
+    `tenant_id=${tenant.id}&tenant_id=${other.tenant.id}`,
+    `tenant_id=${other.tenant.id}&tenant_id=${tenant.id}`,
+  ]) {
+    const response = await requestJson(`${api.url}/api/v1/search/status?${query}`, { key });
+    if (response.status === 200) expect(response.body.tenant_id).toBe(tenant.id);
+    else expect(response.status).toBe(403);
+  }
+  // Forged credentials.
+  const forgedKey = await requestJson(`${api.url}/api/v1/search/status`, { key: `${key.slice(0, -4)}AAAA` });
+  expect(forgedKey.status).toBe(401);
+  const forgedToken = await requestJson(`${api.url}/api/v1/search/status`, {
+    token: "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.",
+  });
+  expect(forgedToken.status).toBe(401);
+});
+
 test("reconciliation checks one bounded window per round and wraps around; one repairer at a time", async () => {
   expect(seqRuns([8, 1, 2, 3, 7, 3])).toEqual([
     { from_seq: 1, to_seq: 3 },
