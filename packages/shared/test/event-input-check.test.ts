@@ -99,6 +99,71 @@ describe("checkEventInput agrees with eventInputSchema", () => {
   });
 });
 
+describe("hostile input: the fast path never accepts what the schema refuses", () => {
+  const base = { action_type: "VIEW", resource_type: "a", resource_id: "b" };
+  // Each one past its limit, or text PostgreSQL cannot store, in every field that carries text.
+  test.each([
+    ["action of 129 characters", { ...base, action: "a".repeat(129) }],
+    ["resource_type of 129 characters", { ...base, resource_type: "r".repeat(129) }],
+    ["user_id of 257 characters", { ...base, user_id: "u".repeat(257) }],
+    ["session_id of 257 characters", { ...base, session_id: "s".repeat(257) }],
+    ["user_agent of 1,025 characters", { ...base, user_agent: "a".repeat(1025) }],
+    ["a lone low surrogate in user_agent", { ...base, user_agent: "x\udc00" }],
+    ["a NUL in resource_type", { ...base, resource_type: "\u0000" }],
+    ["a NUL in a state value", { ...base, after_state: { a: { b: "x\u0000" } } }],
+    ["a lone surrogate in a nested key", { ...base, before_state: { a: { "\ud800": 1 } } }],
+    ["a state one byte past 64 KiB", { ...base, metadata: { s: "x".repeat(65536 - 8 + 1) } }],
+    ["a state past 64 KiB by its multi-byte text", { ...base, metadata: { s: "é".repeat(32765) } }],
+    ["-0 as action_type", { ...base, action_type: -0 }],
+  ])("%s is refused by both", (_, item) => {
+    expect(agree(item)).toEqual({ checked: false, valid: false });
+  });
+
+  test("a state of exactly 64 KiB is accepted by both", () => {
+    expect(agree({ ...base, metadata: { s: "x".repeat(65536 - 8) } })).toEqual({
+      checked: true,
+      valid: true,
+    });
+  });
+
+  test("1e400 (Infinity once parsed) and 100,000-deep nesting, through JSON text, are refused by both", () => {
+    const deep = `${"[".repeat(100_000)}${"]".repeat(100_000)}`;
+    for (const state of ['{"n":1e400}', '{"n":-1e400}', `{"a":${deep}}`]) {
+      const item = JSON.parse(
+        `{"action_type":"VIEW","resource_type":"a","resource_id":"b","metadata":${state}}`,
+      );
+      expect(agree(item)).toEqual({ checked: false, valid: false });
+    }
+  });
+
+  test("-0 and the extreme doubles are accepted by both with the same data", () => {
+    const item = JSON.parse(
+      '{"action_type":"VIEW","resource_type":"a","resource_id":"b","metadata":{"z":-0,"max":1.7976931348623157e308,"min":5e-324}}',
+    );
+    expect(agree(item)).toEqual({ checked: true, valid: true });
+  });
+
+  test("an own __proto__ key, top level or in a state, is never taken by the fast path", () => {
+    const top = JSON.parse(
+      '{"action_type":"VIEW","resource_type":"a","resource_id":"b","__proto__":{"x":1}}',
+    );
+    expect(checkEventInput(top)).toBeUndefined();
+    expect(eventInputSchema.safeParse(top).success).toBe(false);
+    // The schema's record parse drops it; prepare-events refuses it by name, so the fast path must not pass it on.
+    const inState = JSON.parse(
+      '{"action_type":"VIEW","resource_type":"a","resource_id":"b","metadata":{"__proto__":{"x":1}}}',
+    );
+    expect(checkEventInput(inState)).toBeUndefined();
+  });
+
+  test("constructor and prototype keys in a state are plain data to both", () => {
+    const item = JSON.parse(
+      '{"action_type":"VIEW","resource_type":"a","resource_id":"b","metadata":{"constructor":{"prototype":1},"toString":"x"}}',
+    );
+    expect(agree(item)).toEqual({ checked: true, valid: true });
+  });
+});
+
 function nest(levels: number): Record<string, unknown> {
   let value: Record<string, unknown> = {};
   for (let level = 1; level < levels; level++) value = { a: value };
