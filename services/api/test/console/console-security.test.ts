@@ -305,6 +305,55 @@ describe("viewer feed, export and proof under hostile input", () => {
     expect(key.status).toBe(200);
     expect(["ok", "unavailable"]).toContain((await key.json()).status);
   });
+
+  test("NUL bytes, one-past-limit, overflowing and forged params are 4xx naming the field; a forged refresh cookie signs out", async () => {
+    const issued = await requestJson(`${api.url}/api/v1/viewer-tokens`, {
+      token: tenantAdmin.token,
+      body: { filters: { user_id: "u-1" } },
+    });
+    const raw = issued.body.token as string;
+    const token = encodeURIComponent(raw);
+    const forged = encodeURIComponent(`${raw.slice(0, -2)}${raw.endsWith("AA") ? "BB" : "AA"}`);
+    const cases: Array<[string, number, string | null]> = [
+      [`/console/viewer/feed?token=${token}&since=0&action=a%00b`, 400, "action"],
+      [`/console/viewer/feed?token=${token}&since=1%00`, 400, "since"],
+      [`/console/viewer/feed?token=${token}&since=0&action=${"a".repeat(129)}`, 400, "action"],
+      [`/console/viewer/feed?token=${token}&since=0&action=${"a".repeat(128)}`, 200, null],
+      [`/console/viewer/feed?token=${token}&since=${"9".repeat(16)}`, 400, "since"],
+      [`/console/viewer/feed?token=${token}&since=${"9".repeat(15)}`, 200, null], // far past the head
+      [`/console/viewer/feed?token=${forged}&since=0`, 401, null],
+      [`/console/viewer/feed?token=${token}%00&since=0`, 401, null],
+      [`/console/viewer/feed?token=${"x".repeat(10_000)}&since=0`, 401, null],
+      [`/console/viewer/export?token=${token}&after_seq=1e400`, 400, "after_seq"],
+      [`/console/viewer/export?token=${token}&after_seq=9007199254740993`, 400, "after_seq"],
+      [`/console/viewer/export?token=${token}&after_seq=1%00`, 400, "after_seq"],
+      [`/console/viewer/export?token=${token}&resource_id=${"r".repeat(257)}`, 400, "resource_id"],
+      [`/console/viewer/export?token=${token}&from=1e400`, 400, "from"],
+      [`/console/viewer/export?token=${forged}`, 401, null],
+      [`/console/viewer/events/%00/proof?token=${token}`, 404, null],
+      [`/console/viewer/events/00000000-0000-4000-8000-000000000000%00/proof?token=${token}`, 404, null],
+      [`/console/viewer/events/00000000-0000-4000-8000-000000000000/proof?token=${forged}`, 401, null],
+    ];
+    for (const [pathName, status, field] of cases) {
+      const response = await fetch(`${api.url}${pathName}`);
+      const body = await response.text();
+      expect(`${pathName.slice(0, 120)} → ${response.status}`).toBe(`${pathName.slice(0, 120)} → ${status}`);
+      if (field) expect(body, pathName.slice(0, 120)).toContain(field);
+    }
+    // The tail page: a NUL or an over-long filter is a 4xx page, never a 500.
+    for (const query of ["action=a%00b", `action=${"a".repeat(129)}`, "since=1e400"]) {
+      const tail = await fetch(`${api.url}/console/viewer/tail?token=${token}&${query}`);
+      expect(tail.status, query).toBe(400);
+    }
+    // A forged, NUL-bearing or huge refresh cookie (no access cookie) is a sign-in redirect, not a 500.
+    for (const refresh of ["forged-refresh-token", "a%00b", "r".repeat(4000)]) {
+      const jar = new CookieJar();
+      jar.cookies.set("vigil_refresh", refresh);
+      const response = await browse(jar, "/console/events");
+      expect(response.status, refresh.slice(0, 20)).toBe(303);
+      expect(response.headers.get("location")).toMatch(/^\/console\/sign-in/);
+    }
+  });
 });
 
 describe("hostile input", () => {
