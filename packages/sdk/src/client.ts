@@ -192,7 +192,15 @@ export class VigilClient {
           return this.refuse(id, `${field}.__proto__ the key __proto__ is not allowed`);
         // The server validates what it receives, which is the redacted copy. It lists the redacted
         // paths itself (it redacts again), so the client does not collect them.
-        copy[field] = redactValue(value, this.isSensitiveKey, field, UNLISTED_PATHS);
+        try {
+          copy[field] = redactValue(value, this.isSensitiveKey, field, UNLISTED_PATHS);
+        } catch (error) {
+          // A state nested thousands deep overflows the stack here: the reason names the field.
+          return this.refuse(
+            id,
+            `${field} cannot be serialized: ${error instanceof Error ? error.name : "error"}`,
+          );
+        }
       }
       const json = JSON.stringify(copy);
       const bytes = utf8Length(json);
