@@ -283,6 +283,27 @@ describe("every send is bounded and stays on public addresses", () => {
     expect(Date.now() - started).toBeLessThan(2000);
   });
 
+  test("a receiver that accepts the connection and never reads the body is cut at the request timeout", async () => {
+    const { url } = await listen(
+      createTcpServer((socket) => {
+        socket.pause(); // never reads: the kernel buffers fill and the sender's writes stall
+        socket.on("error", () => undefined);
+      }),
+    );
+    // ~3 MB of events, more than the socket buffers hold, so the request is still being written.
+    const events = Array.from({ length: 30 }, (_, n) =>
+      storedEvent(n + 1, { metadata: { pad: randomBytes(50_000).toString("hex") } }),
+    );
+    const started = Date.now();
+    const sent = deliverBatch(
+      { destination: "webhook", url },
+      { streamId: "s", tenantId: "t", events },
+      context({ timeoutMs: 500 }),
+    );
+    await expect(sent).rejects.toThrow(/no answer within 500 ms/);
+    expect(Date.now() - started).toBeLessThan(2000);
+  });
+
   test("an S3 endpoint that accepts the connection and never answers is cut at the request timeout", async () => {
     const { url } = await listen(
       createTcpServer((socket) => {
