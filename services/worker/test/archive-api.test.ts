@@ -362,3 +362,110 @@ describe("cleanup, list and restore over HTTP", () => {
     expect(doc.body.paths["/api/v1/archives/restore"].post.requestBody).toBeDefined();
   });
 });
+
+describe("edge attacks: one past each limit, NUL bytes, huge numbers, deep nesting", () => {
+  const raw = (path: string, token: string, text: string, method = "POST") =>
+    fetch(`${api.url}${path}`, {
+      method,
+      headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
+      body: text,
+    }).then(async (response) => ({ status: response.status, body: await response.json() }));
+
+  test("restore and settings bodies: 1e400, NUL, unsafe integers, deep nesting are 4xx naming the field", async () => {
+    const restorePath = "/api/v1/archives/restore";
+    for (const [text, path] of [
+      ['{"from_seq":1e400,"to_seq":2}', "from_seq"],
+      ['{"from_seq":1,"to_seq":1e400}', "to_seq"],
+      [`{"from_seq":1,"to_seq":${Number.MAX_SAFE_INTEGER + 1}}`, "to_seq"],
+      ['{"from":"2026-01-01T00:00:00Z\\u0000","to":"2026-02-01T00:00:00Z"}', "from"],
+      ['{"from_seq":1,"to_seq":2,"x\\u0000":1}', "x\u0000"],
+      [`${"[".repeat(1500)}${"]".repeat(1500)}`, "(body)"],
+    ] as const) {
+      const refused = await raw(restorePath, adminA, text);
+      expect(refused.status, text.slice(0, 60)).toBeGreaterThanOrEqual(400);
+      expect(refused.status, text.slice(0, 60)).toBeLessThan(500);
+      expect(refused.body.errors?.[0]?.path, text.slice(0, 60)).toBe(path);
+    }
+    // 100,000 deep is past the 4 KiB restore body cap and the 64 KiB settings cap: 413, never a 5xx.
+    const deep = `${"[".repeat(100_000)}${"]".repeat(100_000)}`;
+    expect((await raw(restorePath, adminA, deep)).status).toBe(413);
+    expect((await raw(`/api/v1/tenants/${tenantA.id}`, adminA, `{"archive":${deep}}`, "PATCH")).status).toBe(
+      413,
+    );
+    // 20,000 deep fits under the settings cap: refused as a wrong shape, naming archive.
+    const nested = await raw(
+      `/api/v1/tenants/${tenantA.id}`,
+      adminA,
+      `{"archive":${"[".repeat(20_000)}${"]".repeat(20_000)}}`,
+      "PATCH",
+    );
+    expect(nested.status).toBe(422);
+    expect(nested.body.errors?.[0]?.path).toBe("archive");
+    const prefixAt = await patchArchive(adminA, tenantA.id, { prefix: "p".repeat(256) });
+    expect(prefixAt.status, JSON.stringify(prefixAt.body)).toBe(200);
+    const prefixPast = await patchArchive(adminA, tenantA.id, { prefix: "p".repeat(257) });
+    expect(prefixPast.status).toBe(422);
+    expect(prefixPast.body.errors?.[0]?.path).toBe("archive.prefix");
+    expect((await patchArchive(adminA, tenantA.id, { prefix: "audit" })).status).toBe(200);
+  });
+
+  test("query limits one past the edge, forged after_seq and NUL params are 400 naming the param", async () => {
+    for (const route of ["/api/v1/archives", "/api/v1/archives/restored"]) {
+      expect((await requestJson(`${api.url}${route}?limit=1000`, { key: readA })).status).toBe(200);
+      const past = await requestJson(`${api.url}${route}?limit=1001`, { key: readA });
+      expect(past.status, route).toBe(400);
+      expect(past.body.errors?.[0]?.path, route).toBe("limit");
+    }
+    const beyond = await requestJson(`${api.url}/api/v1/archives?after_seq=${Number.MAX_SAFE_INTEGER}`, {
+      key: readA,
+    });
+    expect(beyond.status).toBe(200);
+    expect(beyond.body).toEqual({ data: [], next_after_seq: null });
+    for (const [query, path] of [
+      [`after_seq=${Number.MAX_SAFE_INTEGER + 1}`, "after_seq"],
+      ["after_seq=1e400", "after_seq"],
+      ["after_seq=%00", "after_seq"],
+      ["after_seq=1&cursor=forged", "cursor"],
+    ] as const) {
+      const refused = await requestJson(`${api.url}/api/v1/archives?${query}`, { key: readA });
+      expect(refused.status, query).toBe(400);
+      expect(refused.body.errors?.[0]?.path, query).toBe(path);
+    }
+    for (const [query, path] of [
+      [`from_seq=${Number.MAX_SAFE_INTEGER + 1}`, "from_seq"],
+      ["to_seq=1e400", "to_seq"],
+      ["action=a%00b", "action"],
+      [`user_id=${"u".repeat(257)}`, "user_id"],
+    ] as const) {
+      const refused = await requestJson(`${api.url}/api/v1/archives/restored?${query}`, { key: readA });
+      expect(refused.status, query).toBe(400);
+      expect(refused.body.errors?.[0]?.path, query).toBe(path);
+    }
+  });
+
+  test("a range over 500,000 archived events is a 422 naming to_seq (or to); a missing object is never a 500", async () => {
+    const tenantC = await createTenant(api.url, platformAdmin);
+    const adminC = (await createUser(api.url, platformAdmin, tenantC.id, "tenant_admin")).token;
+    const insert = (toSeq: number) => pipeline.database.admin`
+      insert into event_archives (tenant_id, from_seq, to_seq, event_count, min_occurred_at, max_occurred_at,
+        bucket, object_key, manifest_key, sha256, bytes, events_sha256, last_chain_hash, reason)
+      values (${tenantC.id}, 1, ${toSeq}, ${toSeq}, '2026-01-01T00:00:00Z', '2026-01-02T00:00:00Z',
+        ${bucket}, ${`gone/${tenantC.id}`}, ${`gone/${tenantC.id}.manifest`}, 'x', 1, 'x', 'x', 'cleanup')`;
+    await insert(500_001);
+    const bySeq = await restore({ token: adminC }, { from_seq: 1, to_seq: 500_001 });
+    expect(bySeq.status).toBe(422); // VALIDATION_FAILED
+    expect(bySeq.body.errors?.[0]?.path).toBe("to_seq");
+    const byTime = await restore(
+      { token: adminC },
+      { from: "2025-12-31T00:00:00Z", to: "2026-01-03T00:00:00Z" },
+    );
+    expect(byTime.status).toBe(422);
+    expect(byTime.body.errors?.[0]?.path).toBe("to");
+    await pipeline.database.admin`delete from event_archives where tenant_id = ${tenantC.id}`;
+    await insert(500_000);
+    const atCap = await restore({ token: adminC }, { from_seq: 1, to_seq: 500_000 });
+    expect(atCap.status, JSON.stringify(atCap.body)).toBeGreaterThanOrEqual(400);
+    expect(atCap.status, JSON.stringify(atCap.body)).not.toBe(500);
+    await pipeline.database.admin`delete from event_archives where tenant_id = ${tenantC.id}`;
+  });
+});
