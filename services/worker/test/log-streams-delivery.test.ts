@@ -74,10 +74,7 @@ async function receiver(
 }
 
 function storedEvent(seq: number, overrides: Partial<StoredEvent> = {}): StoredEvent {
-  return {
-    id: randomUUID(),
-    tenant_id: "0190a0a0-0000-7000-8000-000000000001",
-    seq,
+  const { payload_hash: _, ...event } = queuedEvent("0190a0a0-0000-7000-8000-000000000001", {
     occurred_at: "2019-03-01T10:00:00.250Z",
     received_at: "2026-12-07T10:00:00.500Z",
     action_type: "UPDATE",
@@ -85,18 +82,9 @@ function storedEvent(seq: number, overrides: Partial<StoredEvent> = {}): StoredE
     resource_type: "invoice",
     resource_id: `inv-${seq}`,
     user_id: "alice",
-    session_id: null,
-    ip_address: null,
-    user_agent: null,
-    severity: "INFO",
-    outcome: "success",
-    before_state: null,
-    after_state: null,
     metadata: { n: seq },
-    redacted: [],
-    hash: "ab".repeat(32),
-    ...overrides,
-  } as StoredEvent;
+  });
+  return { ...event, seq, hash: "ab".repeat(32), ...overrides };
 }
 
 let pipeline: TestPipeline;
