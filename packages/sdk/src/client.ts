@@ -14,6 +14,7 @@ import {
   type AuditEvent,
   EVENT_LIMITS,
   eventShapeViolations,
+  isPlainObject,
   unknownFieldViolation,
   utf8Length,
 } from "./event-rules.ts";
@@ -36,8 +37,7 @@ import { isoTime } from "./iso-time.ts";
 import { liveStream, type StreamOptions, type WebSocketConstructor } from "./live-stream.ts";
 import { uuidv7 } from "./uuidv7.ts";
 
-/** The server's default list (spec §3); keys match per word, so `db_password` and `x-api-key` are caught. */
-/** The server's default list (VIGIL_REDACT_KEYS), from the one module both bundle. */
+/** The server's default list (spec §3, VIGIL_REDACT_KEYS); keys match per word, so `db_password` and `x-api-key` are caught. */
 export const DEFAULT_REDACT_KEYS = CONTRACT_REDACT_KEYS;
 
 /** What a redacted value becomes (the server writes the same). */
@@ -104,12 +104,6 @@ class UnlistedPaths extends RedactedPathList {
   override add(): void {}
 }
 const UNLISTED_PATHS = new UnlistedPaths();
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  if (value === null || typeof value !== "object" || Array.isArray(value)) return false;
-  const prototype = Object.getPrototypeOf(value);
-  return prototype === Object.prototype || prototype === null;
-}
 
 function queryString(params: object): string {
   const search = new URLSearchParams();

@@ -140,7 +140,8 @@ export function jsonDepth(value: unknown): number {
   return deepest + 1;
 }
 
-function isPlainObject(value: unknown): value is JsonObject {
+/** A plain `{}` or `Object.create(null)` object: not an array, a Date or a class instance. */
+export function isPlainObject(value: unknown): value is JsonObject {
   if (value === null || typeof value !== "object" || Array.isArray(value)) return false;
   const prototype = Object.getPrototypeOf(value);
   return prototype === Object.prototype || prototype === null;
