@@ -2,23 +2,21 @@
 // shared verbs and the same authorize() as the API, a cookie session (console-session.ts), CSRF on
 // every form, a strict CSP (scripts only from /console/assets), and the embeddable viewer.
 
-import type { ServerResponse } from "node:http";
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import type { ActionContext } from "@vigil/shared/audit/admin-audit";
-import { recordAuditEvent } from "@vigil/shared/audit/record-audit-event";
 import {
   apiKeyCreateSchema,
   issueApiKey,
   listTenantApiKeys,
   revokeTenantApiKey,
 } from "@vigil/shared/auth/manage-api-keys";
-import { authorize, isPlatformAdmin, type Principal, principalId } from "@vigil/shared/auth/principal";
+import { authorize, isPlatformAdmin, type Principal } from "@vigil/shared/auth/principal";
 import { isDatabaseUnavailable } from "@vigil/shared/db/database";
 import { parseBody } from "@vigil/shared/errors/parse-body";
 import { toProblem, VigilError } from "@vigil/shared/errors/vigil-error";
 import { HASHED_FIELDS, type StoredEvent } from "@vigil/shared/events/event-schema";
 import { eventStats, statsParamsSchema } from "@vigil/shared/query/event-stats";
-import { exportEvents, exportParamsSchema, planExport } from "@vigil/shared/query/export-events";
+import { exportParamsSchema, planExport } from "@vigil/shared/query/export-events";
 import { getEvent } from "@vigil/shared/query/get-event";
 import {
   historyParamsSchema,
@@ -49,9 +47,8 @@ import {
 import { type Context, Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import type { ApiDependencies, AppEnv } from "../http/app-env.ts";
-import { exportSlotsOf } from "../http/export-slots.ts";
+import { exportResponse } from "../http/export-slots.ts";
 import { requestOrigin } from "../http/request-origin.ts";
-import { pullStream } from "../http/stream-response.ts";
 import { ConsoleAssets } from "./console-assets.ts";
 import { assertCsrf, type ConsoleSession, ConsoleSessions, csrfToken } from "./console-session.ts";
 import { EventDetail } from "./pages/event-detail.tsx";
@@ -694,44 +691,10 @@ export function registerConsole(app: OpenAPIHono<AppEnv>, deps: ApiDependencies)
   // The viewer's export: the API's export (same verb, same audit record, same per-process and
   // per-tenant caps) with the token's pins applied to the filter; naming another value is a 403.
   // (The slots are the API export's own: one limiter per process, see http/export-slots.ts.)
-  const exportSlots = exportSlotsOf(deps);
   web.get("/viewer/export", async (c) => {
     const { principal, scope } = await viewerGrant(c);
     const params = applyViewerPins(principal, parseQuery(exportParamsSchema, viewerParams(c)));
-    const plan = planExport(params);
-    const releaseSlot = exportSlots.acquire(scope.tenantId);
-    try {
-      await recordAuditEvent(deps, scope.tenantId, {
-        action_type: "VIEW",
-        action: "vigil.events.export",
-        resource_type: "vigil.audit_log",
-        resource_id: scope.tenantId,
-        user_id: principalId(principal),
-        metadata: {
-          format: plan.format,
-          filter: plan.filter,
-          via: "viewer",
-          ...(plan.afterSeq !== undefined ? { after_seq: plan.afterSeq } : {}),
-          request_id: c.get("requestId"),
-        },
-      });
-    } catch (error) {
-      releaseSlot();
-      throw error;
-    }
-    const body = pullStream(exportEvents(deps.db, scope, plan), () => releaseSlot(), {
-      stallTimeoutMs: deps.config.EXPORT_STALL_TIMEOUT_MS,
-      onStall: () => (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing?.destroy(),
-    });
-    return new Response(body, {
-      status: 200,
-      headers: {
-        "Content-Type": plan.contentType,
-        "Content-Disposition": `attachment; filename="${plan.fileName}"`,
-        "Cache-Control": "no-store",
-        "X-Content-Type-Options": "nosniff",
-      },
-    });
+    return exportResponse(deps, c, scope, principal, planExport(params), { via: "viewer" });
   });
 
   // The viewer's live tail polls this feed: events after `since` in seq order, through the same

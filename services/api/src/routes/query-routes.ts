@@ -2,10 +2,8 @@
 // resolve the tenant with authorize(), validate the query with the shared schema, call one verb
 // from @vigil/shared and shape the response.
 
-import type { ServerResponse } from "node:http";
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
 import { sharedArchiveStorage } from "@vigil/shared/archive/archive-storage";
-import { recordAuditEvent } from "@vigil/shared/audit/record-audit-event";
 import { authorize, principalId } from "@vigil/shared/auth/principal";
 import {
   type EventStats,
@@ -13,12 +11,7 @@ import {
   STATS_BUCKETS,
   statsParamsSchema,
 } from "@vigil/shared/query/event-stats";
-import {
-  EXPORT_COLUMNS,
-  exportEvents,
-  exportParamsSchema,
-  planExport,
-} from "@vigil/shared/query/export-events";
+import { EXPORT_COLUMNS, exportParamsSchema, planExport } from "@vigil/shared/query/export-events";
 import {
   historyParamsSchema,
   resourceHistory,
@@ -27,8 +20,7 @@ import {
 import { tenantScope } from "@vigil/shared/query/tenant-scope";
 import { cleanupEvents, cleanupParamsSchema } from "@vigil/shared/retention/cleanup-events";
 import type { ApiDependencies, AppEnv } from "../http/app-env.ts";
-import { exportSlotsOf } from "../http/export-slots.ts";
-import { pullStream } from "../http/stream-response.ts";
+import { exportResponse } from "../http/export-slots.ts";
 import { readPathParams, readQuery } from "../http/validation-hook.ts";
 import { problemResponses, storedEventSchema } from "./openapi-shapes.ts";
 
@@ -57,9 +49,6 @@ const diffSchema = z.object({
 });
 
 export function registerQueryRoutes(app: OpenAPIHono<AppEnv>, deps: ApiDependencies) {
-  // Per process, shared with the console viewer's export: each running export holds a connection
-  // and a transaction.
-  const exportSlots = exportSlotsOf(deps);
   app.openAPIRegistry.registerPath(
     createRoute({
       method: "get",
@@ -83,60 +72,8 @@ export function registerQueryRoutes(app: OpenAPIHono<AppEnv>, deps: ApiDependenc
     const scopeTenant = authorize(principal, "events:read", tenantId)!;
     c.set("tenantId", scopeTenant);
     const scope = tenantScope(scopeTenant);
-    const plan = planExport(params);
-    const releaseSlot = exportSlots.acquire(scope.tenantId);
-    // Recorded before the first row leaves, with the filter: if the log cannot take the record
-    // (queue down → 503), no data is exported unaudited. The row count goes to the log line below.
-    try {
-      await recordAuditEvent(deps, scopeTenant, {
-        action_type: "VIEW",
-        action: "vigil.events.export",
-        resource_type: "vigil.audit_log",
-        resource_id: scopeTenant,
-        user_id: principalId(principal),
-        metadata: {
-          format: plan.format,
-          filter: plan.filter,
-          ...(plan.afterSeq !== undefined ? { after_seq: plan.afterSeq } : {}),
-          request_id: c.get("requestId"),
-        },
-      });
-    } catch (error) {
-      releaseSlot();
-      throw error;
-    }
-    const progress = { rows: 0, completed: false };
-    const started = performance.now();
-    const body = pullStream(
-      exportEvents(deps.db, scope, plan, progress),
-      (error) => {
-        releaseSlot();
-        const line = {
-          request_id: c.get("requestId"),
-          tenant_id: scopeTenant,
-          format: plan.format,
-          rows: progress.rows,
-          completed: progress.completed,
-          duration_ms: Math.round(performance.now() - started),
-        };
-        if (error && !progress.completed) deps.logger.warn({ ...line, err: error }, "export stopped");
-        else deps.logger.info(line, "export finished");
-      },
-      {
-        stallTimeoutMs: deps.config.EXPORT_STALL_TIMEOUT_MS,
-        // A client that stopped reading gets its connection closed too, not only its cursor.
-        onStall: () => (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing?.destroy(),
-      },
-    );
-    return new Response(body, {
-      status: 200,
-      headers: {
-        "Content-Type": plan.contentType,
-        "Content-Disposition": `attachment; filename="${plan.fileName}"`,
-        "Cache-Control": "no-store",
-        "X-Content-Type-Options": "nosniff",
-      },
-    });
+    // Audited before the first row leaves; the row count goes to the log line at the end.
+    return exportResponse(deps, c, scope, principal, planExport(params));
   });
 
   app.openAPIRegistry.registerPath(
