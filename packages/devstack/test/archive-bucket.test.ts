@@ -6,7 +6,7 @@
 // Then: objects survive a stop and a new start of the store (rows already deleted stay restorable),
 // and with the store down an archive run fails and deletes nothing.
 import { createHash, randomUUID } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { request as httpRequest } from "node:http";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -185,5 +185,36 @@ describe("the embedded archive bucket is on disk", () => {
       code: "ARCHIVE_UNAVAILABLE",
     });
     expect(await remaining(tenantId)).toBe(30);
+  });
+});
+
+describe("hostile keys and paths", () => {
+  test("NUL, encoded traversal, bad escapes and overlong keys are 400; nothing lands outside the bucket", async () => {
+    const folder = mkdtempSync(path.join(tmpdir(), "vigil-archive-hostile-"));
+    const store = await startArchiveBucketServer({ root: path.join(folder, "store") });
+    try {
+      expect((await fetch(`${store.endpoint}/${PLAIN}`, { method: "PUT" })).status).toBe(200);
+      for (const hostile of [
+        `/${PLAIN}/a%2F..%2F..%2Fescape`,
+        `/${PLAIN}/a/%2e%2E/b`,
+        `/${PLAIN}/%ZZ`,
+        `/${PLAIN}/${"k".repeat(1025)}`,
+        `/${PLAIN}/${"%C3%A9".repeat(100)}`,
+        `/${PLAIN}%00/k`,
+        `/.uploads/k`,
+      ])
+        expect(await rawPut(store.endpoint, hostile), hostile.slice(0, 60)).toBe(400);
+      // A NUL or a backslash is an ordinary key character: stored under an encoded name, read back, listed as sent.
+      expect(await rawPut(store.endpoint, `/${PLAIN}/nul%00byte`)).toBe(200);
+      expect(await rawPut(store.endpoint, `/${PLAIN}/back%5C..%5Cslash`)).toBe(200);
+      expect((await fetch(`${store.endpoint}/${PLAIN}/nul%00byte`)).status).toBe(200);
+      const listed = await (await fetch(`${store.endpoint}/${PLAIN}?list-type=2`)).text();
+      expect(listed).toContain("<Key>back\\..\\slash</Key>");
+      expect(readdirSync(folder)).toEqual(["store"]);
+      expect(readdirSync(path.join(folder, "store")).sort()).toEqual([".uploads", PLAIN]);
+    } finally {
+      await store.stop();
+      rmSync(folder, { recursive: true, force: true });
+    }
   });
 });
