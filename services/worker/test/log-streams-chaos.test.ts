@@ -17,6 +17,7 @@ import {
   type TestPipeline,
 } from "@vigil/testkit";
 import { afterAll, beforeAll, expect, test } from "vitest";
+import { adminToken as loginAdmin } from "../../api/test/auth-fixtures.ts";
 
 const TOTAL = 20_000;
 const OUTAGE_MS = 20_000;
@@ -157,10 +158,7 @@ const killedPids: number[] = [];
 beforeAll(async () => {
   pipeline = await createTestPipeline();
   api = await pipeline.start("api");
-  const login = await requestJson(`${api.url}/api/v1/auth/token`, {
-    body: { grant_type: "password", username: "admin@localhost", password: "admin-password-for-tests" },
-  });
-  adminToken = login.body.access_token;
+  adminToken = await loginAdmin(api.url);
 });
 afterAll(async () => {
   await pipeline?.close();

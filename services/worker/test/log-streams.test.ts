@@ -16,6 +16,7 @@ import {
   type TestPipeline,
 } from "@vigil/testkit";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { adminToken as loginAdmin } from "../../api/test/auth-fixtures.ts";
 
 interface Received {
   path: string;
@@ -91,10 +92,7 @@ async function ingest(key: string, count: number, fields: Record<string, unknown
 beforeAll(async () => {
   pipeline = await createTestPipeline();
   api = await pipeline.start("api");
-  const login = await requestJson(`${api.url}/api/v1/auth/token`, {
-    body: { grant_type: "password", username: "admin@localhost", password: "admin-password-for-tests" },
-  });
-  adminToken = login.body.access_token;
+  adminToken = await loginAdmin(api.url);
 });
 afterAll(async () => {
   await pipeline?.close();
