@@ -1,6 +1,7 @@
 // The worker's quick check of queued events (isQueuedEvent) must accept every event the api
 // queues and nothing the event schema refuses, so skipping zod for them changes no decision: a
 // message it refuses is still judged, and its problem named, by the schema.
+import { queuedEvent } from "@vigil/testkit";
 import fc from "fast-check";
 import { describe, expect, test } from "vitest";
 import { DEFAULT_REDACT_KEYS } from "../src/events/event-constants.ts";
@@ -50,28 +51,13 @@ describe("isQueuedEvent agrees with normalizedEventSchema", () => {
   });
 });
 
-const BASE = {
+const BASE = queuedEvent(TENANT, {
   id: "0190a0a0-0000-7000-8000-0000000000ab",
-  tenant_id: TENANT,
   occurred_at: "2026-02-28T10:00:00.000Z",
   received_at: "2026-12-07T10:00:00.000Z",
-  action_type: "CREATE",
-  action: "doc.create",
-  resource_type: "doc",
-  resource_id: "d1",
-  user_id: null,
-  session_id: null,
-  ip_address: null,
-  user_agent: null,
-  severity: "INFO",
-  outcome: "success",
-  before_state: null,
   after_state: { a: 1 },
-  metadata: null,
-  redacted: [],
-  payload_hash: "c".repeat(64),
   salt: "AAAAAAAAAAAAAAAAAAAAAA",
-};
+});
 
 const MUTATIONS: Array<Record<string, unknown>> = [
   { id: "not-a-uuid" },
