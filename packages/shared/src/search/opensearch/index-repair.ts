@@ -62,6 +62,12 @@ export interface RepairRoundResult {
   failed: number;
 }
 
+/** What one round may still spend: events to index and count comparisons; each step draws it down. */
+interface RepairBudget {
+  events: number;
+  counts: number;
+}
+
 interface TenantRow {
   tenant_id: string;
   indexed_seq: string | number;
@@ -103,7 +109,7 @@ export class SearchIndexRepairer {
         const tenants = await lock<TenantRow[]>`
           select tenant_id, indexed_seq, head_seq
           from vigil_search_index_tenants(${this.options.maxTenantsPerRound ?? 100})`;
-        const budget = {
+        const budget: RepairBudget = {
           events: this.options.maxEventsPerRound ?? 5000,
           counts: this.options.maxCountsPerRound ?? 200,
         };
@@ -158,7 +164,7 @@ export class SearchIndexRepairer {
   /** Indexes the gap above the tenant's watermark (bounded by the budget); returns the state after. */
   private async fillGap(
     tenantId: string,
-    budget: { events: number; counts: number },
+    budget: RepairBudget,
     result: RepairRoundResult,
   ): Promise<Watermark> {
     const pageSize = this.options.pageSize ?? 500;
@@ -207,7 +213,7 @@ export class SearchIndexRepairer {
   /** Compares one window below the watermark with PostgreSQL and re-indexes what is missing. */
   private async reconcileWindow(
     state: Watermark,
-    budget: { events: number; counts: number },
+    budget: RepairBudget,
     result: RepairRoundResult,
   ): Promise<void> {
     const tenantId = state.tenant_id;
@@ -224,11 +230,7 @@ export class SearchIndexRepairer {
   }
 
   /** Re-indexes the parts of `range` where the index holds fewer documents than PostgreSQL. */
-  private async reconcile(
-    tenantId: string,
-    range: SeqRange,
-    budget: { events: number; counts: number },
-  ): Promise<number> {
+  private async reconcile(tenantId: string, range: SeqRange, budget: RepairBudget): Promise<number> {
     if (budget.counts <= 0 || budget.events <= 0) return 0;
     budget.counts--;
     const [indexed, stored] = await Promise.all([
