@@ -132,6 +132,15 @@ async function issueTokens(
   await sql`
     insert into refresh_tokens (id, family_id, user_id, token_hash, expires_at)
     values (${randomUUID()}, ${familyId}, ${user.id}, ${hashRefreshToken(refreshToken)}, now() + make_interval(secs => ${deps.config.VIGIL_REFRESH_TOKEN_TTL_SECONDS}))`;
+  return tokenResponse(deps, user, refreshToken);
+}
+
+/** A fresh access token beside the refresh token the client is to keep. */
+async function tokenResponse(
+  deps: SessionDependencies,
+  user: UserRow,
+  refreshToken: string,
+): Promise<TokenResponse> {
   const access = await issueAccessToken(deps.keys, deps.config, user);
   return {
     access_token: access.token,
@@ -284,13 +293,7 @@ async function rotatedMomentsAgo(
   if (!live || live.user_id !== rotated.user_id) return null;
   const user = await findUserById(deps.db.sql, rotated.user_id);
   if (!user || user.status !== "active") throw invalidRefresh();
-  const access = await issueAccessToken(deps.keys, deps.config, user);
-  return {
-    access_token: access.token,
-    refresh_token: successor,
-    token_type: "Bearer",
-    expires_in: access.expiresIn,
-  };
+  return tokenResponse(deps, user, successor);
 }
 
 /** RFC 7009: revokes the refresh token's whole family; unknown tokens are not an error. */
