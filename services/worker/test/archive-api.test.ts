@@ -5,9 +5,8 @@
 // never list or restore tenant A's archives; hostile bodies, forged tokens and a tampered object
 // are refused without restoring anything.
 import { randomBytes } from "node:crypto";
-import { ArchiveStorage } from "@vigil/shared/archive/archive-storage";
+import type { ArchiveStorage } from "@vigil/shared/archive/archive-storage";
 import { storeEvents } from "@vigil/shared/ingest/store-events";
-import { ensureCheckpointBucket } from "@vigil/shared/tlog/dev-checkpoint-key";
 import {
   createTestPipeline,
   queuedEvent,
@@ -16,6 +15,7 @@ import {
   type TestPipeline,
 } from "@vigil/testkit";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { emulatorArchiveStorage } from "../../../packages/shared/test/archive/emulator-archive-storage.ts";
 import { adminToken, createKey, createTenant, createUser } from "../../api/test/auth-fixtures.ts";
 
 const DAY = 86_400_000;
@@ -56,13 +56,7 @@ async function seed(tenantId: string) {
 
 beforeAll(async () => {
   pipeline = await createTestPipeline();
-  await ensureCheckpointBucket(pipeline.sqsEndpoint, bucket);
-  storage = new ArchiveStorage({
-    region: "us-east-1",
-    endpoint: pipeline.sqsEndpoint,
-    sse: "AES256",
-    objectLockDays: 0,
-  });
+  storage = await emulatorArchiveStorage(pipeline.sqsEndpoint, bucket);
   api = await pipeline.start("api", { ARCHIVE_S3_BUCKET: bucket, ARCHIVE_S3_ENDPOINT: pipeline.sqsEndpoint });
   const admin = await adminToken(api.url);
   tenantA = await createTenant(api.url, admin);

@@ -8,14 +8,14 @@ import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { promisify } from "node:util";
 import { manifestPrefix } from "@vigil/shared/archive/archive-format";
-import { ArchiveStorage } from "@vigil/shared/archive/archive-storage";
+import type { ArchiveStorage } from "@vigil/shared/archive/archive-storage";
 import { restoreArchivedEvents } from "@vigil/shared/archive/restore-archives";
 import { storeEvents } from "@vigil/shared/ingest/store-events";
 import { verifyTenantLog } from "@vigil/shared/integrity/verify-tenant-log";
 import { tenantScope } from "@vigil/shared/query/tenant-scope";
-import { ensureCheckpointBucket } from "@vigil/shared/tlog/dev-checkpoint-key";
 import { createTestPipeline, eventually, queuedEvent, REPO_ROOT, type TestPipeline } from "@vigil/testkit";
 import { afterAll, beforeAll, expect, test } from "vitest";
+import { emulatorArchiveStorage } from "../../../packages/shared/test/archive/emulator-archive-storage.ts";
 
 const DAY = 86_400_000;
 const NOW = Date.now();
@@ -50,13 +50,7 @@ const archiveRecords = () =>
 
 beforeAll(async () => {
   pipeline = await createTestPipeline();
-  await ensureCheckpointBucket(pipeline.sqsEndpoint, bucket);
-  storage = new ArchiveStorage({
-    region: "us-east-1",
-    endpoint: pipeline.sqsEndpoint,
-    sse: "AES256",
-    objectLockDays: 0,
-  });
+  storage = await emulatorArchiveStorage(pipeline.sqsEndpoint, bucket);
   await pipeline.database.admin`
     insert into tenants (id, name, retention_days, archive_enabled) values (${TENANT}, 'crash', 30, true)`;
   const events = Array.from({ length: EXPIRED + 100 }, (_, i) =>

@@ -6,7 +6,7 @@
 import { randomBytes } from "node:crypto";
 import { gunzipSync } from "node:zlib";
 import { checkArchivedObject, manifestPrefix, parseManifest } from "@vigil/shared/archive/archive-format";
-import { ArchiveStorage } from "@vigil/shared/archive/archive-storage";
+import type { ArchiveStorage } from "@vigil/shared/archive/archive-storage";
 import { listArchives, restoreArchivedEvents } from "@vigil/shared/archive/restore-archives";
 import { sensitiveKeyMatcher } from "@vigil/shared/events/redaction";
 import { verifyTenantLog } from "@vigil/shared/integrity/verify-tenant-log";
@@ -15,11 +15,11 @@ import { tenantScope } from "@vigil/shared/query/tenant-scope";
 import { sweepRetention } from "@vigil/shared/retention/retention-sweep";
 import { createCheckpointSigner } from "@vigil/shared/tlog/checkpoint-signer";
 import { Checkpointer } from "@vigil/shared/tlog/checkpointer";
-import { ensureCheckpointBucket } from "@vigil/shared/tlog/dev-checkpoint-key";
 import { createTestPipeline, type TestPipeline } from "@vigil/testkit";
 import { openCheckpoint, signerKey, verifierKeyOf } from "@vigil/verify";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { sampleEvent, seedEvents } from "../query/seed-events.ts";
+import { emulatorArchiveStorage } from "./emulator-archive-storage.ts";
 
 const DAY = 86_400_000;
 const NOW = Date.now();
@@ -55,13 +55,7 @@ const count = async (table: string, tenantId: string) =>
 
 beforeAll(async () => {
   pipeline = await createTestPipeline();
-  await ensureCheckpointBucket(pipeline.sqsEndpoint, bucket);
-  storage = new ArchiveStorage({
-    region: "us-east-1",
-    endpoint: pipeline.sqsEndpoint,
-    sse: "AES256",
-    objectLockDays: 0,
-  });
+  storage = await emulatorArchiveStorage(pipeline.sqsEndpoint, bucket);
   for (const [id, name, enabled, bucketName] of [
     [ARCHIVED, "archived", true, bucket],
     [PLAIN, "plain", false, null],

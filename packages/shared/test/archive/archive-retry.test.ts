@@ -18,10 +18,10 @@ import { verifyArchiveBucket } from "@vigil/shared/archive/verify-archive-bucket
 import { sensitiveKeyMatcher } from "@vigil/shared/events/redaction";
 import { storeEvents } from "@vigil/shared/ingest/store-events";
 import { tenantScope } from "@vigil/shared/query/tenant-scope";
-import { ensureCheckpointBucket } from "@vigil/shared/tlog/dev-checkpoint-key";
 import { eraseEvent } from "@vigil/shared/tlog/erase-event";
 import { createTestPipeline, queuedEvent, type TestPipeline } from "@vigil/testkit";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { emulatorArchiveStorage } from "./emulator-archive-storage.ts";
 
 const DAY = 86_400_000;
 const NOW = Date.now();
@@ -92,13 +92,7 @@ async function restoreAll(tenantId: string, total: number) {
 
 beforeAll(async () => {
   pipeline = await createTestPipeline();
-  await ensureCheckpointBucket(pipeline.sqsEndpoint, bucket);
-  storage = new HookedStorage({
-    region: "us-east-1",
-    endpoint: pipeline.sqsEndpoint,
-    sse: "AES256",
-    objectLockDays: 0,
-  });
+  storage = await emulatorArchiveStorage(pipeline.sqsEndpoint, bucket, HookedStorage);
 }, 60_000);
 afterAll(async () => {
   storage?.close();
