@@ -2,10 +2,11 @@
 // outage with the queue bound holding and every drop reported, 429 Retry-After, 413 and 422.
 import v8 from "node:v8";
 import vm from "node:vm";
-import { createTestPipeline, type RunningService, type TestPipeline } from "@vigil/testkit";
+import type { RunningService, TestPipeline } from "@vigil/testkit";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { type DropInfo, VigilClient } from "../src/index.ts";
-import { type FaultProxy, startFaultProxy } from "./support/fault-proxy.ts";
+import type { FaultProxy } from "./support/fault-proxy.ts";
+import { type ProxiedPipeline, startProxiedPipeline } from "./support/proxied-pipeline.ts";
 import { FAST_RETRY, invoiceEvent, storedSummary, waitForStored } from "./support/stored-events.ts";
 
 v8.setFlagsFromString("--expose-gc");
@@ -20,15 +21,13 @@ describe("VigilClient ingest through faults", () => {
   let api: RunningService;
   let proxy: FaultProxy;
 
+  let running: ProxiedPipeline | undefined;
+
   beforeAll(async () => {
-    pipeline = await createTestPipeline();
-    [api] = await Promise.all([pipeline.start("api"), pipeline.start("worker")]);
-    proxy = await startFaultProxy(api.url);
+    running = await startProxiedPipeline();
+    ({ pipeline, api, proxy } = running);
   });
-  afterAll(async () => {
-    await proxy?.close();
-    await pipeline?.close();
-  });
+  afterAll(() => running?.close());
 
   // The full-size run (queue bound 10,000, 50,000 calls) is in bench/sdk-bench.ts.
   test("api stopped, queue bound 2,000: 10,000 log() → 8,000 dropped, ≤ 2 sockets; after the api returns the 2,000 arrive once", async () => {

@@ -1,10 +1,11 @@
 // VigilClient.log() against the real api + worker processes: every accepted event stored exactly
 // once with gapless seq, also when responses are lost after the api accepted (same ids on retry);
 // invalid events refused at the call; a forged key not retried.
-import { createTestPipeline, type RunningService, type TestPipeline } from "@vigil/testkit";
+import type { RunningService, TestPipeline } from "@vigil/testkit";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { type DropInfo, VigilClient } from "../src/index.ts";
-import { type FaultProxy, startFaultProxy } from "./support/fault-proxy.ts";
+import type { FaultProxy } from "./support/fault-proxy.ts";
+import { type ProxiedPipeline, startProxiedPipeline } from "./support/proxied-pipeline.ts";
 import { FAST_RETRY, invoiceEvent, waitForStored } from "./support/stored-events.ts";
 
 describe("VigilClient ingest against the real pipeline", () => {
@@ -12,15 +13,13 @@ describe("VigilClient ingest against the real pipeline", () => {
   let api: RunningService;
   let proxy: FaultProxy;
 
+  let running: ProxiedPipeline | undefined;
+
   beforeAll(async () => {
-    pipeline = await createTestPipeline();
-    [api] = await Promise.all([pipeline.start("api"), pipeline.start("worker")]);
-    proxy = await startFaultProxy(api.url);
+    running = await startProxiedPipeline();
+    ({ pipeline, api, proxy } = running);
   });
-  afterAll(async () => {
-    await proxy?.close();
-    await pipeline?.close();
-  });
+  afterAll(() => running?.close());
 
   test("10,000 log() calls: shutdown reports 10,000 sent; 10,000 distinct events stored, seq 1..10,000", async () => {
     const { tenant, key } = await pipeline.createTenantWithKey();

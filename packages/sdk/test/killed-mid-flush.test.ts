@@ -5,9 +5,10 @@
 // idempotency keys.
 import { type ChildProcess, spawn } from "node:child_process";
 import path from "node:path";
-import { createTestPipeline, type RunningService, type TestPipeline, TSX_LOADER } from "@vigil/testkit";
+import { type TestPipeline, TSX_LOADER } from "@vigil/testkit";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { type FaultProxy, startFaultProxy } from "./support/fault-proxy.ts";
+import type { FaultProxy } from "./support/fault-proxy.ts";
+import { type ProxiedPipeline, startProxiedPipeline } from "./support/proxied-pipeline.ts";
 import { waitForStored } from "./support/stored-events.ts";
 
 const CHILD = path.join(import.meta.dirname, "support/log-then-flush.ts");
@@ -36,18 +37,15 @@ function startChild(baseUrl: string, key: string, previous?: string): Child {
 
 describe("an app killed mid-flush", () => {
   let pipeline: TestPipeline;
-  let api: RunningService;
   let proxy: FaultProxy;
 
+  let running: ProxiedPipeline | undefined;
+
   beforeAll(async () => {
-    pipeline = await createTestPipeline();
-    [api] = await Promise.all([pipeline.start("api"), pipeline.start("worker")]);
-    proxy = await startFaultProxy(api.url);
+    running = await startProxiedPipeline();
+    ({ pipeline, proxy } = running);
   });
-  afterAll(async () => {
-    await proxy?.close();
-    await pipeline?.close();
-  });
+  afterAll(() => running?.close());
 
   test("stores whole batches once each; logging the same ids again after the restart stores each event once", async () => {
     const { tenant, key } = await pipeline.createTenantWithKey();
