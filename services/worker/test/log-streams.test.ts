@@ -489,6 +489,25 @@ describe("log stream input", () => {
         expect(JSON.stringify(response.body.errors)).toContain(field);
       }
     }
+    // 1e400 parses to Infinity; a NUL in the path id is no UUID.
+    for (const field of ["overlap_seconds", "committed_seq"]) {
+      const response = await requestJson(
+        `${api.url}/api/v1/log-streams/${created.body.id}?tenant_id=${tenantId}`,
+        {
+          method: "PATCH",
+          token: adminToken,
+          rawBody: `{"${field}":1e400}`,
+          headers: { "Content-Type": "application/json" },
+        },
+      );
+      expect(response.status, JSON.stringify(response.body)).toBe(422);
+      expect(JSON.stringify(response.body.errors)).toContain(field);
+    }
+    const nul = await requestJson(`${api.url}/api/v1/log-streams/%00?tenant_id=${tenantId}`, {
+      token: adminToken,
+    });
+    expect(nul.status).toBe(400);
+    expect(JSON.stringify(nul.body.errors)).toContain("id");
     const listed = await requestJson(url, { token: adminToken });
     expect(listed.body.data.map((stream: { name: string }) => stream.name)).toEqual(["ok"]);
     // A burst of rotations keeps the newest secret and at most three old ones in force (every secret
