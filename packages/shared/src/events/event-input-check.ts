@@ -23,13 +23,18 @@ const formatParsers: Record<FormatField, { safeParse(value: unknown): { success:
   ip_address: eventInputSchema.shape.ip_address,
 };
 
-/** Text fields: [field, max length, required]. */
+/** A text field's maximum length as the schema states it (none stated: 0, so zod decides). */
+const maxLength = (schema: { maxLength: number | null }) => schema.maxLength ?? 0;
+const shape = eventInputSchema.shape;
+const ACTION_MAX = maxLength(shape.action.unwrap().unwrap());
+
+/** Text fields: [field, max length, required]; the limits are the schema's own. */
 const TEXT_FIELDS: ReadonlyArray<readonly [keyof EventInput, number, boolean]> = [
-  ["resource_type", 128, true],
-  ["resource_id", 256, true],
-  ["user_id", 256, false],
-  ["session_id", 256, false],
-  ["user_agent", 1024, false],
+  ["resource_type", maxLength(shape.resource_type), true],
+  ["resource_id", maxLength(shape.resource_id), true],
+  ["user_id", maxLength(shape.user_id.unwrap().unwrap()), false],
+  ["session_id", maxLength(shape.session_id.unwrap().unwrap()), false],
+  ["user_agent", maxLength(shape.user_agent.unwrap().unwrap()), false],
 ];
 const STATE_FIELDS = ["before_state", "after_state", "metadata"] as const;
 
@@ -57,7 +62,10 @@ export function checkEventInput(item: unknown): CheckedEventInput | undefined {
   if (record.severity != null && !SEVERITY_SET.has(record.severity)) return undefined;
   if (record.outcome != null && !OUTCOME_SET.has(record.outcome)) return undefined;
   const action = record.action;
-  if (action != null && (typeof action !== "string" || action.length > 128 || !ACTION_PATTERN.test(action)))
+  if (
+    action != null &&
+    (typeof action !== "string" || action.length > ACTION_MAX || !ACTION_PATTERN.test(action))
+  )
     return undefined;
   let maxBytes = FRAME_BYTES + (action == null ? 0 : maxStringBytes(action));
   for (const [field, max, required] of TEXT_FIELDS) {
