@@ -20,7 +20,7 @@ import type { Context } from "hono";
 import type { ApiDependencies, AppEnv } from "../http/app-env.ts";
 import { readJsonBody } from "../http/request-body.ts";
 import { readQuery } from "../http/validation-hook.ts";
-import { problemResponses, problemSchema, storedEventSchema } from "./openapi-shapes.ts";
+import { json, problem, problemResponses, storedEventSchema } from "./openapi-shapes.ts";
 
 const security: Array<Record<string, string[]>> = [{ bearer: [] }, { apiKey: [] }];
 const tenantQuery = z.object({ tenant_id: z.uuid().optional() });
@@ -47,14 +47,6 @@ const restoreResultSchema = z.object({
   objects: z.number().int(),
   from_seq: z.number().int().nullable(),
   to_seq: z.number().int().nullable(),
-});
-const problem = (description: string) => ({
-  description,
-  content: { "application/problem+json": { schema: problemSchema } },
-});
-const json = <T extends z.ZodType>(description: string, schema: T) => ({
-  description,
-  content: { "application/json": { schema } },
 });
 
 /** Archives are tenant-wide: a viewer link (pinned to a slice of events) gets none of them. */

@@ -21,9 +21,14 @@ export const problemSchema = z.object({
     .optional(),
 });
 
-const problem = (description: string) => ({
+export const problem = (description: string) => ({
   description,
   content: { "application/problem+json": { schema: problemSchema } },
+});
+
+export const json = <T extends z.ZodType>(description: string, schema: T) => ({
+  description,
+  content: { "application/json": { schema } },
 });
 
 export const problemResponses = {
