@@ -59,6 +59,29 @@ export function resourceHref(place: EventsPlace, event: Pick<StoredEvent, "resou
   return `/console/history?${params}`;
 }
 
+/** A text filter; a viewer's pinned value shows read-only and is not sent (the token carries it). */
+export function FilterText(props: {
+  name: string;
+  label: string;
+  params: URLSearchParams;
+  pinned: string | undefined;
+  pinnedTitle: string;
+}) {
+  const { name, pinned } = props;
+  return (
+    <label>
+      <span>{props.label}</span>
+      <input
+        type="text"
+        name={pinned === undefined ? name : undefined}
+        value={pinned ?? props.params.get(name) ?? ""}
+        readonly={pinned !== undefined}
+        title={pinned !== undefined ? props.pinnedTitle : undefined}
+      />
+    </label>
+  );
+}
+
 export function EventsForm(props: { place: EventsPlace; params: URLSearchParams; now: Date }) {
   const { place, params } = props;
   const many = (key: string) => new Set(params.getAll(key).flatMap((value) => value.split(",")));
@@ -70,21 +93,15 @@ export function EventsForm(props: { place: EventsPlace; params: URLSearchParams;
         <input type="hidden" name={key} value={value} />
       ))}
       <div class="fields">
-        {TEXT_FILTERS.map(([name, label]) => {
-          const pinned = (place.pins as Record<string, string | undefined>)[name];
-          return (
-            <label>
-              <span>{label}</span>
-              <input
-                type="text"
-                name={pinned === undefined ? name : undefined}
-                value={pinned ?? params.get(name) ?? ""}
-                readonly={pinned !== undefined}
-                title={pinned !== undefined ? "fixed by this viewer" : undefined}
-              />
-            </label>
-          );
-        })}
+        {TEXT_FILTERS.map(([name, label]) => (
+          <FilterText
+            name={name}
+            label={label}
+            params={params}
+            pinned={(place.pins as Record<string, string | undefined>)[name]}
+            pinnedTitle="fixed by this viewer"
+          />
+        ))}
         <label>
           <span>Outcome</span>
           <select name="outcome">

@@ -5,7 +5,7 @@ import type { EventStats } from "@vigil/shared/query/event-stats";
 import type { ResourceHistory } from "@vigil/shared/query/resource-history";
 import type { Tenant } from "@vigil/shared/tenants/tenants";
 import { DiffView } from "./event-detail.tsx";
-import { type EventsPlace, eventHref, hrefWith } from "./events.tsx";
+import { type EventsPlace, eventHref, FilterText, hrefWith } from "./events.tsx";
 
 const CONSOLE_PLACE: EventsPlace = { base: "/console/events", keep: {}, pins: {}, exports: true };
 
@@ -68,21 +68,15 @@ export function LiveTail(props: {
       >
         {props.viewer ? <input type="hidden" name="token" value={props.viewer.token} /> : null}
         <div class="fields">
-          {text.map(([name, label]) => {
-            const pinned = props.viewer?.pins[name];
-            return (
-              <label>
-                <span>{label}</span>
-                <input
-                  type="text"
-                  name={pinned === undefined ? name : undefined}
-                  value={pinned ?? props.params.get(name) ?? ""}
-                  readonly={pinned !== undefined}
-                  title={pinned !== undefined ? "fixed by this viewer link" : undefined}
-                />
-              </label>
-            );
-          })}
+          {text.map(([name, label]) => (
+            <FilterText
+              name={name}
+              label={label}
+              params={props.params}
+              pinned={props.viewer?.pins[name]}
+              pinnedTitle="fixed by this viewer link"
+            />
+          ))}
           <label>
             <span>Outcome</span>
             <select name="outcome">
