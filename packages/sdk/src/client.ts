@@ -327,10 +327,15 @@ export class VigilClient {
   }
 
   /** Every matching event, following `next_cursor` page by page (pages of `limit`, default 100). */
-  async *search(params: SearchParams = {}): AsyncGenerator<StoredEvent> {
-    let cursor = params.cursor;
+  search(params: SearchParams = {}): AsyncGenerator<StoredEvent> {
+    return this.pages("/api/v1/logs", params);
+  }
+
+  /** Every item of a cursor-paged read, page by page, from `query.cursor` (if any) on. */
+  private async *pages<T>(path: string, query: object & { cursor?: string }): AsyncGenerator<T> {
+    let cursor = query.cursor;
     do {
-      const page = await this.searchPage({ ...params, cursor });
+      const page = await this.json<Page<T>>(path, { ...query, cursor });
       yield* page.data;
       cursor = page.next_cursor ?? undefined;
     } while (cursor);
@@ -342,18 +347,13 @@ export class VigilClient {
   }
 
   /** A resource's events in seq order, each with its before → after diff, across pages. */
-  async *history(
+  history(
     resourceType: string,
     resourceId: string,
     params: { limit?: number } = {},
   ): AsyncGenerator<HistoryEntry> {
     const path = `/api/v1/resources/${encodeURIComponent(resourceType)}/${encodeURIComponent(resourceId)}/history`;
-    let cursor: string | undefined;
-    do {
-      const page = await this.json<Page<HistoryEntry>>(path, { ...params, cursor });
-      yield* page.data;
-      cursor = page.next_cursor ?? undefined;
-    } while (cursor);
+    return this.pages(path, { ...params, cursor: undefined });
   }
 
   stats(params: StatsParams = {}): Promise<EventStats> {
