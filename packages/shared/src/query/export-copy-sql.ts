@@ -55,7 +55,8 @@ export function exportRowsQuery(
 export function sqlLiteral(value: unknown): string {
   if (typeof value === "number") {
     if (!Number.isFinite(value)) throw new TypeError("export filter: a number must be finite");
-    return String(value);
+    // In parentheses when negative: a `-` written just before it would otherwise make `--`, a comment.
+    return value < 0 ? `(${value})` : String(value);
   }
   const text = value instanceof Date ? value.toISOString() : value;
   if (typeof text !== "string") throw new TypeError(`export filter: unsupported value type ${typeof value}`);

@@ -57,6 +57,9 @@ describe("sqlLiteral", () => {
   test("numbers and dates are written as PostgreSQL reads them", () => {
     expect(sqlLiteral(-0)).toBe("0");
     expect(sqlLiteral(1e300)).toBe("1e+300");
+    // A negative number cannot join a `-` before it into `--` (a comment that would swallow the rest).
+    expect(sqlLiteral(-5)).toBe("(-5)");
+    expect(`select 1 -${sqlLiteral(-5)}`).toBe("select 1 -(-5)");
     expect(sqlLiteral(new Date("2026-12-07T10:00:00.000Z"))).toBe("E'2026-12-07T10:00:00.000Z'");
   });
 });
