@@ -15,7 +15,7 @@ import {
 import { authorize, type Permission, type Principal, principalId } from "@vigil/shared/auth/principal";
 import { parseBody } from "@vigil/shared/errors/parse-body";
 import { VigilError } from "@vigil/shared/errors/vigil-error";
-import { tenantScope } from "@vigil/shared/query/tenant-scope";
+import { type TenantScope, tenantScope } from "@vigil/shared/query/tenant-scope";
 import type { Context } from "hono";
 import type { ApiDependencies, AppEnv } from "../http/app-env.ts";
 import { readJsonBody } from "../http/request-body.ts";
@@ -58,6 +58,18 @@ function tenantOf(principal: Principal, permission: Permission, requested: strin
 export function registerArchiveRoutes(app: OpenAPIHono<AppEnv>, deps: ApiDependencies): void {
   const register = (route: Parameters<typeof createRoute>[0]) =>
     app.openAPIRegistry.registerPath(createRoute({ security, tags: ["archives"], ...route }));
+  /** A GET that reads the tenant's archives: parse the query, authorize events:read, one read verb. */
+  const reader =
+    <Schema extends z.ZodType>(
+      schema: Schema,
+      read: (db: ApiDependencies["db"], scope: TenantScope, params: z.infer<Schema>) => Promise<object>,
+    ) =>
+    async (c: Context<AppEnv>) => {
+      const { tenantId, params } = readQuery(c, schema);
+      const tenant = tenantOf(c.get("principal"), "events:read", tenantId);
+      c.set("tenantId", tenant);
+      return c.json(await read(deps.db, tenantScope(tenant), params));
+    };
 
   register({
     method: "get",
@@ -72,12 +84,7 @@ export function registerArchiveRoutes(app: OpenAPIHono<AppEnv>, deps: ApiDepende
       ...problemResponses,
     },
   });
-  app.get("/api/v1/archives", async (c) => {
-    const { tenantId, params } = readQuery(c, archiveListQuerySchema);
-    const tenant = tenantOf(c.get("principal"), "events:read", tenantId);
-    c.set("tenantId", tenant);
-    return c.json(await listArchives(deps.db, tenantScope(tenant), params));
-  });
+  app.get("/api/v1/archives", reader(archiveListQuerySchema, listArchives));
 
   register({
     method: "post",
@@ -132,10 +139,5 @@ export function registerArchiveRoutes(app: OpenAPIHono<AppEnv>, deps: ApiDepende
       ...problemResponses,
     },
   });
-  app.get("/api/v1/archives/restored", async (c) => {
-    const { tenantId, params } = readQuery(c, restoredEventsQuerySchema);
-    const tenant = tenantOf(c.get("principal"), "events:read", tenantId);
-    c.set("tenantId", tenant);
-    return c.json(await listRestoredEvents(deps.db, tenantScope(tenant), params));
-  });
+  app.get("/api/v1/archives/restored", reader(restoredEventsQuerySchema, listRestoredEvents));
 }
