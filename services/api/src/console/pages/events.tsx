@@ -82,11 +82,29 @@ export function FilterText(props: {
   );
 }
 
+/** A repeatable filter as checkboxes, checked from the query (repeated or comma-separated). */
+export function FilterChecks(props: {
+  legend: string;
+  name: string;
+  options: readonly string[];
+  params: URLSearchParams;
+}) {
+  const chosen = new Set(props.params.getAll(props.name).flatMap((value) => value.split(",")));
+  return (
+    <fieldset>
+      <legend>{props.legend}</legend>
+      {props.options.map((option) => (
+        <label class="check">
+          <input type="checkbox" name={props.name} value={option} checked={chosen.has(option)} />
+          {option}
+        </label>
+      ))}
+    </fieldset>
+  );
+}
+
 export function EventsForm(props: { place: EventsPlace; params: URLSearchParams; now: Date }) {
   const { place, params } = props;
-  const many = (key: string) => new Set(params.getAll(key).flatMap((value) => value.split(",")));
-  const severities = many("severity");
-  const actionTypes = many("action_type");
   return (
     <form method="get" action={place.base} class="filters" aria-label="Filters">
       {Object.entries(place.keep).map(([key, value]) => (
@@ -134,24 +152,8 @@ export function EventsForm(props: { place: EventsPlace; params: URLSearchParams;
           </select>
         </label>
       </div>
-      <fieldset>
-        <legend>Severity</legend>
-        {SEVERITIES.map((severity) => (
-          <label class="check">
-            <input type="checkbox" name="severity" value={severity} checked={severities.has(severity)} />
-            {severity}
-          </label>
-        ))}
-      </fieldset>
-      <fieldset>
-        <legend>Action type</legend>
-        {ACTION_TYPES.map((type) => (
-          <label class="check">
-            <input type="checkbox" name="action_type" value={type} checked={actionTypes.has(type)} />
-            {type}
-          </label>
-        ))}
-      </fieldset>
+      <FilterChecks legend="Severity" name="severity" options={SEVERITIES} params={params} />
+      <FilterChecks legend="Action type" name="action_type" options={ACTION_TYPES} params={params} />
       <div class="actions">
         <button type="submit">Search</button>
         <a href={hrefWith(place.base, new URLSearchParams(place.keep), {})}>Reset</a>

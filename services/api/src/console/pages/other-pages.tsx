@@ -5,7 +5,7 @@ import type { EventStats } from "@vigil/shared/query/event-stats";
 import type { ResourceHistory } from "@vigil/shared/query/resource-history";
 import type { Tenant } from "@vigil/shared/tenants/tenants";
 import { DiffView } from "./event-detail.tsx";
-import { type EventsPlace, eventHref, FilterText, hrefWith } from "./events.tsx";
+import { type EventsPlace, eventHref, FilterChecks, FilterText, hrefWith } from "./events.tsx";
 
 const CONSOLE_PLACE: EventsPlace = { base: "/console/events", keep: {}, pins: {}, exports: true };
 
@@ -48,7 +48,6 @@ export function LiveTail(props: {
     ["resource_type", "Resource type"],
     ["resource_id", "Resource id"],
   ] as const;
-  const chosen = (key: string) => new Set(props.params.getAll(key).flatMap((value) => value.split(",")));
   return (
     <div
       class="tail"
@@ -89,34 +88,8 @@ export function LiveTail(props: {
             </select>
           </label>
         </div>
-        <fieldset>
-          <legend>Severity</legend>
-          {SEVERITIES.map((severity) => (
-            <label class="check">
-              <input
-                type="checkbox"
-                name="severity"
-                value={severity}
-                checked={chosen("severity").has(severity)}
-              />
-              {severity}
-            </label>
-          ))}
-        </fieldset>
-        <fieldset>
-          <legend>Action type</legend>
-          {ACTION_TYPES.map((type) => (
-            <label class="check">
-              <input
-                type="checkbox"
-                name="action_type"
-                value={type}
-                checked={chosen("action_type").has(type)}
-              />
-              {type}
-            </label>
-          ))}
-        </fieldset>
+        <FilterChecks legend="Severity" name="severity" options={SEVERITIES} params={props.params} />
+        <FilterChecks legend="Action type" name="action_type" options={ACTION_TYPES} params={props.params} />
         <div class="actions">
           <button type="submit">Apply filters</button>
         </div>
