@@ -347,13 +347,14 @@ export class VigilClient {
   }
 
   /** A resource's events in seq order, each with its before → after diff, across pages. */
-  history(
+  async *history(
     resourceType: string,
     resourceId: string,
     params: { limit?: number } = {},
   ): AsyncGenerator<HistoryEntry> {
+    // In the generator, so that a bad name (a lone surrogate) rejects the first next(), as before.
     const path = `/api/v1/resources/${encodeURIComponent(resourceType)}/${encodeURIComponent(resourceId)}/history`;
-    return this.pages(path, { ...params, cursor: undefined });
+    yield* this.pages<HistoryEntry>(path, { ...params, cursor: undefined });
   }
 
   stats(params: StatsParams = {}): Promise<EventStats> {
