@@ -9,10 +9,11 @@ import {
   ListObjectsV2Command,
   PutObjectCommand,
   type PutObjectCommandInput,
-  S3Client,
+  type S3Client,
 } from "@aws-sdk/client-s3";
 import type { VigilConfig } from "../config/config.ts";
 import { VigilError } from "../errors/vigil-error.ts";
+import { s3Client } from "../tlog/checkpoint-anchors.ts";
 import { ARCHIVE_OBJECT_READ_LIMIT } from "./archive-format.ts";
 import type { ArchiveSettings } from "./archive-settings.ts";
 
@@ -36,17 +37,7 @@ export class ArchiveStorage {
   readonly #objectLock = new Map<string, Promise<boolean>>();
 
   constructor(readonly options: ArchiveStorageOptions) {
-    this.#client = new S3Client({
-      region: options.region,
-      ...(options.endpoint
-        ? {
-            endpoint: options.endpoint,
-            forcePathStyle: true,
-            // Emulators accept any credentials; on AWS the default provider chain supplies real ones.
-            credentials: { accessKeyId: "vigil", secretAccessKey: "vigil" },
-          }
-        : {}),
-    });
+    this.#client = s3Client(options.region, options.endpoint);
   }
 
   /** The tenant's bucket, else the deployment's; null when neither is set (nothing may be deleted). */

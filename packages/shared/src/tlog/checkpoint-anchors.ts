@@ -35,23 +35,28 @@ export interface S3AnchorOptions {
   retentionDays: number;
 }
 
+/** An S3 client for AWS (default credential chain) or, given an endpoint, an emulator (path style). */
+export function s3Client(region: string, endpoint?: string): S3Client {
+  return new S3Client({
+    region,
+    ...(endpoint
+      ? {
+          endpoint,
+          forcePathStyle: true,
+          // Emulators accept any credentials; on AWS the default provider chain supplies real ones.
+          credentials: { accessKeyId: "vigil", secretAccessKey: "vigil" },
+        }
+      : {}),
+  });
+}
+
 export class S3CheckpointAnchor implements CheckpointAnchor {
   readonly name = "s3";
   readonly #client: S3Client;
   #objectLock: Promise<boolean> | null = null;
 
   constructor(readonly options: S3AnchorOptions) {
-    this.#client = new S3Client({
-      region: options.region,
-      ...(options.endpoint
-        ? {
-            endpoint: options.endpoint,
-            forcePathStyle: true,
-            // Emulators accept any credentials; on AWS the default provider chain supplies real ones.
-            credentials: { accessKeyId: "vigil", secretAccessKey: "vigil" },
-          }
-        : {}),
-    });
+    this.#client = s3Client(options.region, options.endpoint);
   }
 
   /** Whether the bucket has Object Lock; asked once (a bucket cannot turn it off). */
