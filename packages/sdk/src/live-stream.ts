@@ -83,9 +83,11 @@ class StreamConnection {
       } catch {
         return;
       }
-      if (parsed.type === "event" && parsed.data) this.push({ kind: "event", event: parsed.data });
-      else if (parsed.type === "ready" && typeof parsed.seq === "number")
-        this.push({ kind: "ready", seq: parsed.seq });
+      // Positions must be seqs: an Infinity or fraction from a hostile streamer would make every later
+      // event look already seen and the reconnect ask for since=Infinity.
+      if (parsed.type === "event" && isSeq(parsed.data?.seq))
+        this.push({ kind: "event", event: parsed.data! });
+      else if (parsed.type === "ready" && isSeq(parsed.seq)) this.push({ kind: "ready", seq: parsed.seq });
       else if (parsed.type === "error")
         this.serverError = { code: String(parsed.code), message: String(parsed.message) };
     };
@@ -222,4 +224,8 @@ export async function* liveStream(
     const ceiling = Math.min(10_000, 100 * 2 ** failures);
     await sleep(closed?.code === 1012 && failures === 1 ? 50 : Math.random() * ceiling, signal);
   }
+}
+
+function isSeq(value: unknown): value is number {
+  return Number.isSafeInteger(value) && (value as number) >= 0;
 }

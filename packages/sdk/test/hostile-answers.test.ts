@@ -98,7 +98,7 @@ describe("ingest against a server that stops reading the request body", () => {
 });
 
 describe("stream() against hostile frames", () => {
-  test("a 20 MB frame, a 100,000-deep frame and garbage are skipped; the next event is yielded", async () => {
+  test("a 20 MB frame, a 100,000-deep frame, garbage and non-integer seqs are skipped; the next event is yielded", async () => {
     class FakeSocket implements WebSocketLike {
       onopen: WebSocketLike["onopen"] = null;
       onmessage: WebSocketLike["onmessage"] = null;
@@ -112,6 +112,9 @@ describe("stream() against hostile frames", () => {
             `{"type":"event","data":{"seq":1,"resource_id":"${"x".repeat(20 * 1024 * 1024)}"}}`,
             `{"type":"event","data":${deepJson(100_000)}}`,
             "\u0000not json",
+            // Not seqs: skipped, so they cannot make the next event look already seen.
+            '{"type":"event","data":{"seq":1e400,"resource_id":"inf"}}',
+            '{"type":"ready","seq":1.5}',
             '{"type":"event","data":{"seq":2,"resource_id":"ok"}}',
           ])
             this.onmessage?.({ data } as never);
