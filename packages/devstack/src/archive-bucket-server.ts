@@ -207,7 +207,12 @@ export async function startArchiveBucketServer(
       const md5 = request.headers["content-md5"];
       if (md5 && createHash("md5").update(body).digest("base64") !== md5)
         throw new S3Error(400, "BadDigest", "Content-MD5 does not match the body");
-      await writeDurably(root, file, body);
+      // A key that is another key's folder (or runs through a key) cannot be a file here; S3 would take it.
+      await writeDurably(root, file, body).catch((error: NodeJS.ErrnoException) => {
+        if (error.code === "ENOTDIR" || error.code === "EISDIR" || error.code === "EEXIST")
+          throw new S3Error(409, "KeyConflict", "key collides with another key's folder in this store");
+        throw error;
+      });
       options.onPut?.({ bucket, key, headers: request.headers, bytes: body.length });
       response.writeHead(200, { etag: `"${createHash("md5").update(body).digest("hex")}"` }).end();
       return;

@@ -210,6 +210,10 @@ describe("hostile keys and paths", () => {
       expect((await fetch(`${store.endpoint}/${PLAIN}/nul%00byte`)).status).toBe(200);
       const listed = await (await fetch(`${store.endpoint}/${PLAIN}?list-type=2`)).text();
       expect(listed).toContain("<Key>back\\..\\slash</Key>");
+      // A key under another key (or a key that is another key's folder) is a 409, not a 500.
+      expect(await rawPut(store.endpoint, `/${PLAIN}/nul%00byte/under`)).toBe(409);
+      expect(await rawPut(store.endpoint, `/${PLAIN}/dir/file`)).toBe(200);
+      expect(await rawPut(store.endpoint, `/${PLAIN}/dir`)).toBe(409);
       expect(readdirSync(folder)).toEqual(["store"]);
       expect(readdirSync(path.join(folder, "store")).sort()).toEqual([".uploads", PLAIN]);
     } finally {
