@@ -1,6 +1,7 @@
 // Everything decided before a stream's WebSocket upgrade completes: origin, credential (from the
-// `bearer.<token>` subprotocol), role and tenant, filters and resume position. A request that fails
-// here is answered with problem+json over plain HTTP, so a refused client never sees an open socket.
+// `bearer.<token>` subprotocol), role and tenant, filters (narrowed by a token's viewer pins) and
+// resume position. A request that fails here is answered with problem+json over plain HTTP, so a
+// refused client never sees an open socket.
 import { z } from "zod";
 import { authenticate, type TokenVerifier } from "../auth/authenticate.ts";
 import { credentialVerdicts } from "../auth/credential-status.ts";
@@ -9,6 +10,7 @@ import type { Database } from "../db/database.ts";
 import { VigilError } from "../errors/vigil-error.ts";
 import { eventFilterSchema, parseQuery } from "../query/search-params.ts";
 import { type TenantScope, tenantScope } from "../query/tenant-scope.ts";
+import { applyViewerPins } from "../viewer/viewer-pins.ts";
 import type { StreamFilter } from "./event-filter-match.ts";
 import { latestSeq } from "./read-events-after.ts";
 import { BEARER_SUBPROTOCOL_PREFIX, STREAM_SUBPROTOCOL } from "./stream-protocol.ts";
@@ -83,7 +85,9 @@ export async function authorizeStreamRequest(
     ]);
   await assertStillAuthorised(db, principal, tenantId);
   const scope = tenantScope(tenantId);
-  const { since, tenant_id: _tenant, ...filter } = params;
+  const { since, tenant_id: _tenant, ...requested } = params;
+  // A pinned token (a viewer's stream token) narrows the filter; naming another value is a 403.
+  const filter = applyViewerPins(principal, requested);
   if (since !== undefined && since > 0) {
     const latest = await latestSeq(db, scope);
     if (since > latest) {
