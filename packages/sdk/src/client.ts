@@ -97,6 +97,9 @@ export interface Page<T> {
 
 export type ClientCounters = IngestCounters;
 
+/** Vigil never sends an empty page with a next_cursor; a few in a row mean a server that never ends. */
+const MAX_EMPTY_PAGES_IN_A_ROW = 3;
+
 const STATE_FIELDS = ["before_state", "after_state", "metadata"] as const;
 
 /** A redacted-path list that keeps nothing: log() needs the redacted copy, not the list of paths. */
@@ -331,13 +334,29 @@ export class VigilClient {
     return this.pages("/api/v1/logs", params);
   }
 
-  /** Every item of a cursor-paged read, page by page, from `query.cursor` (if any) on. */
+  /**
+   * Every item of a cursor-paged read, page by page, from `query.cursor` (if any) on. A server that
+   * hands back a cursor already followed, or keeps answering empty pages that promise more, would
+   * page forever: either ends the read with a VigilConnectionError.
+   */
   private async *pages<T>(path: string, query: object & { cursor?: string }): AsyncGenerator<T> {
     let cursor = query.cursor;
+    const followed = new Set<string>();
+    let emptyInARow = 0;
     do {
+      if (cursor) followed.add(cursor);
       const page = await this.json<Page<T>>(path, { ...query, cursor });
       yield* page.data;
       cursor = page.next_cursor ?? undefined;
+      if (cursor && followed.has(cursor))
+        throw new VigilConnectionError(
+          `${path}: the server sent a cursor already followed again (paging would never end)`,
+        );
+      emptyInARow = page.data.length === 0 ? emptyInARow + 1 : 0;
+      if (cursor && emptyInARow >= MAX_EMPTY_PAGES_IN_A_ROW)
+        throw new VigilConnectionError(
+          `${path}: the server sent ${emptyInARow} empty pages in a row that each promised more; paging stopped`,
+        );
     } while (cursor);
   }
 

@@ -55,6 +55,61 @@ describe("reads against hostile JSON answers", () => {
     expect(second.searchParams.get("cursor")).toBe("x&tenant_id=other#\u0000/../");
     expect(second.searchParams.has("tenant_id")).toBe(false);
   });
+
+  /** A server answering page n (from 0) with `answer(n)`; it gives up after 50 pages. */
+  function paging(answer: (n: number) => { data: unknown[]; next_cursor: string | null }) {
+    const seen: string[] = [];
+    const client = new VigilClient({
+      baseUrl: "http://vigil.test",
+      apiKey: "vgl_test",
+      fetch: async (url) => {
+        seen.push(String(url));
+        if (seen.length > 50) return new Response("paged too long", { status: 418 });
+        return Response.json(answer(seen.length - 1));
+      },
+    });
+    return { client, seen };
+  }
+
+  async function drain(pages: AsyncGenerator<unknown>): Promise<{ items: number; error: unknown }> {
+    let items = 0;
+    try {
+      for await (const _ of pages) items++;
+    } catch (error) {
+      return { items, error };
+    }
+    return { items, error: null };
+  }
+
+  test.each([
+    ["the same cursor every time", (_n: number) => "again"],
+    ["a cycle of cursors (a → b → c → a)", (n: number) => "abc"[n % 3]!],
+  ])("%s: search() and history() stop with a typed error, never page forever or yield a page twice", async (_name, cursorOf) => {
+    for (const read of [
+      (client: VigilClient) => client.search({ limit: 1 }),
+      (client: VigilClient) => client.history("invoice", "1"),
+    ]) {
+      const { client, seen } = paging((n) => ({ data: [{ seq: n + 1 }], next_cursor: cursorOf(n) }));
+      const { items, error } = await drain(read(client));
+      expect(error).toBeInstanceOf(VigilConnectionError);
+      expect((error as Error).message).toMatch(/cursor .* again/);
+      const distinct = new Set(seen.map((url) => new URL(url).searchParams.get("cursor"))).size;
+      expect(seen).toHaveLength(distinct); // no cursor was followed twice
+      expect(items).toBe(seen.length);
+    }
+  });
+
+  test("empty pages that keep promising more stop with a typed error; one empty page in between does not", async () => {
+    const endless = paging((n) => ({ data: [], next_cursor: `c${n}` }));
+    const { items, error } = await drain(endless.client.search());
+    expect(items).toBe(0);
+    expect(error).toBeInstanceOf(VigilConnectionError);
+    expect((error as Error).message).toMatch(/empty pages/);
+    expect(endless.seen.length).toBeLessThanOrEqual(5);
+    // A lone empty page (a page boundary that fell on the last match) is followed on to the end.
+    const gap = paging((n) => ({ data: n === 1 ? [] : [{ seq: n }], next_cursor: n < 3 ? `c${n}` : null }));
+    expect(await drain(gap.client.search())).toEqual({ items: 3, error: null });
+  });
 });
 
 describe("ingest against a server that stops reading the request body", () => {
