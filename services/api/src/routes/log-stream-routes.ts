@@ -24,7 +24,7 @@ import type { ApiDependencies, AppEnv } from "../http/app-env.ts";
 import { readJsonBody } from "../http/request-body.ts";
 import { requestOrigin } from "../http/request-origin.ts";
 import { readPathParams, readQuery } from "../http/validation-hook.ts";
-import { problemResponses } from "./openapi-shapes.ts";
+import { json, problemResponses } from "./openapi-shapes.ts";
 
 const BODY_LIMIT = 64 * 1024;
 const security: Array<Record<string, string[]>> = [{ bearer: [] }, { apiKey: [] }];
@@ -48,10 +48,6 @@ const logStreamSchema = z.object({
   failing_since: z.string().nullable(),
   created_at: z.string(),
   signing_secret: z.string().optional().describe("webhooks: shown once, on create and on rotation"),
-});
-const json = <T extends z.ZodType>(description: string, schema: T) => ({
-  description,
-  content: { "application/json": { schema } },
 });
 
 export function registerLogStreamRoutes(app: OpenAPIHono<AppEnv>, deps: ApiDependencies) {

@@ -29,7 +29,7 @@ import type { ApiDependencies, AppEnv } from "../http/app-env.ts";
 import { readJsonBody } from "../http/request-body.ts";
 import { requestOrigin } from "../http/request-origin.ts";
 import { readPathParams } from "../http/validation-hook.ts";
-import { problemResponses, problemSchema } from "./openapi-shapes.ts";
+import { json, problem, problemResponses } from "./openapi-shapes.ts";
 
 const ADMIN_BODY_LIMIT = 64 * 1024;
 const security: Array<Record<string, string[]>> = [{ bearer: [] }, { apiKey: [] }];
@@ -61,15 +61,6 @@ const userSchema = z.object({
   status: z.enum(USER_STATUSES),
   created_at: z.string(),
 });
-const problem = (description: string) => ({
-  description,
-  content: { "application/problem+json": { schema: problemSchema } },
-});
-const json = <T extends z.ZodType>(description: string, schema: T) => ({
-  description,
-  content: { "application/json": { schema } },
-});
-
 const tenantParams = z.object({ id: uuidParam });
 const keyParams = tenantParams.extend({ key_id: uuidParam });
 
