@@ -1,6 +1,6 @@
 // Deterministic events straight into PostgreSQL for the read benchmarks (queries, export): one
 // INSERT … SELECT generate_series per tenant, every field a function of (tenant, g), plus the
-// event_ids, hourly rollups and sequence head the worker would have written. Hashes are
+// event_ids, hourly and per-user rollups and sequence head the worker would have written. Hashes are
 // placeholders; integrity is not what these benchmarks measure.
 import type postgres from "postgres";
 
@@ -39,6 +39,10 @@ export async function seedTenantEvents(
     insert into event_rollups_hourly (tenant_id, bucket, action_type, severity, outcome, resource_type, event_count)
     select tenant_id, date_trunc('hour', occurred_at, 'UTC'), action_type, severity, outcome, resource_type, count(*)
     from events where tenant_id = ${tenantId} group by 1, 2, 3, 4, 5, 6`;
+  await admin`
+    insert into event_user_rollups_hourly (tenant_id, bucket, user_id, event_count)
+    select tenant_id, date_trunc('hour', occurred_at, 'UTC'), user_id, count(*)
+    from events where tenant_id = ${tenantId} and user_id is not null group by 1, 2, 3`;
   await admin`update tenant_sequences set last_seq = ${count} where tenant_id = ${tenantId}`;
   return { from: new Date(now.getTime() - (count - 1) * stepMs), to: now };
 }

@@ -8,12 +8,13 @@
 import { gzipSync } from "node:zlib";
 import { sql } from "kysely";
 import type { TransactionSql } from "postgres";
-import { compilable, type Database } from "../db/database.ts";
+import { compilable, type Database, run } from "../db/database.ts";
 import { VigilError } from "../errors/vigil-error.ts";
 import { sha256Hex } from "../events/event-hash.ts";
 import type { Logger } from "../logging/logger.ts";
 import { EVENT_COLUMNS, type EventRow, toStoredEvent } from "../query/event-rows.ts";
 import type { TenantScope } from "../query/tenant-scope.ts";
+import { subtractGoneFromRollups } from "../retention/subtract-rollups.ts";
 import {
   ARCHIVE_OBJECT_MAX_BYTES,
   type ArchivedObject,
@@ -164,26 +165,20 @@ async function coveringCheckpoint(db: Database, scope: TenantScope, toSeq: numbe
 
 /** Deletes exactly the rows one object holds, with their event_ids and rollup counts; one statement. */
 async function deleteObjectRows(tx: TransactionSql, scope: TenantScope, object: WrittenObject, before: Date) {
-  const [gone] = await tx<{ deleted: number; erased: number }[]>`
+  const [gone] = await run(
+    tx,
+    compilable(sql<{ deleted: number; erased: number }>`
     with gone as (
       delete from events e
       where e.tenant_id = ${scope.tenantId} and e.seq between ${object.from_seq} and ${object.to_seq}
         and e.occurred_at < ${before}
-      returning e.id, e.occurred_at, e.action_type, e.severity, e.outcome, e.resource_type, e.erased
+      returning e.tenant_id, e.id, e.occurred_at, e.action_type, e.severity, e.outcome, e.resource_type, e.user_id, e.erased
     ), gone_ids as (
       delete from event_ids i using gone g where i.tenant_id = ${scope.tenantId} and i.id = g.id
       returning 1
-    ), per_bucket as (
-      select date_trunc('hour', occurred_at, 'UTC') as bucket, action_type, severity, outcome, resource_type, count(*) as n
-      from gone group by 1, 2, 3, 4, 5
-    ), rolled as (
-      update event_rollups_hourly r set event_count = r.event_count - p.n
-      from per_bucket p
-      where r.tenant_id = ${scope.tenantId} and r.bucket = p.bucket and r.action_type = p.action_type
-        and r.severity = p.severity and r.outcome = p.outcome and r.resource_type = p.resource_type
-      returning 1
-    )
-    select count(*)::int as deleted, count(*) filter (where erased is not null)::int as erased from gone`;
+    ), ${subtractGoneFromRollups(scope)}
+    select count(*)::int as deleted, count(*) filter (where erased is not null)::int as erased from gone`),
+  );
   return gone ?? { deleted: 0, erased: 0 };
 }
 

@@ -94,6 +94,14 @@ export interface EventRollupsHourlyTable {
   event_count: number;
 }
 
+/** Events per user and UTC hour (events without a user_id are not counted), kept like the hourly rollups. */
+export interface EventUserRollupsHourlyTable {
+  tenant_id: string;
+  bucket: Timestamp;
+  user_id: string;
+  event_count: number;
+}
+
 /** A run of consecutive seqs removed by cleanup or retention (never rewritten). */
 export interface EventRemovedRangesTable {
   tenant_id: string;
@@ -114,5 +122,6 @@ export interface DatabaseSchema {
   event_ids: EventIdsTable;
   event_conflicts: EventConflictsTable;
   event_rollups_hourly: EventRollupsHourlyTable;
+  event_user_rollups_hourly: EventUserRollupsHourlyTable;
   event_removed_ranges: EventRemovedRangesTable;
 }

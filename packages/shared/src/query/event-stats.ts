@@ -2,10 +2,9 @@
 // transaction as the events, so the cost grows with the number of hours, not of events. Windows
 // need not be hour-aligned: the whole hours inside come from the rollups, the partial hours at the
 // two edges (at most two hours of rows) from the events table, so the numbers are exact.
-// Top users has no rollup (user ids are unbounded); it reads the events table over at most the
-// last TOP_USERS_MAX_DAYS of the window (events_tenant_user covers it: an index-only scan once
-// vacuum has marked the pages all-visible). The two queries are independent, so they run at the
-// same time on two pooled connections.
+// Top users reads the per-user hourly rollups the same way (over at most the last
+// TOP_USERS_MAX_DAYS of the window): its cost grows with the (hour, user) pairs of the window.
+// The two queries are independent, so they run at the same time on two pooled connections.
 import { type RawBuilder, sql } from "kysely";
 import { z } from "zod";
 import { type Database, queryBuilder, run } from "../db/database.ts";
@@ -74,11 +73,18 @@ export function resolveStatsWindow(params: StatsParams, now: Date = new Date()):
       [{ path: "bucket", message: `hour buckets allow a window of at most ${MAX_HOUR_BUCKET_DAYS} days` }],
     );
   }
-  let hoursFrom = new Date(Math.ceil(from.getTime() / HOUR_MS) * HOUR_MS);
-  let hoursTo = new Date(Math.floor(to.getTime() / HOUR_MS) * HOUR_MS);
-  // A window inside one hour (or straddling one boundary only) has no whole hour: all raw rows.
-  if (hoursFrom.getTime() >= hoursTo.getTime()) hoursFrom = hoursTo = from;
-  return { from, to, hoursFrom, hoursTo, bucket: params.bucket };
+  return { from, to, ...wholeHours(from, to), bucket: params.bucket };
+}
+
+/**
+ * The whole UTC hours inside [from, to), read from a rollup; the rest of the window (its partial
+ * edge hours) is read from the events table. A window with no whole hour inside is all edge.
+ */
+export function wholeHours(from: Date, to: Date): { hoursFrom: Date; hoursTo: Date } {
+  const hoursFrom = new Date(Math.ceil(from.getTime() / HOUR_MS) * HOUR_MS);
+  const hoursTo = new Date(Math.floor(to.getTime() / HOUR_MS) * HOUR_MS);
+  if (hoursFrom.getTime() >= hoursTo.getTime()) return { hoursFrom: from, hoursTo: from };
+  return { hoursFrom, hoursTo };
 }
 
 interface Compiled<Row> {
@@ -144,18 +150,37 @@ export function statsQuery(scope: TenantScope, window: StatsWindow): Compiled<St
     where dimension <> 'resource_type' or rank <= ${sql.lit(TOP_LIMIT)}`);
 }
 
-export function topUsersQuery(scope: TenantScope, from: Date, to: Date) {
-  return queryBuilder
-    .selectFrom("events")
-    .select(["user_id", (eb) => eb.fn.countAll<number>().as("count")])
-    .where("tenant_id", "=", scope.tenantId)
-    .where("occurred_at", ">=", from)
-    .where("occurred_at", "<", to)
-    .where("user_id", "is not", null)
-    .groupBy("user_id")
-    .orderBy("count", "desc")
-    .orderBy("user_id", "asc")
-    .limit(TOP_LIMIT);
+interface TopUserRow {
+  user_id: string;
+  count: number;
+}
+
+/**
+ * The TOP_LIMIT users with the most events in [from, to): per-user rollup rows for the whole hours
+ * plus the raw rows of the edge hours, summed per user. Users whose count reached zero (rollup
+ * rows emptied by a cleanup, not yet pruned) are left out, as a GROUP BY over the events would.
+ * Events without a user_id are in neither source.
+ */
+export function topUsersQuery(scope: TenantScope, from: Date, to: Date): Compiled<TopUserRow> {
+  const { hoursFrom, hoursTo } = wholeHours(from, to);
+  return compilable(sql<TopUserRow>`
+    with counts as (
+      select user_id, event_count as n
+      from event_user_rollups_hourly
+      where tenant_id = ${scope.tenantId} and bucket >= ${hoursFrom} and bucket < ${hoursTo}
+      union all
+      select user_id, 1 as n
+      from events
+      where tenant_id = ${scope.tenantId} and user_id is not null
+        and ((occurred_at >= ${from} and occurred_at < ${hoursFrom})
+          or (occurred_at >= ${hoursTo} and occurred_at < ${to}))
+    )
+    select user_id, sum(n)::bigint as count
+    from counts
+    group by user_id
+    having sum(n) > 0
+    order by count desc, user_id
+    limit ${sql.lit(TOP_LIMIT)}`);
 }
 
 function bucketStarts(window: StatsWindow): string[] {
@@ -193,7 +218,7 @@ export async function eventStats(
     by_severity: zeroes(SEVERITIES),
     by_outcome: zeroes(OUTCOMES),
     top_resource_types: [],
-    top_users: users.map((user) => ({ user_id: user.user_id!, count: Number(user.count) })),
+    top_users: users.map((user) => ({ user_id: user.user_id, count: Number(user.count) })),
     top_users_from: topUsersFrom.toISOString(),
     timeseries: [],
   };

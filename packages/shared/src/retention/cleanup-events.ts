@@ -9,12 +9,13 @@ import { z } from "zod";
 import { type ArchiveWriter, archiveAndDeleteEventsBefore } from "../archive/archive-events.ts";
 import type { AuditRecorder } from "../audit/record-audit-event.ts";
 import { recordAuditEvent } from "../audit/record-audit-event.ts";
-import { compilable, type Database, queryBuilder, run } from "../db/database.ts";
+import { compilable, type Database, run } from "../db/database.ts";
 import type { EventRemovedRangesTable } from "../db/schema.ts";
 import { VigilError } from "../errors/vigil-error.ts";
 import { queryTime } from "../query/search-params.ts";
 import type { TenantScope } from "../query/tenant-scope.ts";
 import type { SearchIndexRemover } from "../search/opensearch/remove-events.ts";
+import { subtractGoneFromRollups } from "./subtract-rollups.ts";
 
 const HOUR_MS = 3_600_000;
 export const CLEANUP_BATCH_SIZE = 5000;
@@ -53,20 +54,12 @@ export function deleteEventsBatchQuery(
     ), gone as (
       delete from events e using doomed d
       where e.tenant_id = d.tenant_id and e.occurred_at = d.occurred_at and e.seq = d.seq
-      returning e.tenant_id, e.seq, e.chain_hash, e.id, e.occurred_at, e.action_type, e.severity, e.outcome, e.resource_type
+      returning e.tenant_id, e.seq, e.chain_hash, e.id, e.occurred_at, e.action_type, e.severity, e.outcome, e.resource_type,
+        e.user_id
     ), gone_ids as (
       delete from event_ids i using gone g where i.tenant_id = ${scope.tenantId} and i.id = g.id
       returning 1
-    ), per_bucket as (
-      select date_trunc('hour', occurred_at, 'UTC') as bucket, action_type, severity, outcome, resource_type, count(*) as n
-      from gone group by 1, 2, 3, 4, 5
-    ), rolled as (
-      update event_rollups_hourly r set event_count = r.event_count - p.n
-      from per_bucket p
-      where r.tenant_id = ${scope.tenantId} and r.bucket = p.bucket and r.action_type = p.action_type
-        and r.severity = p.severity and r.outcome = p.outcome and r.resource_type = p.resource_type
-      returning 1
-    ), islands as (
+    ), ${subtractGoneFromRollups(scope)}, islands as (
       select tenant_id, seq, chain_hash, seq - row_number() over (partition by tenant_id order by seq) as island
       from gone
     ), recorded as (
@@ -76,16 +69,21 @@ export function deleteEventsBatchQuery(
       returning 1
     )
     select (select count(*) from gone)::bigint as deleted, (select count(*) from gone_ids) as ids, (select count(*) from rolled) as buckets,
+      (select count(*) from user_rolled) as user_buckets,
       (select count(*) from recorded) as removal_records`);
 }
 
-/** Rollup rows that count nothing any more (their hours were emptied). */
-export function pruneEmptyRollupsQuery(scope: TenantScope, before: Date) {
-  return queryBuilder
-    .deleteFrom("event_rollups_hourly")
-    .where("tenant_id", "=", scope.tenantId)
-    .where("bucket", "<", new Date(Math.ceil(before.getTime() / HOUR_MS) * HOUR_MS))
-    .where("event_count", "<=", 0);
+/** Rollup rows (both hourly tables) that count nothing any more (their hours were emptied); one statement. */
+export function pruneEmptyRollupsQuery(scope: TenantScope, before: Date): Compilable<unknown> {
+  const end = new Date(Math.ceil(before.getTime() / HOUR_MS) * HOUR_MS);
+  return compilable(sql`
+    with users as (
+      delete from event_user_rollups_hourly
+      where tenant_id = ${scope.tenantId} and bucket < ${end} and event_count <= 0
+      returning 1
+    )
+    delete from event_rollups_hourly
+    where tenant_id = ${scope.tenantId} and bucket < ${end} and event_count <= 0`);
 }
 
 /**

@@ -14,6 +14,7 @@ import * as searchIndexWatermark from "./20261207T1007_search_index_watermark.ts
 import * as eventArchives from "./20261207T1008_event_archives.ts";
 import * as refreshSuccessor from "./20261207T1011_refresh_successor.ts";
 import * as queryScalingIndexes from "./20261207T1012_query_scaling_indexes.ts";
+import * as userRollups from "./20261207T1013_user_rollups.ts";
 
 export const migrations: Record<string, Migration> = {
   "20261121T2230_initial_schema": initialSchema,
@@ -30,4 +31,5 @@ export const migrations: Record<string, Migration> = {
   "20261207T1008_event_archives": eventArchives,
   "20261207T1011_refresh_successor": refreshSuccessor,
   "20261207T1012_query_scaling_indexes": queryScalingIndexes,
+  "20261207T1013_user_rollups": userRollups,
 };
