@@ -8,7 +8,7 @@ import { randomBytes, randomUUID } from "node:crypto";
 import { createServer as createHttpServer, type IncomingMessage, type Server } from "node:http";
 import { createServer as createTcpServer, type Server as TcpServer } from "node:net";
 import { gunzipSync } from "node:zlib";
-import { CreateBucketCommand, GetObjectCommand, HeadObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { CreateBucketCommand, GetObjectCommand, HeadObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { sealText } from "@vigil/shared/crypto/sealed-text";
 import type { NormalizedEvent, StoredEvent } from "@vigil/shared/events/event-schema";
 import { storeEvents } from "@vigil/shared/ingest/store-events";
@@ -22,6 +22,7 @@ import {
 } from "@vigil/shared/log-streams/destinations";
 import { SEALING_PURPOSE } from "@vigil/shared/log-streams/manage-log-streams";
 import { createLogger } from "@vigil/shared/logging/logger";
+import { s3Client } from "@vigil/shared/tlog/checkpoint-anchors";
 import { createTestPipeline, eventually, queuedEvent, type TestPipeline } from "@vigil/testkit";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 
@@ -92,12 +93,7 @@ let s3: S3Client;
 
 beforeAll(async () => {
   pipeline = await createTestPipeline();
-  s3 = new S3Client({
-    endpoint: pipeline.sqsEndpoint,
-    region: "us-east-1",
-    forcePathStyle: true,
-    credentials: { accessKeyId: "vigil", secretAccessKey: "vigil" },
-  });
+  s3 = s3Client("us-east-1", pipeline.sqsEndpoint);
 });
 afterAll(async () => {
   for (const server of servers) {
@@ -299,13 +295,8 @@ describe("every send is bounded and stays on public addresses", () => {
         socket.on("error", () => undefined);
       }),
     );
-    const silent = new S3Client({
-      endpoint: url,
-      region: "us-east-1",
-      forcePathStyle: true,
-      maxAttempts: 1,
-      credentials: { accessKeyId: "vigil", secretAccessKey: "vigil" },
-    });
+    // The deliverer's own client setup: one attempt per send.
+    const silent = s3Client("us-east-1", url, { maxAttempts: 1 });
     const started = Date.now();
     try {
       const sent = deliverBatch(

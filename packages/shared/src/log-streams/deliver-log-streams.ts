@@ -5,12 +5,13 @@
 // stream is delivered on its own promise with a timeout: a slow destination holds only itself,
 // never ingest (which never waits on this loop) or another destination.
 import { hostname } from "node:os";
-import { S3Client } from "@aws-sdk/client-s3";
+import type { S3Client } from "@aws-sdk/client-s3";
 import type { Logger } from "pino";
 import type { Database } from "../db/database.ts";
 import type { StoredEvent } from "../events/event-schema.ts";
 import type { Metrics } from "../metrics/metrics.ts";
 import { readEventsAfter } from "../stream/read-events-after.ts";
+import { s3Client } from "../tlog/checkpoint-anchors.ts";
 import { DeliveryError, deliverBatch, eventsPerRequest } from "./destinations.ts";
 import { LOG_STREAM_STATES, type LogStreamFilters, type LogStreamTarget } from "./log-stream-schema.ts";
 import { type LogStreamRow, openSecrets } from "./manage-log-streams.ts";
@@ -131,17 +132,8 @@ export class LogStreamDeliverer {
     const key = region ?? this.options.awsRegion;
     let client = this.#s3Clients.get(key);
     if (!client) {
-      client = new S3Client({
-        region: key,
-        maxAttempts: 1, // the loop retries with its own backoff
-        ...(this.options.s3Endpoint
-          ? {
-              endpoint: this.options.s3Endpoint,
-              forcePathStyle: true,
-              credentials: { accessKeyId: "vigil", secretAccessKey: "vigil" },
-            }
-          : {}),
-      });
+      // One attempt: the loop retries with its own backoff.
+      client = s3Client(key, this.options.s3Endpoint, { maxAttempts: 1 });
       this.#s3Clients.set(key, client);
     }
     return client;

@@ -35,10 +35,18 @@ export interface S3AnchorOptions {
   retentionDays: number;
 }
 
-/** An S3 client for AWS (default credential chain) or, given an endpoint, an emulator (path style). */
-export function s3Client(region: string, endpoint?: string): S3Client {
+/**
+ * An S3 client for AWS (default credential chain) or, given an endpoint, an emulator (path style).
+ * `maxAttempts` 1 is for callers that retry with their own backoff (the log-stream deliverer).
+ */
+export function s3Client(
+  region: string,
+  endpoint?: string,
+  options: { maxAttempts?: number } = {},
+): S3Client {
   return new S3Client({
     region,
+    ...options,
     ...(endpoint
       ? {
           endpoint,

@@ -4,8 +4,9 @@
 import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { CreateBucketCommand, S3Client } from "@aws-sdk/client-s3";
+import { CreateBucketCommand } from "@aws-sdk/client-s3";
 import { parseSignerKey, signerKey, verifierKeyOf } from "@vigil/verify";
+import { s3Client } from "./checkpoint-anchors.ts";
 
 export const DEV_CHECKPOINT_KEY_FILE = "checkpoint-key";
 export const DEV_CHECKPOINT_BUCKET = "vigil-checkpoints";
@@ -30,12 +31,7 @@ export async function ensureCheckpointBucket(
   endpoint: string,
   bucket = DEV_CHECKPOINT_BUCKET,
 ): Promise<string> {
-  const client = new S3Client({
-    region: "us-east-1",
-    endpoint,
-    forcePathStyle: true,
-    credentials: { accessKeyId: "vigil", secretAccessKey: "vigil" },
-  });
+  const client = s3Client("us-east-1", endpoint);
   try {
     await client.send(new CreateBucketCommand({ Bucket: bucket }));
   } catch (error) {
