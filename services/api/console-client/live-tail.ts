@@ -1,5 +1,6 @@
-// The live tail (spec §6 from the browser): a short-lived, stream-only token from the console for
-// each connection, resume with `since` after any drop, events shown in seq order exactly once.
+// The live tail (spec §6 from the browser): a short-lived, stream-only token from the console (or,
+// in the viewer, from its viewer token, carrying its pins) for each connection, resume with `since`
+// after any drop, events shown in seq order exactly once.
 // Pausing (or scrolling away from the bottom) keeps receiving into a buffer and counts "N new".
 
 type Status = "connecting" | "backfilling" | "live" | "paused" | "reconnecting";
@@ -41,13 +42,12 @@ const scroller = document.getElementById("tail-scroll");
 const csrf = document.querySelector<HTMLMetaElement>('meta[name="vigil-csrf"]')?.content ?? "";
 
 const tail = document.querySelector<HTMLElement>(".tail");
-/** The viewer's feed (polled, pins applied by the server); absent on the signed-in console. */
-const feedUrl = tail?.dataset.feed;
+/** Where the viewer gets stream tokens (its viewer token in the URL); absent on the signed-in console. */
+const viewerTokenUrl = tail?.dataset.streamToken;
 const eventBase = tail?.dataset.eventBase ?? "/console/events/";
 const keep = new URLSearchParams(tail?.dataset.keep ?? "");
 /** Renew the stream token after this share of its lifetime, well before the streamer closes at `exp`. */
 const RENEW_AFTER_SHARE = 0.6;
-const POLL_MS = 1_500;
 
 let lastSeq: number | null = null;
 let paused = false;
@@ -57,12 +57,14 @@ let socket: WebSocket | null = null;
 let successor: { ws: WebSocket; buffer: ServerMessage[] } | null = null;
 let renewTimer: ReturnType<typeof setTimeout> | undefined;
 let attempt = 0;
+/** Set when no token will be had again (an expired viewer link): nothing reconnects. */
+let ended = false;
 const held: StreamEvent[] = [];
 const filters = new URLSearchParams(
   [...new URLSearchParams(location.search)].filter(([name, value]) => FILTER_NAMES.includes(name) && value),
 );
-// A viewer's pins filter its feed even when the URL names no filter, so seqs skip there by design.
-const filtered = [...filters.keys()].length > 0 || feedUrl !== undefined;
+// A viewer's pins filter its stream even when the URL names no filter, so seqs skip there by design.
+const filtered = [...filters.keys()].length > 0 || viewerTokenUrl !== undefined;
 
 function setStatus(status: Status): void {
   if (!statusEl) return;
@@ -99,7 +101,7 @@ function render(events: StreamEvent[]): void {
     cell(
       row,
       `${event.resource_type}/${event.resource_id}`,
-      feedUrl
+      viewerTokenUrl
         ? `/console/viewer?${new URLSearchParams([...keep, ...Object.entries(resource)])}`
         : `/console/history?${new URLSearchParams(resource)}`,
     );
@@ -153,14 +155,21 @@ interface StreamGrant {
   expires_in: number;
 }
 
-/** A fresh stream-only token from the session; null when it could not be had right now. */
+/** A fresh stream-only token from the session or the viewer token; null when it could not be had right now. */
 async function streamGrant(): Promise<StreamGrant | null> {
   try {
-    const response = await fetch("/console/stream-token", {
+    const response = await fetch(viewerTokenUrl ?? "/console/stream-token", {
       method: "POST",
-      headers: { "X-CSRF-Token": csrf },
+      headers: viewerTokenUrl ? {} : { "X-CSRF-Token": csrf },
       credentials: "same-origin",
     });
+    if (viewerTokenUrl && (response.status === 401 || response.status === 403)) {
+      // The viewer link expired: the open stream ends at its token's expiry, and nothing reconnects.
+      ended = true;
+      setStatus("paused");
+      showWarning("This viewer link has expired; ask for a new one.");
+      return null;
+    }
     if (response.status === 401) {
       // Signed out or revoked: no new token, and the streamer closes the open one at its expiry.
       location.assign(`/console/sign-in?next=${encodeURIComponent(location.pathname + location.search)}`);
@@ -232,7 +241,7 @@ async function renew(): Promise<void> {
   if (successor || !socket) return; // without a socket, a reconnect is already under way
   const grant = await streamGrant();
   if (!socket) return; // the stream dropped meanwhile: the reconnect under way takes over
-  if (!grant) return scheduleRenewal(1_000);
+  if (!grant) return ended ? undefined : scheduleRenewal(1_000);
   const pending = { ws: openSocket(grant), buffer: [] as ServerMessage[] };
   successor = pending;
   pending.ws.addEventListener("message", (message) => {
@@ -264,40 +273,10 @@ function retry(): void {
   clearTimeout(renewTimer);
   socket = null;
   live = false;
+  if (ended) return;
   if (!paused) setStatus("reconnecting");
   attempt++;
   setTimeout(() => void connect(), Math.min(250 * 2 ** Math.min(attempt, 5), 5_000));
-}
-
-/** The viewer's tail: polls its feed from the head it first answered; the server applies the pins. */
-let feedCursor: number | null = null;
-async function poll(): Promise<void> {
-  let delay = POLL_MS;
-  try {
-    const url = new URL(feedUrl!, location.href);
-    for (const [name, value] of filters) url.searchParams.append(name, value);
-    if (feedCursor !== null) url.searchParams.set("since", String(feedCursor));
-    const response = await fetch(url, { credentials: "same-origin" });
-    if (response.status === 401 || response.status === 403) {
-      setStatus("paused");
-      showWarning("This viewer link has expired or may not show this; ask for a new one.");
-      return;
-    }
-    if (!response.ok) throw new Error(`feed: HTTP ${response.status}`);
-    const answer = (await response.json()) as { events: StreamEvent[]; last_seq: number; more: boolean };
-    for (const event of answer.events) receive(event);
-    feedCursor = answer.last_seq;
-    live = true;
-    attempt = 0;
-    if (!paused) setStatus("live");
-    if (answer.more) delay = 0;
-  } catch {
-    live = false;
-    attempt++;
-    if (!paused) setStatus("reconnecting");
-    delay = Math.min(250 * 2 ** Math.min(attempt, 5), 5_000);
-  }
-  setTimeout(() => void poll(), delay);
 }
 
 toggle?.addEventListener("click", () => setPaused(!paused, ""));
@@ -305,4 +284,4 @@ scroller?.addEventListener("scroll", () => {
   const atBottom = scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 8;
   if (!atBottom && !paused) setPaused(true, "scrolled away from the newest events");
 });
-if (rows) void (feedUrl ? poll() : connect());
+if (rows) void connect();

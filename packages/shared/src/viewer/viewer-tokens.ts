@@ -13,7 +13,7 @@ import { SIGNING_ALGORITHM, type SigningKeyRing } from "../auth/signing-keys.ts"
 import type { VigilConfig } from "../config/config.ts";
 import { VigilError } from "../errors/vigil-error.ts";
 import { requireTenant } from "../tenants/manage-tenants.ts";
-import { VIEWER_PIN_FIELDS, type ViewerPins } from "./viewer-pins.ts";
+import { VIEWER_PIN_FIELDS, type ViewerPins, viewerPins } from "./viewer-pins.ts";
 
 export const SCOPED_TOKEN_KINDS = ["viewer", "stream"] as const;
 export type ScopedTokenKind = (typeof SCOPED_TOKEN_KINDS)[number];
@@ -202,27 +202,35 @@ export async function issueViewerToken(
 
 /**
  * A stream token for the console's live tail: the caller must be allowed to read `tenantId` (the
- * same authorize() the API uses).
+ * same authorize() the API uses); a viewer's token carries its pins.
  */
 export async function issueStreamToken(
   keys: SigningKeyRing,
   config: TokenConfig & Pick<VigilConfig, "CONSOLE_STREAM_TOKEN_TTL_SECONDS">,
   principal: Principal,
   tenantId: string | null,
-): Promise<{ token: string; expiresAt: Date; tenantId: string }> {
+): Promise<{ token: string; expiresAt: Date; tenantId: string; expiresInSeconds: number }> {
   const scope = authorize(principal, "events:read", tenantId);
   if (!scope)
     throw new VigilError("INVALID_PARAMETER", "name the tenant with `tenant_id`", [
       { path: "tenant_id", message: "is required" },
     ]);
-  // The streamer does not apply viewer pins, so a viewer token never gets a live tail.
-  if (principal.kind === "viewer") throw new VigilError("FORBIDDEN", "a viewer token has no live tail");
+  // A viewer's pins ride in its stream token (the streamer applies them like every other read),
+  // and the stream token never outlives the viewer token it came from.
+  const viewer = principal.kind === "viewer" ? principal : null;
+  const viewerLeftSeconds = viewer?.expiresAt ? Math.floor((viewer.expiresAt - Date.now()) / 1000) : Infinity;
+  // Short: an open stream is closed at the token's expiry, so the page renews it before then.
+  const expiresInSeconds = Math.max(1, Math.min(config.CONSOLE_STREAM_TOKEN_TTL_SECONDS, viewerLeftSeconds));
   const signed = await signScopedToken(
     keys,
     config,
-    { kind: "stream", tenantId: scope, subject: principalId(principal), pins: {} },
-    // Short: an open stream is closed at the token's expiry, so the page renews it before then.
-    config.CONSOLE_STREAM_TOKEN_TTL_SECONDS,
+    {
+      kind: "stream",
+      tenantId: scope,
+      subject: viewer ? viewer.subject : principalId(principal),
+      pins: viewerPins(principal),
+    },
+    expiresInSeconds,
   );
-  return { ...signed, tenantId: scope };
+  return { ...signed, tenantId: scope, expiresInSeconds };
 }

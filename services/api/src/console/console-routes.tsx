@@ -26,7 +26,6 @@ import {
 import { searchEvents } from "@vigil/shared/query/search-events";
 import { parseQuery, searchParamsSchema } from "@vigil/shared/query/search-params";
 import { type TenantScope, tenantScope } from "@vigil/shared/query/tenant-scope";
-import { latestSeq, readEventsAfter } from "@vigil/shared/stream/read-events-after";
 import { STREAM_PATH } from "@vigil/shared/stream/stream-protocol";
 import { streamParamsSchema } from "@vigil/shared/stream/stream-request";
 import { addTenant, getTenant, listTenants, updateTenant } from "@vigil/shared/tenants/manage-tenants";
@@ -67,8 +66,6 @@ const FORM_BODY_LIMIT = 64 * 1024;
 const CONSOLE_PLACE: EventsPlace = { base: "/console/events", keep: {}, pins: {}, exports: true };
 /** Console pages list fewer rows than the API's default page. */
 const CONSOLE_PAGE_SIZE = "50";
-/** Events one poll of the viewer's live feed returns at most (the page polls again at once when full). */
-const VIEWER_FEED_BATCH = 200;
 
 type ConsoleContext = Context<AppEnv>;
 
@@ -467,25 +464,23 @@ export function registerConsole(app: OpenAPIHono<AppEnv>, deps: ApiDependencies)
     );
   });
 
-  web.post("/stream-token", async (c) => {
-    assertCsrf(c, c.req.header("x-csrf-token"), publicOrigin(c));
-    const granted = await issueStreamToken(
-      deps.keys,
-      deps.config,
-      signedInState(c).session.principal,
-      workingTenant(c),
-    );
+  /** A short-lived stream token for the live tail and the streamer URL to open it at. */
+  const streamTokenResponse = async (c: Context<AppEnv>, principal: Principal, tenantId: string | null) => {
+    const granted = await issueStreamToken(deps.keys, deps.config, principal, tenantId);
     c.header("Cache-Control", "no-store");
     const url = new URL(streamUrl(c));
-    if (isPlatformAdmin(signedInState(c).session.principal))
-      url.searchParams.set("tenant_id", granted.tenantId);
+    if (isPlatformAdmin(principal)) url.searchParams.set("tenant_id", granted.tenantId);
     return c.json({
       token: granted.token,
       url: url.toString(),
       expires_at: granted.expiresAt.toISOString(),
       // Relative, so the page's renewal does not depend on the browser's clock agreeing with ours.
-      expires_in: deps.config.CONSOLE_STREAM_TOKEN_TTL_SECONDS,
+      expires_in: granted.expiresInSeconds,
     });
+  };
+  web.post("/stream-token", async (c) => {
+    assertCsrf(c, c.req.header("x-csrf-token"), publicOrigin(c));
+    return streamTokenResponse(c, signedInState(c).session.principal, workingTenant(c));
   });
 
   // ---- stats and history --------------------------------------------------------------------
@@ -636,7 +631,7 @@ export function registerConsole(app: OpenAPIHono<AppEnv>, deps: ApiDependencies)
     const origins = await readViewerOrigins(deps.db.sql, scope.tenantId);
     c.header(
       "Content-Security-Policy",
-      contentSecurityPolicy("", origins.length > 0 ? origins.join(" ") : "'none'"),
+      contentSecurityPolicy(new URL(streamUrl(c)).origin, origins.length > 0 ? origins.join(" ") : "'none'"),
     );
     // frame-ancestors decides; X-Frame-Options cannot name origins, so it goes when some may frame.
     if (origins.length > 0) c.header("X-Frame-Options", undefined);
@@ -697,13 +692,11 @@ export function registerConsole(app: OpenAPIHono<AppEnv>, deps: ApiDependencies)
     return exportResponse(deps, c, scope, principal, planExport(params), { via: "viewer" });
   });
 
-  // The viewer's live tail polls this feed: events after `since` in seq order, through the same
-  // filter code as the stream's backfill, with the token's pins applied on the server. (The
-  // streamer applies no viewer pins, so a viewer never gets a stream token.) Without `since` it
-  // answers the head to start from.
+  // The viewer's live tail streams like the signed-in one, with a stream token carrying the viewer
+  // token's pins: the streamer applies them and refuses a filter that names another value.
   web.get("/viewer/tail", async (c) => {
     const { principal, place, token } = await viewerGrant(c);
-    // Checked here too, so a widened URL is refused as a page, not only by its feed.
+    // Checked here too, so a widened URL is refused as a page, not only by the streamer.
     applyViewerPins(principal, parseQuery(streamParamsSchema, viewerParams(c)));
     return page(
       c,
@@ -711,24 +704,10 @@ export function registerConsole(app: OpenAPIHono<AppEnv>, deps: ApiDependencies)
       <LiveTail params={viewerParams(c)} viewer={{ token, pins: place.pins }} />,
     );
   });
-  web.get("/viewer/feed", async (c) => {
+  // The viewer's credential is its token in the URL, never a cookie, so there is no CSRF to check.
+  web.post("/viewer/stream-token", async (c) => {
     const { principal, scope } = await viewerGrant(c);
-    const { since, tenant_id: _tenant, ...filter } = parseQuery(streamParamsSchema, viewerParams(c));
-    const pinned = applyViewerPins(principal, filter);
-    c.header("Cache-Control", "no-store");
-    // The head first: every seq up to it is committed (seqs are claimed in commit order per tenant),
-    // so the next poll can start there even when none of those events matched the filter.
-    const head = await latestSeq(deps.db, scope);
-    if (since === undefined) return c.json({ events: [], last_seq: head, more: false });
-    const read = await readEventsAfter(deps.db, scope, {
-      after: since,
-      upTo: Math.max(head, since),
-      filter: pinned,
-      limit: VIEWER_FEED_BATCH,
-    });
-    const events = read.map(({ event }) => event);
-    const more = events.length === VIEWER_FEED_BATCH;
-    return c.json({ events, last_seq: more ? events.at(-1)!.seq : Math.max(head, since), more });
+    return streamTokenResponse(c, principal, scope.tenantId);
   });
 
   web.onError((error, c) => {
@@ -748,7 +727,7 @@ export function registerConsole(app: OpenAPIHono<AppEnv>, deps: ApiDependencies)
     if (
       c.req.path.startsWith("/console/assets/") ||
       c.req.path === "/console/stream-token" ||
-      c.req.path === "/console/viewer/feed" ||
+      c.req.path === "/console/viewer/stream-token" ||
       c.req.path === "/console/viewer/export" ||
       c.req.path.endsWith("/proof")
     )

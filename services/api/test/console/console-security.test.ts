@@ -261,7 +261,7 @@ describe("viewer and stream tokens", () => {
   });
 });
 
-describe("viewer feed, export and proof under hostile input", () => {
+describe("viewer tail, stream token, export and proof under hostile input", () => {
   test("bad, widening, forged or stream-token requests are 4xx, never 5xx, and nothing leaks past the pins", async () => {
     const issued = await requestJson(`${api.url}/api/v1/viewer-tokens`, {
       token: tenantAdmin.token,
@@ -275,15 +275,14 @@ describe("viewer feed, export and proof under hostile input", () => {
     });
     const streamToken = encodeURIComponent((await stream.json()).token as string);
     const cases: Array<[string, number]> = [
-      [`/console/viewer/feed?token=${token}&since=-1`, 400],
-      [`/console/viewer/feed?token=${token}&since=abc`, 400],
-      [`/console/viewer/feed?token=${token}&since=1e400`, 400],
-      [`/console/viewer/feed?token=${token}&since=0&severity=LOUD`, 400],
-      [`/console/viewer/feed?token=${token}&since=0&q=x`, 400],
-      [`/console/viewer/feed?token=${token}&since=0&user_id=u-2`, 403],
-      [`/console/viewer/feed?token=${token}&since=0&resource_type=user`, 403],
-      [`/console/viewer/feed?token=${streamToken}&since=0`, 401],
-      [`/console/viewer/feed?token=garbage&since=0`, 401],
+      [`/console/viewer/tail?token=${token}&since=-1`, 400],
+      [`/console/viewer/tail?token=${token}&since=abc`, 400],
+      [`/console/viewer/tail?token=${token}&since=1e400`, 400],
+      [`/console/viewer/tail?token=${token}&since=0&severity=LOUD`, 400],
+      [`/console/viewer/tail?token=${token}&since=0&q=x`, 400],
+      [`/console/viewer/tail?token=${token}&since=0&user_id=u-2`, 403],
+      [`/console/viewer/tail?token=${streamToken}`, 401],
+      [`/console/viewer/tail?token=garbage`, 401],
       [`/console/viewer/export?token=${token}&format=xml`, 400],
       [`/console/viewer/export?token=${token}&format=bundle&from_seq=1&to_seq=2`, 400],
       [`/console/viewer/export?token=${token}&user_id=u-2`, 403],
@@ -297,9 +296,36 @@ describe("viewer feed, export and proof under hostile input", () => {
       const response = await fetch(`${api.url}${pathName}`);
       expect(`${pathName} → ${response.status}`).toBe(`${pathName} → ${status}`);
     }
-    // Named fields in the problem: the feed's bad `since` says so.
-    const bad = await (await fetch(`${api.url}/console/viewer/feed?token=${token}&since=-1`)).json();
-    expect(JSON.stringify(bad)).toContain("since");
+    // The viewer's stream token: only for a valid viewer token (never a stream token or a forgery),
+    // and it carries the viewer's pins; a refusal is problem+json naming no secret.
+    const streamTokenFor = (viewerToken: string) =>
+      fetch(`${api.url}/console/viewer/stream-token?token=${viewerToken}`, { method: "POST" });
+    for (const refused of [streamToken, "garbage", `${token}%00`, "x".repeat(10_000)]) {
+      const response = await streamTokenFor(refused);
+      expect(response.status).toBe(401);
+      expect(response.headers.get("content-type")).toContain("application/problem+json");
+    }
+    expect((await fetch(`${api.url}/console/viewer/stream-token?token=${token}`)).status).toBe(404); // POST only
+    const granted = await streamTokenFor(token);
+    expect(granted.status).toBe(200);
+    expect(granted.headers.get("cache-control")).toBe("no-store");
+    const grant = await granted.json();
+    const [header, payload] = (grant.token as string)
+      .split(".")
+      .slice(0, 2)
+      .map((part) => JSON.parse(Buffer.from(part, "base64url").toString()));
+    expect(header.typ).toBe("vigil-stream+jwt");
+    expect(payload.pins).toEqual({ user_id: "u-1", resource_type: "invoice" });
+    expect(payload.exp - payload.iat).toBe(grant.expires_in);
+    // A stream token never outlives the viewer token it came from (here one with 60 s left).
+    const shortViewer = await requestJson(`${api.url}/api/v1/viewer-tokens`, {
+      token: tenantAdmin.token,
+      body: { expires_in: 60 },
+    });
+    const short = await (await streamTokenFor(encodeURIComponent(shortViewer.body.token))).json();
+    const expOf = (jwt: string) => JSON.parse(Buffer.from(jwt.split(".")[1]!, "base64url").toString()).exp;
+    expect(expOf(short.token)).toBeLessThanOrEqual(expOf(shortViewer.body.token));
+    expect((await requestJson(`${api.url}/api/v1/logs`, { token: grant.token })).status).toBe(401);
     // The public checkpoint-key route needs no session and answers a status, not an error page.
     const key = await fetch(`${api.url}/console/checkpoint-key`);
     expect(key.status).toBe(200);
@@ -315,15 +341,11 @@ describe("viewer feed, export and proof under hostile input", () => {
     const token = encodeURIComponent(raw);
     const forged = encodeURIComponent(`${raw.slice(0, -2)}${raw.endsWith("AA") ? "BB" : "AA"}`);
     const cases: Array<[string, number, string | null]> = [
-      [`/console/viewer/feed?token=${token}&since=0&action=a%00b`, 400, "action"],
-      [`/console/viewer/feed?token=${token}&since=1%00`, 400, "since"],
-      [`/console/viewer/feed?token=${token}&since=0&action=${"a".repeat(129)}`, 400, "action"],
-      [`/console/viewer/feed?token=${token}&since=0&action=${"a".repeat(128)}`, 200, null],
-      [`/console/viewer/feed?token=${token}&since=${"9".repeat(16)}`, 400, "since"],
-      [`/console/viewer/feed?token=${token}&since=${"9".repeat(15)}`, 200, null], // far past the head
-      [`/console/viewer/feed?token=${forged}&since=0`, 401, null],
-      [`/console/viewer/feed?token=${token}%00&since=0`, 401, null],
-      [`/console/viewer/feed?token=${"x".repeat(10_000)}&since=0`, 401, null],
+      [`/console/viewer/tail?token=${token}&since=0&action=${"a".repeat(128)}`, 200, null],
+      [`/console/viewer/tail?token=${token}&since=${"9".repeat(16)}`, 400, "since"],
+      [`/console/viewer/tail?token=${forged}`, 401, null],
+      [`/console/viewer/tail?token=${token}%00`, 401, null],
+      [`/console/viewer/tail?token=${"x".repeat(10_000)}`, 401, null],
       [`/console/viewer/export?token=${token}&after_seq=1e400`, 400, "after_seq"],
       [`/console/viewer/export?token=${token}&after_seq=9007199254740993`, 400, "after_seq"],
       [`/console/viewer/export?token=${token}&after_seq=1%00`, 400, "after_seq"],

@@ -22,6 +22,7 @@ import {
 import { signerKey, verifierKeyOf } from "@vigil/verify";
 import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { openStream, StreamRefused } from "../../../streamer/test/stream-client.ts";
 import { createUser, login, PLATFORM_ADMIN } from "../auth-fixtures.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
@@ -249,7 +250,7 @@ describe.skipIf(!HAVE_BROWSER)(
       const context = await browser.newContext({ acceptDownloads: true });
       const view = await watchedPage(context);
 
-      // Live tail (polls the viewer feed, which applies the pins on the server).
+      // Live tail (streams with a stream token carrying the pins; the streamer applies them).
       await view.goto(url);
       await view.getByRole("link", { name: "Live tail" }).click();
       await view.waitForURL(/\/console\/viewer\/tail/);
@@ -267,16 +268,30 @@ describe.skipIf(!HAVE_BROWSER)(
         `${apiUrl}/console/viewer/tail?token=${encodeURIComponent(token)}&user_id=bob`,
       );
       expect(widened?.status()).toBe(403);
-      const feed = (query: string) =>
-        fetch(`${apiUrl}/console/viewer/feed?token=${encodeURIComponent(token)}&${query}`);
-      expect((await feed("since=0&user_id=bob")).status).toBe(403);
-      const fromStart = await (await feed(`since=0&tenant_id=${randomUUID()}`)).json();
+      // The page's stream token, used directly against the streamer: widening is refused before the
+      // upgrade, another tenant is refused, and a backfill from 0 holds alice's events only.
+      const grant = await (
+        await fetch(`${apiUrl}/console/viewer/stream-token?token=${encodeURIComponent(token)}`, {
+          method: "POST",
+        })
+      ).json();
+      const streamer = new URL(grant.url).origin.replace(/^ws/, "http");
+      const refusedWith = async (query: Record<string, string>) =>
+        openStream(streamer, { token: grant.token, query }).then(
+          (client) => {
+            client.close();
+            return 101;
+          },
+          (error: unknown) => (error instanceof StreamRefused ? error.status : Promise.reject(error)),
+        );
+      expect(await refusedWith({ user_id: "bob" })).toBe(403);
+      expect(await refusedWith({ tenant_id: randomUUID() })).toBe(403);
+      const fromStart = await openStream(streamer, { token: grant.token, query: { since: "0" } });
+      await fromStart.waitFor(() => fromStart.ready !== null, 10_000);
+      fromStart.close();
       expect(fromStart.events.length).toBeGreaterThanOrEqual(10);
-      expect(new Set(fromStart.events.map((event: { user_id: string }) => event.user_id))).toEqual(
-        new Set(["alice"]),
-      );
-      expect((await feed("since=0&user_id=alice&resource_id=inv-1")).status).toBe(200); // narrowing is fine
-      expect((await fetch(`${apiUrl}/console/viewer/feed?since=0`)).status).toBe(401);
+      expect(new Set(fromStart.events.map((event) => event.user_id))).toEqual(new Set(["alice"]));
+      expect((await fetch(`${apiUrl}/console/viewer/stream-token`, { method: "POST" })).status).toBe(401);
 
       // Export: the page's link downloads alice's events only, as many as the API exports for her.
       await storedCount(10, "&user_id=alice");

@@ -33,8 +33,8 @@ export function SignInForm(props: { csrf: string; next: string; error?: string }
 }
 
 /**
- * The live tail's page. The signed-in console streams over the streamer's WebSocket; the viewer
- * (`viewer` set) polls its own feed, which applies the viewer token's pins on the server.
+ * The live tail's page: it streams over the streamer's WebSocket with short-lived stream tokens,
+ * from the session, or for the viewer (`viewer` set) from its token, carrying its pins.
  */
 export function LiveTail(props: {
   params: URLSearchParams;
@@ -51,9 +51,9 @@ export function LiveTail(props: {
   return (
     <div
       class="tail"
-      data-feed={
+      data-stream-token={
         props.viewer
-          ? `/console/viewer/feed?${new URLSearchParams({ token: props.viewer.token })}`
+          ? `/console/viewer/stream-token?${new URLSearchParams({ token: props.viewer.token })}`
           : undefined
       }
       data-event-base={props.viewer ? "/console/viewer/events/" : "/console/events/"}
