@@ -1,10 +1,11 @@
 // The stream's defences: refusals before the upgrade (credential, scope, tenant, filters, since,
-// origin, connection limits), a consumer that never reads (closed with 4008 while the streamer's
+// origin, connection limits), a viewer's pins that narrow its stream and cannot be widened, a consumer that never reads (closed with 4008 while the streamer's
 // memory stays flat), a dropped LISTEN connection, and the operational endpoints.
 import { readFileSync } from "node:fs";
 import { issueAccessToken } from "@vigil/shared/auth/access-tokens";
 import { SigningKeyRing } from "@vigil/shared/auth/signing-keys";
 import { STREAM_CLOSE_CODES } from "@vigil/shared/stream/stream-protocol";
+import { signScopedToken } from "@vigil/shared/viewer/viewer-tokens";
 import { createTestPipeline, type RunningService, requestJson, type TestPipeline } from "@vigil/testkit";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { openStream, type StreamClientOptions, StreamRefused } from "./stream-client.ts";
@@ -146,6 +147,72 @@ test("JWTs: a platform admin streams the tenant it names, must name one, and an 
   );
   const refused = await refusal(streamer.url, { token: expired, query: { tenant_id: tenant.id } });
   expect([refused.status, refused.body.code]).toEqual([401, "INVALID_CREDENTIAL"]);
+});
+
+test("a stream token carrying viewer pins delivers only events inside them, backfill and live; a filter narrows, never widens", async () => {
+  const { tenant, key } = await pipeline.createTenantWithKey();
+  // makeEvent(i): user_id user-(i % 7), resource_type invoice when i % 3 = 0, severity by (i >> 2) % 4.
+  const pins = { user_id: "user-3", resource_type: "invoice" };
+  const keys = new SigningKeyRing(pipeline.database.admin, { accessTokenTtlSeconds: 900 });
+  const { token } = await signScopedToken(
+    keys,
+    { VIGIL_JWT_ISSUER: "vigil", VIGIL_JWT_AUDIENCE: "vigil-api" },
+    { kind: "stream", tenantId: tenant.id, subject: "user:pins-test", pins },
+    300,
+  );
+  const readyStream = async (credential: string, query: Record<string, string>) => {
+    const client = await openStream(streamer.url, { token: credential, query });
+    await client.waitFor(() => client.ready !== null, 10_000);
+    return client;
+  };
+
+  await postEvents(api.url, key, 120);
+  await waitForStored(pipeline.database.admin, tenant.id, 120, 30_000);
+  const pinned = await readyStream(token, { since: "0" });
+  const restated = await readyStream(token, { since: "0", user_id: "user-3" });
+  const narrowed = await readyStream(token, { since: "0", severity: "ERROR" });
+  const everything = await readyStream(key, { since: "0" });
+  await postEvents(api.url, key, 120, { start: 120 });
+  await waitForStored(pipeline.database.admin, tenant.id, 240, 30_000);
+  await everything.waitFor(() => everything.seqs.length === 240, 20_000);
+
+  const sql = pipeline.database.admin;
+  const seqsWhere = async (severity: string | null) =>
+    (
+      await sql<{ seq: number }[]>`
+        select seq from events where tenant_id = ${tenant.id} and user_id = ${pins.user_id}
+          and resource_type = ${pins.resource_type} ${severity ? sql`and severity = ${severity}` : sql``}
+        order by seq`
+    ).map((row) => Number(row.seq));
+  const [inside, insideErrors] = [await seqsWhere(null), await seqsWhere("ERROR")];
+  // Both halves exist, so backfill and live are each checked, and the narrowing keeps some but not all.
+  expect(inside.filter((seq) => seq <= 120).length).toBeGreaterThan(0);
+  expect(inside.filter((seq) => seq > 120).length).toBeGreaterThan(0);
+  expect(insideErrors.length).toBeGreaterThan(0);
+  expect(insideErrors.length).toBeLessThan(inside.length);
+
+  for (const [client, expected] of [
+    [pinned, inside],
+    [restated, inside],
+    [narrowed, insideErrors],
+  ] as const) {
+    // Every event reached the unpinned stream already; a moment more lets any stray one arrive too.
+    await client.waitFor(() => client.seqs.length >= expected.length, 10_000);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(client.seqs).toEqual(expected);
+    expect(
+      client.events.every((event) => event.user_id === "user-3" && event.resource_type === "invoice"),
+    ).toBe(true);
+    client.close();
+  }
+  everything.close();
+
+  // Widening is refused before the upgrade, naming the pinned field.
+  for (const query of [{ user_id: "user-4" }, { resource_type: "user", since: "0" }]) {
+    const refused = await refusal(streamer.url, { token, query });
+    expect(refused.status).toBe(403);
+    expect(refused.body.errors?.[0]?.path).toBe(Object.keys(query)[0]);
+  }
 });
 
 test("origin allow-list and connection limits are enforced before the upgrade", async () => {
