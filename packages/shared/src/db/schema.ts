@@ -102,6 +102,14 @@ export interface EventUserRollupsHourlyTable {
   event_count: number;
 }
 
+/** Events per user and UTC day, the sum of that day's EventUserRollupsHourlyTable rows. */
+export interface EventUserRollupsDailyTable {
+  tenant_id: string;
+  day: Timestamp;
+  user_id: string;
+  event_count: number;
+}
+
 /** A run of consecutive seqs removed by cleanup or retention (never rewritten). */
 export interface EventRemovedRangesTable {
   tenant_id: string;
@@ -123,5 +131,6 @@ export interface DatabaseSchema {
   event_conflicts: EventConflictsTable;
   event_rollups_hourly: EventRollupsHourlyTable;
   event_user_rollups_hourly: EventUserRollupsHourlyTable;
+  event_user_rollups_daily: EventUserRollupsDailyTable;
   event_removed_ranges: EventRemovedRangesTable;
 }

@@ -55,7 +55,7 @@ const EVENT_COLUMNS = `tenant_id, seq, id, occurred_at, received_at, action_type
 
 /**
  * Everything a tenant's batch writes, in ONE statement (one round trip, the rows sent and parsed
- * once): events, their ids, the hourly rollups and per-user rollups (UTC hours; events without a
+ * once): events, their ids, the hourly rollups and per-user rollups (UTC hours and days; events without a
  * user_id have no user row), the sequence row, and the NOTIFY. The batch holds only events not
  * stored before (duplicates are dropped above), so each event is counted exactly once.
  */
@@ -78,6 +78,12 @@ const WRITE_BATCH = `
     from batch where user_id is not null group by 1, 2, 3
     on conflict (tenant_id, bucket, user_id)
     do update set event_count = event_user_rollups_hourly.event_count + excluded.event_count),
+  user_days as (
+    insert into event_user_rollups_daily (tenant_id, day, user_id, event_count)
+    select tenant_id, date_trunc('day', occurred_at, 'UTC'), user_id, count(*)
+    from batch where user_id is not null group by 1, 2, 3
+    on conflict (tenant_id, day, user_id)
+    do update set event_count = event_user_rollups_daily.event_count + excluded.event_count),
   sequence as (
     update tenant_sequences set last_seq = $2, last_chain_hash = $3, tree_size = $7 where tenant_id = $4)
   select pg_notify($5, $6)`;

@@ -2,8 +2,9 @@
 // transaction as the events, so the cost grows with the number of hours, not of events. Windows
 // need not be hour-aligned: the whole hours inside come from the rollups, the partial hours at the
 // two edges (at most two hours of rows) from the events table, so the numbers are exact.
-// Top users reads the per-user hourly rollups the same way (over at most the last
-// TOP_USERS_MAX_DAYS of the window): its cost grows with the (hour, user) pairs of the window.
+// Top users reads per-user rollups the same way, one level finer (whole days, then whole hours,
+// then raw edge hours), over at most the last TOP_USERS_MAX_DAYS of the window: its cost grows
+// with the users of the window, not its events.
 // The two queries are independent, so they run at the same time on two pooled connections.
 import { type RawBuilder, sql } from "kysely";
 import { z } from "zod";
@@ -156,18 +157,36 @@ interface TopUserRow {
 }
 
 /**
- * The TOP_LIMIT users with the most events in [from, to): per-user rollup rows for the whole hours
- * plus the raw rows of the edge hours, summed per user. Users whose count reached zero (rollup
- * rows emptied by a cleanup, not yet pruned) are left out, as a GROUP BY over the events would.
- * Events without a user_id are in neither source.
+ * The whole UTC days inside the whole hours [hoursFrom, hoursTo), read from the daily user rollup;
+ * the hours around them from the hourly one. No whole day inside: every hour is read hourly.
+ */
+export function wholeDays(hoursFrom: Date, hoursTo: Date): { daysFrom: Date; daysTo: Date } {
+  const daysFrom = new Date(Math.ceil(hoursFrom.getTime() / DAY_MS) * DAY_MS);
+  const daysTo = new Date(Math.floor(hoursTo.getTime() / DAY_MS) * DAY_MS);
+  if (daysFrom.getTime() >= daysTo.getTime()) return { daysFrom: hoursFrom, daysTo: hoursFrom };
+  return { daysFrom, daysTo };
+}
+
+/**
+ * The TOP_LIMIT users with the most events in [from, to): per-user daily rollup rows for the whole
+ * days, hourly rows for the whole hours around them, raw rows for the partial edge hours, summed
+ * per user (at most ~(days + 46 hours) x users rows plus two hours of events, whatever the number
+ * of events). Users whose count reached zero (rollup rows emptied by a cleanup, not yet pruned)
+ * are left out, as a GROUP BY over the events would. Events without a user_id are in no source.
  */
 export function topUsersQuery(scope: TenantScope, from: Date, to: Date): Compiled<TopUserRow> {
   const { hoursFrom, hoursTo } = wholeHours(from, to);
+  const { daysFrom, daysTo } = wholeDays(hoursFrom, hoursTo);
   return compilable(sql<TopUserRow>`
     with counts as (
       select user_id, event_count as n
+      from event_user_rollups_daily
+      where tenant_id = ${scope.tenantId} and day >= ${daysFrom} and day < ${daysTo}
+      union all
+      select user_id, event_count as n
       from event_user_rollups_hourly
-      where tenant_id = ${scope.tenantId} and bucket >= ${hoursFrom} and bucket < ${hoursTo}
+      where tenant_id = ${scope.tenantId}
+        and ((bucket >= ${hoursFrom} and bucket < ${daysFrom}) or (bucket >= ${daysTo} and bucket < ${hoursTo}))
       union all
       select user_id, 1 as n
       from events

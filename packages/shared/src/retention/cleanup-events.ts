@@ -18,6 +18,7 @@ import type { SearchIndexRemover } from "../search/opensearch/remove-events.ts";
 import { subtractGoneFromRollups } from "./subtract-rollups.ts";
 
 const HOUR_MS = 3_600_000;
+const DAY_MS = 24 * HOUR_MS;
 export const CLEANUP_BATCH_SIZE = 5000;
 
 /** Why rows were removed, as written in their removal records. */
@@ -69,17 +70,22 @@ export function deleteEventsBatchQuery(
       returning 1
     )
     select (select count(*) from gone)::bigint as deleted, (select count(*) from gone_ids) as ids, (select count(*) from rolled) as buckets,
-      (select count(*) from user_rolled) as user_buckets,
+      (select count(*) from user_rolled) as user_buckets, (select count(*) from user_day_rolled) as user_days,
       (select count(*) from recorded) as removal_records`);
 }
 
-/** Rollup rows (both hourly tables) that count nothing any more (their hours were emptied); one statement. */
+/** Rollup rows (every rollup table) that count nothing any more (their hours were emptied); one statement. */
 export function pruneEmptyRollupsQuery(scope: TenantScope, before: Date): Compilable<unknown> {
   const end = new Date(Math.ceil(before.getTime() / HOUR_MS) * HOUR_MS);
+  const dayEnd = new Date(Math.ceil(before.getTime() / DAY_MS) * DAY_MS);
   return compilable(sql`
     with users as (
       delete from event_user_rollups_hourly
       where tenant_id = ${scope.tenantId} and bucket < ${end} and event_count <= 0
+      returning 1
+    ), user_days as (
+      delete from event_user_rollups_daily
+      where tenant_id = ${scope.tenantId} and day < ${dayEnd} and event_count <= 0
       returning 1
     )
     delete from event_rollups_hourly

@@ -7,7 +7,7 @@ import type { TenantScope } from "../query/tenant-scope.ts";
 /**
  * CTEs for a WITH list that already holds `gone`: the scope's deleted events, returning at least
  * tenant_id, occurred_at, action_type, severity, outcome, resource_type and user_id. Adds
- * `rolled` and `user_rolled` (one row per rollup row decremented).
+ * `rolled`, `user_rolled` and `user_day_rolled` (one row per rollup row decremented).
  */
 export function subtractGoneFromRollups(scope: TenantScope): RawBuilder<unknown> {
   return sql`
@@ -27,6 +27,14 @@ export function subtractGoneFromRollups(scope: TenantScope): RawBuilder<unknown>
       update event_user_rollups_hourly r set event_count = r.event_count - p.n
       from per_user p
       where r.tenant_id = p.tenant_id and r.bucket = p.bucket and r.user_id = p.user_id
+      returning 1
+    ), per_user_day as (
+      select tenant_id, date_trunc('day', bucket, 'UTC') as day, user_id, sum(n) as n
+      from per_user group by 1, 2, 3
+    ), user_day_rolled as (
+      update event_user_rollups_daily r set event_count = r.event_count - p.n
+      from per_user_day p
+      where r.tenant_id = p.tenant_id and r.day = p.day and r.user_id = p.user_id
       returning 1
     )`;
 }

@@ -8,6 +8,7 @@ import { archiveAndDeleteEventsBefore } from "@vigil/shared/archive/archive-even
 import type { ArchiveStorage } from "@vigil/shared/archive/archive-storage";
 import { run } from "@vigil/shared/db/database";
 import * as userRollups from "@vigil/shared/db/migrations/20261207T1013_user_rollups";
+import * as userRollupsDaily from "@vigil/shared/db/migrations/20261207T1013_user_rollups_daily";
 import type { NormalizedEvent } from "@vigil/shared/events/event-schema";
 import { storeEvents } from "@vigil/shared/ingest/store-events";
 import { eventStats, topUsersQuery } from "@vigil/shared/query/event-stats";
@@ -26,6 +27,8 @@ const DAY = 24 * HOUR;
 const NOW = Date.now();
 /** A whole UTC hour three days back: the events lie around it. */
 const BASE = Math.floor(NOW / HOUR) * HOUR - 3 * DAY;
+/** The UTC midnight nearest after BASE: windows on and around whole days. */
+const DAY_START = Math.ceil(BASE / DAY) * DAY;
 
 const HOSTILE_USERS = [
   "",
@@ -105,7 +108,7 @@ async function expectTopUsersMatch(tenantId: string, from: number, to: number) {
   return expected;
 }
 
-/** Every (hour, user) count of the rollup equals the events', and no rollup row is negative. */
+/** Every (hour, user) and (day, user) count of the rollups equals the events', none is negative. */
 async function expectRollupEqualsEvents(tenantId: string) {
   const admin = pipeline.database.admin;
   const rolled = await admin<{ bucket: Date; user_id: string; n: number }[]>`
@@ -115,12 +118,20 @@ async function expectRollupEqualsEvents(tenantId: string) {
     select date_trunc('hour', occurred_at, 'UTC') as bucket, user_id, count(*)::int as n from events
     where tenant_id = ${tenantId} and user_id is not null group by 1, 2 order by 1, 2`;
   expect([...rolled]).toEqual([...raw]);
+  const rolledDays = await admin<{ day: Date; user_id: string; n: number }[]>`
+    select day, user_id, event_count::int as n from event_user_rollups_daily
+    where tenant_id = ${tenantId} and event_count <> 0 order by 1, 2`;
+  const rawDays = await admin<{ day: Date; user_id: string; n: number }[]>`
+    select date_trunc('day', occurred_at, 'UTC') as day, user_id, count(*)::int as n from events
+    where tenant_id = ${tenantId} and user_id is not null group by 1, 2 order by 1, 2`;
+  expect([...rolledDays]).toEqual([...rawDays]);
   const [negative] = await admin<{ n: number }[]>`
-    select count(*)::int as n from event_user_rollups_hourly where tenant_id = ${tenantId} and event_count < 0`;
+    select (select count(*) from event_user_rollups_hourly where tenant_id = ${tenantId} and event_count < 0)::int
+      + (select count(*) from event_user_rollups_daily where tenant_id = ${tenantId} and event_count < 0)::int as n`;
   expect(negative!.n).toBe(0);
 }
 
-/** Windows with ragged edges, exact hour edges, inside one hour, straddling one boundary, empty. */
+/** Windows with ragged edges, exact hour and day edges, inside one hour, straddling one boundary, empty. */
 function windows(seed: number): Array<[number, number]> {
   const random = prng(seed);
   const list: Array<[number, number]> = [
@@ -132,6 +143,10 @@ function windows(seed: number): Array<[number, number]> {
     [BASE + HOUR - 1, BASE + HOUR + 1],
     [BASE + 5 * HOUR, BASE + 5 * HOUR],
     [BASE - 2 * DAY, BASE + 2 * DAY],
+    [DAY_START - DAY, DAY_START + DAY],
+    [DAY_START - DAY + 1, DAY_START + DAY - 1],
+    [DAY_START - 3 * HOUR - 1, DAY_START + HOUR + 1],
+    [DAY_START - HOUR, DAY_START],
   ];
   for (let round = 0; round < 10; round++) {
     const a = BASE - DAY + Math.floor(random() * 2 * DAY);
@@ -225,7 +240,8 @@ describe("top users from the per-user rollups", () => {
     await expectAllWindowsMatch(tenant, 13);
     // Emptied hours leave no user rows behind once pruned.
     const [left] = await pipeline.database.admin<{ n: number }[]>`
-      select count(*)::int as n from event_user_rollups_hourly where tenant_id = ${tenant} and bucket < ${new Date(BASE - 6 * HOUR)}`;
+      select (select count(*) from event_user_rollups_hourly where tenant_id = ${tenant} and bucket < ${new Date(BASE - 6 * HOUR)})::int
+        + (select count(*) from event_user_rollups_daily where tenant_id = ${tenant} and day < ${new Date(Math.floor((BASE - 6 * HOUR) / DAY) * DAY)})::int as n`;
     expect(left!.n).toBe(0);
 
     // Back-dated events into the very hours being cleaned, stored while the cleanup runs.
@@ -276,7 +292,8 @@ describe("top users from the per-user rollups", () => {
     const countIn = async () =>
       (
         await pipeline.database.admin<{ n: number }[]>`
-          select count(*)::int as n from event_user_rollups_hourly where tenant_id = ${old}`
+          select (select count(*) from event_user_rollups_hourly where tenant_id = ${old})::int
+            + (select count(*) from event_user_rollups_daily where tenant_id = ${old})::int as n`
       )[0]!.n;
     expect(await countIn()).toBeGreaterThan(0);
     const emptied = await pipeline.database.admin<{ partition_name: string }[]>`
@@ -293,8 +310,10 @@ describe("top users from the per-user rollups", () => {
     const db = new Kysely<unknown>({ dialect: new PostgresJSDialect({ postgres: client }) });
     try {
       await db.transaction().execute(async (tx) => {
+        await userRollupsDaily.down(tx);
         await userRollups.down(tx);
         await userRollups.up(tx);
+        await userRollupsDaily.up(tx);
       });
     } finally {
       await db.destroy();
