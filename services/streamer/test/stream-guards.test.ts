@@ -208,7 +208,11 @@ test("a stream token carrying viewer pins delivers only events inside them, back
   everything.close();
 
   // Widening is refused before the upgrade, naming the pinned field.
-  for (const query of [{ user_id: "user-4" }, { resource_type: "user", since: "0" }]) {
+  const widening: Array<Record<string, string>> = [
+    { user_id: "user-4" },
+    { resource_type: "user", since: "0" },
+  ];
+  for (const query of widening) {
     const refused = await refusal(streamer.url, { token, query });
     expect(refused.status).toBe(403);
     expect(refused.body.errors?.[0]?.path).toBe(Object.keys(query)[0]);
