@@ -101,19 +101,19 @@ const NEEDS_QUOTING = `E'[",\\r\\n|]'`;
 const FORMULA_START = "(61, 43, 45, 64, 9, 13)";
 
 /**
- * A CSV cell of JSON text: quoted when it must be, quotes doubled; absent → empty. JSON objects
- * and non-empty arrays hold a quote near their start, so strpos settles most cells at once.
+ * A CSV cell of JSON text: quoted when it must be, quotes doubled; absent → empty. jsonb prints an
+ * object with a key with at least one quote and an empty one as exactly `{}`, so an object is
+ * settled by its first character; anything else is tested.
  */
 const jsonCell = (column: string) =>
-  `case when ${column} is null then '' when strpos(${column}, '"') > 0 or ${column} ~ ${NEEDS_QUOTING} then concat('"', replace(${column}, '"', '""'), '"') else ${column} end`;
+  `case when ${column} = '{}' or ${column} = '[]' then ${column} when ascii(${column}) = 123 or strpos(${column}, '"') > 0 or ${column} ~ ${NEEDS_QUOTING} then '"' || replace(${column}, '"', '""') || '"' else coalesce(${column}, '') end`;
 
 /** A CSV cell of free text: a formula start prefixed with ', then quoted as a JSON cell is. */
 const textCell = (column: string) =>
   `case when ${column} is null then '' when ${column} ~ ${NEEDS_QUOTING} then concat('"', case when ascii(${column}) in ${FORMULA_START} then '''' end, replace(${column}, '"', '""'), '"') when ascii(${column}) in ${FORMULA_START} then concat('''', ${column}) else ${column} end`;
 
-/** A CSV cell of free text known to need no quoting: only the formula prefix. */
-const unquotedTextCell = (column: string) =>
-  `case when ascii(${column}) in ${FORMULA_START} then concat('''', ${column}) else coalesce(${column}, '') end`;
+/** A CSV cell of free text known to need neither quoting nor the formula prefix. */
+const plainTextCell = (column: string) => `coalesce(${column}, '')`;
 
 const TEXT_COLUMNS = [
   "action",
@@ -130,19 +130,33 @@ const csvLine = (text: (column: string) => string) =>
   `concat_ws(',', seq, id, tenant_id, occurred_at, received_at, action_type, ${TEXT_COLUMNS.map(text).join(", ")}, severity, outcome, ${jsonCell("before_state")}, ${jsonCell("after_state")}, ${jsonCell("metadata")}, ${jsonCell("redacted")}, hash)`;
 
 /**
- * Most rows need no quoting in their free text, so that is settled by one test per row over all
- * of it rather than one per cell; only rows that need it take the per-cell path.
+ * The row's free text, each cell after a \x01: one regular expression over it finds every cell
+ * that needs quoting or starts like a formula (a \x01 inside a cell can only send a row the
+ * careful way). A per-cell test costs several times that one test, so only rows that need it
+ * take the per-cell path.
  */
-const CSV_LINE = `case when concat(${TEXT_COLUMNS.join(", ")}) ~ ${NEEDS_QUOTING} then ${csvLine(textCell)} else ${csvLine(unquotedTextCell)} end`;
+const TEXT_NEEDS_CARE = `concat(E'\\x01', ${TEXT_COLUMNS.join(", E'\\x01', ")}) ~ E'[",\\r\\n|]|\\x01[-=+@\\t\\r]'`;
+
+const CSV_LINE = `case when ${TEXT_NEEDS_CARE} then ${csvLine(textCell)} else ${csvLine(plainTextCell)} end`;
 
 /** A JSON string (to_json escapes as JSON.stringify does), or null. */
 const jsonString = (column: string) => `coalesce(to_json(${column})::text, 'null')`;
+
+/** A JSON string of text known to hold no quote, backslash or control character, or null. */
+const plainJsonString = (column: string) => `coalesce('"' || ${column} || '"', 'null')`;
+
+/** Whether any free text needs JSON escaping: a quote, a backslash or a control character. */
+const TEXT_NEEDS_ESCAPES = String.raw`concat(${TEXT_COLUMNS.join(", ")}) ~ E'["\\\\\x01-\x1f]'`;
 
 /**
  * One NDJSON line: the event with the fields, order and values of GET /logs/{id}, states and
  * metadata in jsonb's layout, an erased event's marker after its hash.
  */
-const NDJSON_LINE = `concat('{"id":"', id, '","tenant_id":"', tenant_id, '","seq":', seq, ',"occurred_at":"', occurred_at, '","received_at":"', received_at, '","action_type":"', action_type, '","action":', ${jsonString("action")}, ',"resource_type":', ${jsonString("resource_type")}, ',"resource_id":', ${jsonString("resource_id")}, ',"user_id":', ${jsonString("user_id")}, ',"session_id":', ${jsonString("session_id")}, ',"ip_address":', ${jsonString("ip_address")}, ',"user_agent":', ${jsonString("user_agent")}, ',"severity":"', severity, '","outcome":"', outcome, '","before_state":', coalesce(before_state, 'null'), ',"after_state":', coalesce(after_state, 'null'), ',"metadata":', coalesce(metadata, 'null'), ',"redacted":', redacted, ',"hash":"', hash, '"', case when erased is not null then concat(',"erased":', erased) end, '}')`;
+const ndjsonLine = (string: (column: string) => string) =>
+  `concat('{"id":"', id, '","tenant_id":"', tenant_id, '","seq":', seq, ',"occurred_at":"', occurred_at, '","received_at":"', received_at, '","action_type":"', action_type, '","action":', ${string("action")}, ',"resource_type":', ${string("resource_type")}, ',"resource_id":', ${string("resource_id")}, ',"user_id":', ${string("user_id")}, ',"session_id":', ${string("session_id")}, ',"ip_address":', ${string("ip_address")}, ',"user_agent":', ${string("user_agent")}, ',"severity":"', severity, '","outcome":"', outcome, '","before_state":', coalesce(before_state, 'null'), ',"after_state":', coalesce(after_state, 'null'), ',"metadata":', coalesce(metadata, 'null'), ',"redacted":', redacted, ',"hash":"', hash, '"', ',"erased":' || erased, '}')`;
+
+/** to_json per string costs more than one test per row, so only rows that need escaping pay it. */
+const NDJSON_LINE = `case when ${TEXT_NEEDS_ESCAPES} then ${ndjsonLine(jsonString)} else ${ndjsonLine(plainJsonString)} end`;
 
 /**
  * The COPY statement of an export: one text column per event, its whole CSV or NDJSON line. The

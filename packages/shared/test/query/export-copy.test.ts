@@ -54,6 +54,14 @@ export const HOSTILE = [
   '=HYPERLINK("http://x")',
   "@",
   "-",
+  // The fast paths: one test per row over all free text, each cell after a \x01.
+  "=a|b",
+  "|",
+  "\u0001=not a formula",
+  "a\u0001,b",
+  "\u0001",
+  `${"long ".repeat(4000)}|"end"`,
+  "x".repeat(10_000),
 ];
 
 const NOW = Date.now();
@@ -107,6 +115,24 @@ beforeAll(async () => {
   await pipeline.database.admin`
     update events set erased = ${pipeline.database.admin.json({ at: "2026-12-07T00:00:00.000Z", by: "user:x", fields: ["user_id"] })}, user_id = null
     where tenant_id = ${tenantA} and seq = 3`;
+  // JSON cells the ingest schema never produces (scalars, arrays, empty containers) but the column
+  // holds: each is quoted in CSV exactly when its text has a quote or a comma.
+  const jsonValues = [
+    "[1]",
+    "123",
+    '"str"',
+    "[1, 2]",
+    "[]",
+    "{}",
+    "true",
+    '""',
+    '"a,b"',
+    "[[]]",
+    '{"k": "v"}',
+  ];
+  await pipeline.database.admin`
+    update events set before_state = (${jsonValues} :: text[])[seq - 9]::jsonb, metadata = '{}'
+    where tenant_id = ${tenantA} and seq between 10 and ${9 + jsonValues.length}`;
 }, 60_000);
 afterAll(async () => {
   await db?.close();
