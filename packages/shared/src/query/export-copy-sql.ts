@@ -101,12 +101,19 @@ const NEEDS_QUOTING = `E'[",\\r\\n|]'`;
 const FORMULA_START = "(61, 43, 45, 64, 9, 13)";
 
 /**
+ * A cell's text quoted for CSV, quotes doubled, in one call: quote_ident does exactly that to any
+ * text holding a character other than [a-z0-9_], which every cell that needs quoting does.
+ */
+const quoted = (text: string) => `quote_ident(${text})`;
+
+/**
  * A CSV cell of JSON text: quoted when it must be, quotes doubled; absent → empty. jsonb prints an
- * object with a key with at least one quote and an empty one as exactly `{}`, so an object is
- * settled by its first character; anything else is tested.
+ * object with a key with at least one quote and an empty one as exactly `{}`, and JSON text of at
+ * most two bytes holds a quote only as `""`, so most cells are settled by their length and first
+ * character; anything else is tested.
  */
 const jsonCell = (column: string) =>
-  `case when ${column} = '{}' or ${column} = '[]' then ${column} when ascii(${column}) = 123 or strpos(${column}, '"') > 0 or ${column} ~ ${NEEDS_QUOTING} then '"' || replace(${column}, '"', '""') || '"' else coalesce(${column}, '') end`;
+  `case when octet_length(${column}) > 2 and ascii(${column}) = 123 then ${quoted(column)} when octet_length(${column}) <= 2 and ascii(${column}) <> 34 then ${column} when strpos(${column}, '"') > 0 or ${column} ~ ${NEEDS_QUOTING} then ${quoted(column)} else coalesce(${column}, '') end`;
 
 /** A CSV cell of free text: a formula start prefixed with ', then quoted as a JSON cell is. */
 const textCell = (column: string) =>
