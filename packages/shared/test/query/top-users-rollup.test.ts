@@ -2,13 +2,15 @@
 // over the events for every window: ragged edges, events exactly on hour boundaries, windows
 // inside one hour or empty, hostile user ids (empty, 256 characters, unicode look-alikes, quotes);
 // and stay equal after duplicates are re-sent, after cleanup (also racing back-dated ingest), after
-// archive deletion, after the partition function empties a month, and after a backfill.
+// archive deletion, after an erasure of user_id, after the partition function empties a month,
+// and after a backfill.
 import { randomBytes, randomUUID } from "node:crypto";
 import { archiveAndDeleteEventsBefore } from "@vigil/shared/archive/archive-events";
 import type { ArchiveStorage } from "@vigil/shared/archive/archive-storage";
 import { run } from "@vigil/shared/db/database";
 import * as userRollups from "@vigil/shared/db/migrations/20261207T1013_user_rollups";
 import * as userRollupsDaily from "@vigil/shared/db/migrations/20261207T1013_user_rollups_daily";
+import * as userRollupsErasure from "@vigil/shared/db/migrations/20261207T1013_user_rollups_erasure";
 import type { NormalizedEvent } from "@vigil/shared/events/event-schema";
 import { storeEvents } from "@vigil/shared/ingest/store-events";
 import { eventStats, topUsersQuery } from "@vigil/shared/query/event-stats";
@@ -220,7 +222,8 @@ describe("top users from the per-user rollups", () => {
       (tx) =>
         tx<
           { n: number }[]
-        >`select count(*)::int as n from event_user_rollups_hourly where tenant_id = ${neighbour}`,
+        >`select (select count(*) from event_user_rollups_hourly where tenant_id = ${neighbour})::int
+            + (select count(*) from event_user_rollups_daily where tenant_id = ${neighbour})::int as n`,
     );
     expect(scoped[0]!.n).toBe(0);
   });
@@ -284,6 +287,36 @@ describe("top users from the per-user rollups", () => {
     await expectAllWindowsMatch(tenant, 16);
   });
 
+  test("erasing an event's user_id takes it off the rollups; the erased id is not kept there", async () => {
+    const tenant = await newTenant();
+    const events = eventsOf(tenant, 300, BASE - DAY, 2 * DAY, 8);
+    const lone = sampleEvent(tenant, 999_999, new Date(BASE + 17 * 60_000), {
+      user_id: "erase-me@example.com",
+    });
+    await store([...events, lone]);
+    const erase = (id: string, fields: string[]) =>
+      pipeline.database.db.withTenant(
+        tenant,
+        (tx) =>
+          tx<
+            { seq: number }[]
+          >`select seq from vigil_erase_event(${id}::uuid, ${fields}::text[], 'user:test')`,
+      );
+    // Other fields only: the user still counts. Then user_id: it no longer does, twice is a no-op.
+    const withUser = events.find((event) => event.user_id === "User-A")!;
+    expect(await erase(withUser.id, ["ip_address", "metadata"])).toHaveLength(1);
+    await expectAllWindowsMatch(tenant, 18);
+    const second = events.filter((event) => event.user_id === "User-A")[1]!;
+    expect(await erase(second.id, ["user_id"])).toHaveLength(1);
+    expect(await erase(second.id, ["user_id"])).toHaveLength(0);
+    expect(await erase(lone.id, ["user_id", "session_id"])).toHaveLength(1);
+    await expectAllWindowsMatch(tenant, 19);
+    const [kept] = await pipeline.database.admin<{ n: number }[]>`
+      select (select count(*) from event_user_rollups_hourly where user_id = 'erase-me@example.com')::int
+        + (select count(*) from event_user_rollups_daily where user_id = 'erase-me@example.com')::int as n`;
+    expect(kept!.n).toBe(0);
+  });
+
   test("the partition function removes the user counts of the month it empties", async () => {
     const old = await newTenant({ retentionDays: 30 });
     const longAgo = NOW - 100 * DAY;
@@ -310,10 +343,12 @@ describe("top users from the per-user rollups", () => {
     const db = new Kysely<unknown>({ dialect: new PostgresJSDialect({ postgres: client }) });
     try {
       await db.transaction().execute(async (tx) => {
+        await userRollupsErasure.down(tx);
         await userRollupsDaily.down(tx);
         await userRollups.down(tx);
         await userRollups.up(tx);
         await userRollupsDaily.up(tx);
+        await userRollupsErasure.up(tx);
       });
     } finally {
       await db.destroy();

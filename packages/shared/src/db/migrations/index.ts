@@ -16,6 +16,7 @@ import * as refreshSuccessor from "./20261207T1011_refresh_successor.ts";
 import * as queryScalingIndexes from "./20261207T1012_query_scaling_indexes.ts";
 import * as userRollups from "./20261207T1013_user_rollups.ts";
 import * as userRollupsDaily from "./20261207T1013_user_rollups_daily.ts";
+import * as userRollupsErasure from "./20261207T1013_user_rollups_erasure.ts";
 import * as tenantSearchIndex from "./20261207T1014_tenant_search_index.ts";
 
 export const migrations: Record<string, Migration> = {
@@ -35,5 +36,6 @@ export const migrations: Record<string, Migration> = {
   "20261207T1012_query_scaling_indexes": queryScalingIndexes,
   "20261207T1013_user_rollups": userRollups,
   "20261207T1013_user_rollups_daily": userRollupsDaily,
+  "20261207T1013_user_rollups_erasure": userRollupsErasure,
   "20261207T1014_tenant_search_index": tenantSearchIndex,
 };
