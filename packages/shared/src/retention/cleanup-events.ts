@@ -1,7 +1,7 @@
 // Removing a tenant's events older than a cutoff (DELETE /api/v1/logs/cleanup and the retention
 // sweep). Rows go in bounded batches, each its own short transaction, so ingest is never locked
-// out; each batch removes the matching event_ids rows and decrements the hourly rollups in the
-// same statement, so stats stay equal to what remains. The same statement records each run of
+// out; each batch removes the matching event_ids rows and decrements the rollups (hourly, and per
+// user by hour and day: subtract-rollups.ts) in the same statement, so stats stay equal to what remains. The same statement records each run of
 // consecutive seqs it removed in event_removed_ranges, so the verifier can tell the removal from
 // tampering even when back-dated events make the removed rows a middle part of the seq range.
 import { type Compilable, sql } from "kysely";
