@@ -317,6 +317,32 @@ describe("top users from the per-user rollups", () => {
     expect(kept!.n).toBe(0);
   });
 
+  test("the statement reads raw events only in the two partial edge hours", () => {
+    const from = new Date("2026-01-01T10:30:00Z");
+    const to = new Date("2026-01-04T08:15:00Z");
+    const compiled = topUsersQuery(tenantScope(randomUUID()), from, to).compile();
+    const at = (iso: string) => new Date(iso);
+    expect(compiled.parameters.slice(1, 3)).toEqual([at("2026-01-02T00:00:00Z"), at("2026-01-04T00:00:00Z")]);
+    expect(compiled.parameters.slice(4, 8)).toEqual([
+      at("2026-01-01T11:00:00Z"),
+      at("2026-01-02T00:00:00Z"),
+      at("2026-01-04T00:00:00Z"),
+      at("2026-01-04T08:00:00Z"),
+    ]);
+    expect(compiled.parameters.slice(9)).toEqual([
+      from,
+      at("2026-01-01T11:00:00Z"),
+      at("2026-01-04T08:00:00Z"),
+      to,
+    ]);
+    expect(compiled.sql).toContain("from event_user_rollups_daily");
+    expect(compiled.sql).toContain("from event_user_rollups_hourly");
+    // Inside one hour: nothing from the rollups, the whole window from the events.
+    const inside = topUsersQuery(tenantScope(randomUUID()), from, at("2026-01-01T10:45:00Z")).compile();
+    expect(inside.parameters.slice(1, 3)).toEqual([from, from]);
+    expect(inside.parameters.slice(9)).toEqual([from, from, from, at("2026-01-01T10:45:00Z")]);
+  });
+
   test("the partition function removes the user counts of the month it empties", async () => {
     const old = await newTenant({ retentionDays: 30 });
     const longAgo = NOW - 100 * DAY;
