@@ -138,7 +138,10 @@ export function searchKeysQuery(
  *     after the cursor), tested for `q`. Rows past them all come later in page order, so its
  *     matches are the page's first keys exactly; when they decide the page (it is full and one key
  *     more exists) nothing else runs: a common term costs what the plain walk cost.
- *  2. otherwise textRestKeysQuery: at most TEXT_PROBE_MATCHES + 1 keys matching `q` in the window
+ *  2. otherwise textRestKeysQuery. When the window (every other filter, after the cursor) holds no
+ *     more rows than the head tested, the ordered walk over it costs no more than the head did, and
+ *     it runs (a selective filter beside a common term: no probe). Else at most
+ *     TEXT_PROBE_MATCHES + 1 keys matching `q` in the window
  *     from the GIN index (vigil_search_match_keys). No more than TEXT_PROBE_MATCHES: they are every
  *     match; each is read back under RLS, checked against every filter and the cursor, and the page
  *     is the first of them in page order (cost: the matches). More: the matches are dense enough
@@ -196,6 +199,11 @@ export function textRestKeysQuery(
     // Not pulled up into a join: one primary-key lookup per probed key, never a scan of the window.
     .offset(0);
   const walk = orderedPageQuery(scope, query).select(["seq", "occurred_at", "received_at"]);
+  const { q: _q, ...others } = query.filter;
+  const headRows = textHeadRows(query.limit);
+  const window = orderedQuery(scope, others, query.sort, query.after)
+    .select(sql<number>`1`.as("one"))
+    .limit(headRows);
   // The cursor narrows the probe's window when the page is in occurred_at order.
   let from = new Date(query.filter.from);
   let until: Date | null = null;
@@ -208,17 +216,20 @@ export function textRestKeysQuery(
   // Sizes are measured per key as the cursor fetches it (after the page order is decided), and the
   // window bounds let PostgreSQL prune that lookup to the window's partitions when planning.
   return compilable(sql<PageKey>`
-    with probe as materialized (
+    with small as materialized (
+      select count(*) < ${headRows} as window_fits_head from ${window} as x
+    ), probe as materialized (
       select p.seq, p.occurred_at
       from vigil_search_match_keys(websearch_to_tsquery('simple', ${q}), ${from}::timestamptz,
         ${to}::timestamptz, ${until}::timestamptz, ${TEXT_PROBE_MATCHES + 1}::integer) as p
+      where not (select window_fits_head from small)
     ), chosen as (
       (select e.seq, e.occurred_at, e.received_at from probe as p cross join lateral ${probedRow} as e
-        where (select count(*) from probe) <= ${TEXT_PROBE_MATCHES}
+        where not (select window_fits_head from small) and (select count(*) from probe) <= ${TEXT_PROBE_MATCHES}
         order by ${pageOrder(query.sort, "e")} limit ${pageRows})
       union all
       (select f.seq, f.occurred_at, f.received_at from ${walk} as f
-        where (select count(*) from probe) > ${TEXT_PROBE_MATCHES})
+        where (select window_fits_head from small) or (select count(*) from probe) > ${TEXT_PROBE_MATCHES})
     )
     select k.seq, k.occurred_at,
       (select ${JSON_BYTES} from events as j

@@ -172,6 +172,21 @@ describe("results equal the plain ordered walk's", () => {
     expect(seqs).toEqual(expected(match, "-occurred_at"));
   });
 
+  test("a selective filter beside a common term: a window no larger than the head is walked, no probe", async () => {
+    const from = new Date(NOW - 1000 * MINUTE);
+    const match = (event: StoredRow) =>
+      event.action === "invoice.delete" && Date.parse(event.occurred_at) >= from.getTime();
+    expect(stored.filter(match).length).toBeLessThan(textHeadRows(100));
+    const seqs = await searchAll(TENANT_A, {
+      q: "invoice",
+      action: "invoice.delete",
+      from: from.toISOString(),
+      limit: "100",
+    });
+    expect(seqs.length).toBeGreaterThan(50);
+    expect(seqs).toEqual(expected(match, "-occurred_at"));
+  });
+
   test("within from/to: only matches inside the window", async () => {
     const from = new Date(NOW - 100 * MINUTE);
     const to = new Date(NOW - 20 * MINUTE);
