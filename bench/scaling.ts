@@ -26,7 +26,7 @@ import {
   topUsersQuery,
 } from "@vigil/shared/query/event-stats";
 import { resourceHistoryQuery } from "@vigil/shared/query/resource-history";
-import { resolveSearchQuery, searchKeysQuery } from "@vigil/shared/query/search-events";
+import { resolveSearchQuery, searchKeysQuery, textRestKeysQuery } from "@vigil/shared/query/search-events";
 import { searchParamsSchema } from "@vigil/shared/query/search-params";
 import { tenantScope } from "@vigil/shared/query/tenant-scope";
 import { REPO_ROOT, type ServiceRuntime } from "@vigil/testkit/services";
@@ -109,8 +109,9 @@ async function onFreshStack<T>(runtime: ServiceRuntime, work: (stack: BenchStack
 /** The SQL each query module runs for the page, stats or history, as compiled for one tenant. */
 function querySql(tenantId: string, now: Date) {
   const scope = tenantScope(tenantId);
-  const page = (input: Record<string, unknown>) =>
-    searchKeysQuery(scope, resolveSearchQuery(scope, searchParamsSchema.parse(input), null, now));
+  const resolve = (input: Record<string, unknown>) =>
+    resolveSearchQuery(scope, searchParamsSchema.parse(input), null, now);
+  const page = (input: Record<string, unknown>) => searchKeysQuery(scope, resolve(input));
   const window = resolveStatsWindow(
     statsParamsSchema.parse({ from: new Date(now.getTime() - 30 * DAY_MS).toISOString(), bucket: "day" }),
     now,
@@ -124,7 +125,10 @@ function querySql(tenantId: string, now: Date) {
       severity: ["ERROR"],
       limit: 100,
     }),
-    "full_text (keys)": page({ q: resource, limit: 100 }),
+    // A text page takes up to two statements: the head of the newest rows, then (when the head
+    // does not fill the page) the GIN probe or the ordered walk; both are explained.
+    "full_text (keys, head)": page({ q: resource, limit: 100 }),
+    "full_text (keys, rest)": textRestKeysQuery(scope, resolve({ q: resource, limit: 100 }), resource),
     stats_30d: statsQuery(scope, window),
     "stats_30d (top users)": topUsersQuery(scope, window.from, window.to),
     history: resourceHistoryQuery(scope, { resource_type: "user", resource_id: resource }, 0, 100),
