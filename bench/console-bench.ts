@@ -32,7 +32,7 @@ async function main(events: number, samples: number) {
       await seedTenantEvents(stack.admin, tenant.id, perTenant, { now, spanDays: SPAN_DAYS });
       log(`seeded tenant ${index + 1}/${TENANTS} (${perTenant} events)`);
     }
-    await stack.admin`vacuum analyze events, event_ids, event_rollups_hourly`;
+    await stack.admin`vacuum analyze events, event_ids, event_rollups_hourly, event_rollups_daily, event_user_rollups_hourly, event_user_rollups_daily`;
     const api = stack.services.api ?? (await stack.start("api"));
 
     // A tenant admin signs in through the console form, as a browser would.

@@ -2,7 +2,7 @@
 // worker stores them) inserted with multi-row INSERTs of 1,000, PostgreSQL's CPU per 1,000 rows,
 // first with the full table, then after dropping the full-text GIN index, the generated tsvector
 // column, and the other secondary indexes in turn; and the worker's own extra tables (event_ids,
-// hourly rollups). A throwaway embedded stack, stopped at the end:
+// hourly rollups, hourly and daily rollups). A throwaway embedded stack, stopped at the end:
 // `npx tsx bench/ingest-table-cost.ts [rows per step, default 20000]`.
 import { randomUUID } from "node:crypto";
 import postgres from "postgres";
@@ -50,6 +50,23 @@ try {
       group by 1, 2, 3, 4, 5, 6
       on conflict (tenant_id, bucket, action_type, severity, outcome, resource_type)
       do update set event_count = event_rollups_hourly.event_count + excluded.event_count`;
+  });
+  await measure("+ hourly and daily rollups upserts (one statement)", async (rows) => {
+    await insertRows(sql, rows);
+    await sql`with batch as materialized (
+        select * from json_to_recordset(${JSON.stringify(rows)}::text::json)
+          as x(tenant_id uuid, occurred_at timestamptz, action_type text, severity text, outcome text, resource_type text)
+      ), hours as (
+        insert into event_rollups_hourly (tenant_id, bucket, action_type, severity, outcome, resource_type, event_count)
+        select tenant_id, date_trunc('hour', occurred_at, 'UTC'), action_type, severity, outcome, resource_type, count(*)
+        from batch group by 1, 2, 3, 4, 5, 6
+        on conflict (tenant_id, bucket, action_type, severity, outcome, resource_type)
+        do update set event_count = event_rollups_hourly.event_count + excluded.event_count)
+      insert into event_rollups_daily (tenant_id, day, action_type, severity, outcome, resource_type, event_count)
+      select tenant_id, date_trunc('day', occurred_at, 'UTC'), action_type, severity, outcome, resource_type, count(*)
+      from batch group by 1, 2, 3, 4, 5, 6
+      on conflict (tenant_id, day, action_type, severity, outcome, resource_type)
+      do update set event_count = event_rollups_daily.event_count + excluded.event_count`;
   });
   await sql`drop index events_search`;
   const noGin = await measure("events without the GIN index on search_vector", events);

@@ -67,7 +67,7 @@ async function seed(
   }
   // What autovacuum does on its own after a bulk load (here it would still be running during the
   // measurements): statistics, and the visibility map that lets index-only scans skip the heap.
-  await stack.admin`vacuum analyze events, event_ids, event_rollups_hourly`;
+  await stack.admin`vacuum analyze events, event_ids, event_rollups_hourly, event_rollups_daily, event_user_rollups_hourly, event_user_rollups_daily`;
   return tenants;
 }
 

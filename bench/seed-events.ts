@@ -40,6 +40,10 @@ export async function seedTenantEvents(
     select tenant_id, date_trunc('hour', occurred_at, 'UTC'), action_type, severity, outcome, resource_type, count(*)
     from events where tenant_id = ${tenantId} group by 1, 2, 3, 4, 5, 6`;
   await admin`
+    insert into event_rollups_daily (tenant_id, day, action_type, severity, outcome, resource_type, event_count)
+    select tenant_id, date_trunc('day', bucket, 'UTC'), action_type, severity, outcome, resource_type, sum(event_count)
+    from event_rollups_hourly where tenant_id = ${tenantId} group by 1, 2, 3, 4, 5, 6`;
+  await admin`
     insert into event_user_rollups_hourly (tenant_id, bucket, user_id, event_count)
     select tenant_id, date_trunc('hour', occurred_at, 'UTC'), user_id, count(*)
     from events where tenant_id = ${tenantId} and user_id is not null group by 1, 2, 3`;
@@ -48,7 +52,7 @@ export async function seedTenantEvents(
     select tenant_id, date_trunc('day', bucket, 'UTC'), user_id, sum(event_count)
     from event_user_rollups_hourly where tenant_id = ${tenantId} group by 1, 2, 3`;
   // The read benchmarks analyze the tables they seed; these are analyzed here so plans see their rows.
-  await admin`analyze event_user_rollups_hourly, event_user_rollups_daily`;
+  await admin`analyze event_rollups_daily, event_user_rollups_hourly, event_user_rollups_daily`;
   await admin`update tenant_sequences set last_seq = ${count} where tenant_id = ${tenantId}`;
   return { from: new Date(now.getTime() - (count - 1) * stepMs), to: now };
 }

@@ -448,7 +448,15 @@ describe("cross-tenant matrix", () => {
 });
 
 describe("row-level security backs up the query filters", () => {
-  const tables = ["events", "event_ids", "event_rollups_hourly", "tenant_sequences"] as const;
+  const tables = [
+    "events",
+    "event_ids",
+    "event_rollups_hourly",
+    "event_rollups_daily",
+    "event_user_rollups_hourly",
+    "event_user_rollups_daily",
+    "tenant_sequences",
+  ] as const;
 
   test("a query with no WHERE clause, run in tenant A's scope, returns only A's rows", async () => {
     for (const table of tables) {

@@ -94,6 +94,17 @@ export interface EventRollupsHourlyTable {
   event_count: number;
 }
 
+/** Events per UTC day and dimension combination, the sum of that day's EventRollupsHourlyTable rows. */
+export interface EventRollupsDailyTable {
+  tenant_id: string;
+  day: Timestamp;
+  action_type: string;
+  severity: string;
+  outcome: string;
+  resource_type: string;
+  event_count: number;
+}
+
 /** Events per user and UTC hour (events without a user_id are not counted), kept like the hourly rollups. */
 export interface EventUserRollupsHourlyTable {
   tenant_id: string;
@@ -130,6 +141,7 @@ export interface DatabaseSchema {
   event_ids: EventIdsTable;
   event_conflicts: EventConflictsTable;
   event_rollups_hourly: EventRollupsHourlyTable;
+  event_rollups_daily: EventRollupsDailyTable;
   event_user_rollups_hourly: EventUserRollupsHourlyTable;
   event_user_rollups_daily: EventUserRollupsDailyTable;
   event_removed_ranges: EventRemovedRangesTable;

@@ -55,8 +55,8 @@ const EVENT_COLUMNS = `tenant_id, seq, id, occurred_at, received_at, action_type
 
 /**
  * Everything a tenant's batch writes, in ONE statement (one round trip, the rows sent and parsed
- * once): events, their ids, the hourly rollups and per-user rollups (UTC hours and days; events without a
- * user_id have no user row), the sequence row, and the NOTIFY. The batch holds only events not
+ * once): events, their ids, the rollups by UTC hour and day and the per-user ones (UTC hours and days;
+ * events without a user_id have no user row), the sequence row, and the NOTIFY. The batch holds only events not
  * stored before (duplicates are dropped above), so each event is counted exactly once.
  */
 const WRITE_BATCH = `
@@ -72,6 +72,12 @@ const WRITE_BATCH = `
     from batch group by 1, 2, 3, 4, 5, 6
     on conflict (tenant_id, bucket, action_type, severity, outcome, resource_type)
     do update set event_count = event_rollups_hourly.event_count + excluded.event_count),
+  days as (
+    insert into event_rollups_daily (tenant_id, day, action_type, severity, outcome, resource_type, event_count)
+    select tenant_id, date_trunc('day', occurred_at, 'UTC'), action_type, severity, outcome, resource_type, count(*)
+    from batch group by 1, 2, 3, 4, 5, 6
+    on conflict (tenant_id, day, action_type, severity, outcome, resource_type)
+    do update set event_count = event_rollups_daily.event_count + excluded.event_count),
   user_rollups as (
     insert into event_user_rollups_hourly (tenant_id, bucket, user_id, event_count)
     select tenant_id, date_trunc('hour', occurred_at, 'UTC'), user_id, count(*)

@@ -1,7 +1,8 @@
-// Stats for a time window, answered from the hourly rollups the worker maintains in the same
-// transaction as the events, so the cost grows with the number of hours, not of events. Windows
-// need not be hour-aligned: the whole hours inside come from the rollups, the partial hours at the
-// two edges (at most two hours of rows) from the events table, so the numbers are exact.
+// Stats for a time window, answered from the daily and hourly rollups the worker maintains in the
+// same transaction as the events, so the cost grows with the number of days, not of events. Windows
+// need not be aligned: whole days come from the daily rollups (bucket=day), whole hours from the
+// hourly ones, the partial hours at the two edges (at most two hours of rows) from the events
+// table, so the numbers are exact.
 // Top users reads per-user rollups the same way, one level finer (whole days, then whole hours,
 // then raw edge hours), over at most the last TOP_USERS_MAX_DAYS of the window: its cost grows
 // with the users of the window, not its events.
@@ -103,25 +104,52 @@ interface StatsRow {
 }
 
 /**
- * One query: rollup rows for the whole hours plus raw rows of the edge hours, folded to one row
- * per (time bucket, action type, severity, outcome, resource type) first, then summed per
- * dimension with GROUPING SETS over those few hundred rows, of which only the TOP_LIMIT resource
- * types leave the database (one small result, whatever the number of events or resource types). Buckets start at UTC midnights (or whole hours): date_bin from a UTC-midnight origin
- * gives the same starts as date_trunc(…, 'UTC'), without a time-zone conversion per row.
+ * The rows the stats are summed from, one per (time, action type, severity, outcome, resource type)
+ * with a count. bucket=day: daily rollup rows for the whole UTC days, hourly rows for the whole hours
+ * of the two edge days, raw rows for the two partial edge hours (~days + 46 hours of rollup rows,
+ * whatever the window's hours). bucket=hour needs hourly resolution for its series (and covers at
+ * most MAX_HOUR_BUCKET_DAYS): hourly rows for the whole hours, raw rows for the edges.
  */
-export function statsQuery(scope: TenantScope, window: StatsWindow): Compiled<StatsRow> {
-  const stride = window.bucket === "hour" ? sql.lit("1 hour") : sql.lit("1 day");
-  return compilable(sql<StatsRow>`
-    with counts as (
-      select bucket as at, action_type, severity, outcome, resource_type, event_count as n
-      from event_rollups_hourly
-      where tenant_id = ${scope.tenantId} and bucket >= ${window.hoursFrom} and bucket < ${window.hoursTo}
-      union all
+function statsCounts(scope: TenantScope, window: StatsWindow): RawBuilder<unknown> {
+  const edges = sql`
       select occurred_at as at, action_type, severity, outcome, resource_type, 1 as n
       from events
       where tenant_id = ${scope.tenantId}
         and ((occurred_at >= ${window.from} and occurred_at < ${window.hoursFrom})
-          or (occurred_at >= ${window.hoursTo} and occurred_at < ${window.to}))
+          or (occurred_at >= ${window.hoursTo} and occurred_at < ${window.to}))`;
+  if (window.bucket === "hour") {
+    return sql`
+      select bucket as at, action_type, severity, outcome, resource_type, event_count as n
+      from event_rollups_hourly
+      where tenant_id = ${scope.tenantId} and bucket >= ${window.hoursFrom} and bucket < ${window.hoursTo}
+      union all${edges}`;
+  }
+  const { daysFrom, daysTo } = wholeDays(window.hoursFrom, window.hoursTo);
+  return sql`
+      select day as at, action_type, severity, outcome, resource_type, event_count as n
+      from event_rollups_daily
+      where tenant_id = ${scope.tenantId} and day >= ${daysFrom} and day < ${daysTo}
+      union all
+      select bucket as at, action_type, severity, outcome, resource_type, event_count as n
+      from event_rollups_hourly
+      where tenant_id = ${scope.tenantId}
+        and ((bucket >= ${window.hoursFrom} and bucket < ${daysFrom}) or (bucket >= ${daysTo} and bucket < ${window.hoursTo}))
+      union all${edges}`;
+}
+
+/**
+ * One query: the rows of statsCounts folded to one row per (time bucket, action type, severity,
+ * outcome, resource type) first, then summed per dimension with GROUPING SETS over those few
+ * hundred rows, of which only the TOP_LIMIT resource types leave the database (one small result,
+ * whatever the number of events or resource types). Buckets start at UTC midnights (or whole
+ * hours): date_bin from a UTC-midnight origin gives the same starts as date_trunc(…, 'UTC'),
+ * without a time-zone conversion per row. Combinations whose count reached zero (rollup rows
+ * emptied by a cleanup, not yet pruned) only add zeroes.
+ */
+export function statsQuery(scope: TenantScope, window: StatsWindow): Compiled<StatsRow> {
+  const stride = window.bucket === "hour" ? sql.lit("1 hour") : sql.lit("1 day");
+  return compilable(sql<StatsRow>`
+    with counts as (${statsCounts(scope, window)}
     ), per_bucket as (
       select date_bin(${stride}::interval, at, timestamptz '2000-01-01T00:00:00Z') as bucket,
         action_type, severity, outcome, resource_type, sum(n) as n

@@ -1,6 +1,6 @@
 // Removing a tenant's events older than a cutoff (DELETE /api/v1/logs/cleanup and the retention
 // sweep). Rows go in bounded batches, each its own short transaction, so ingest is never locked
-// out; each batch removes the matching event_ids rows and decrements the rollups (hourly, and per
+// out; each batch removes the matching event_ids rows and decrements the rollups (by hour and day, and per
 // user by hour and day: subtract-rollups.ts) in the same statement, so stats stay equal to what remains. The same statement records each run of
 // consecutive seqs it removed in event_removed_ranges, so the verifier can tell the removal from
 // tampering even when back-dated events make the removed rows a middle part of the seq range.
@@ -69,7 +69,7 @@ export function deleteEventsBatchQuery(
       from islands group by tenant_id, island
       returning 1
     )
-    select (select count(*) from gone)::bigint as deleted, (select count(*) from gone_ids) as ids, (select count(*) from rolled) as buckets,
+    select (select count(*) from gone)::bigint as deleted, (select count(*) from gone_ids) as ids, (select count(*) from rolled) as buckets, (select count(*) from day_rolled) as days,
       (select count(*) from user_rolled) as user_buckets, (select count(*) from user_day_rolled) as user_days,
       (select count(*) from recorded) as removal_records`);
 }
@@ -85,6 +85,10 @@ export function pruneEmptyRollupsQuery(scope: TenantScope, before: Date): Compil
       returning 1
     ), user_days as (
       delete from event_user_rollups_daily
+      where tenant_id = ${scope.tenantId} and day < ${dayEnd} and event_count <= 0
+      returning 1
+    ), days as (
+      delete from event_rollups_daily
       where tenant_id = ${scope.tenantId} and day < ${dayEnd} and event_count <= 0
       returning 1
     )

@@ -1,4 +1,4 @@
-// Taking removed events off the hourly rollups, written once for every path that deletes events
+// Taking removed events off the rollups (by hour and day, per user by hour and day), written once for every path that deletes events
 // row by row (cleanup and retention batches, archive deletion), so the counts and the per-user
 // counts always shrink together with the rows, in the statement that deletes them.
 import { type RawBuilder, sql } from "kysely";
@@ -7,7 +7,7 @@ import type { TenantScope } from "../query/tenant-scope.ts";
 /**
  * CTEs for a WITH list that already holds `gone`: the scope's deleted events, returning at least
  * tenant_id, occurred_at, action_type, severity, outcome, resource_type and user_id. Adds
- * `rolled`, `user_rolled` and `user_day_rolled` (one row per rollup row decremented).
+ * `rolled`, `day_rolled`, `user_rolled` and `user_day_rolled` (one row per rollup row decremented).
  */
 export function subtractGoneFromRollups(scope: TenantScope): RawBuilder<unknown> {
   return sql`
@@ -18,6 +18,16 @@ export function subtractGoneFromRollups(scope: TenantScope): RawBuilder<unknown>
       update event_rollups_hourly r set event_count = r.event_count - p.n
       from per_bucket p
       where r.tenant_id = ${scope.tenantId} and r.bucket = p.bucket and r.action_type = p.action_type
+        and r.severity = p.severity and r.outcome = p.outcome and r.resource_type = p.resource_type
+      returning 1
+    ), per_day as (
+      select tenant_id, date_trunc('day', occurred_at, 'UTC') as day, action_type, severity, outcome, resource_type,
+        count(*) as n
+      from gone group by 1, 2, 3, 4, 5, 6
+    ), day_rolled as (
+      update event_rollups_daily r set event_count = r.event_count - p.n
+      from per_day p
+      where r.tenant_id = p.tenant_id and r.day = p.day and r.action_type = p.action_type
         and r.severity = p.severity and r.outcome = p.outcome and r.resource_type = p.resource_type
       returning 1
     ), per_user as (
