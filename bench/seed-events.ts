@@ -1,6 +1,6 @@
 // Deterministic events straight into PostgreSQL for the read benchmarks (queries, export): one
 // INSERT … SELECT generate_series per tenant, every field a function of (tenant, g), plus the
-// event_ids, hourly and per-user rollups and sequence head the worker would have written. Hashes are
+// event_ids, hourly, daily and per-user rollups and sequence head the worker would have written. Hashes are
 // placeholders; integrity is not what these benchmarks measure.
 import type postgres from "postgres";
 

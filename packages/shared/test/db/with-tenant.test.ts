@@ -86,4 +86,30 @@ describe("withTenant", () => {
     }
     expect(await db.withTenant(B, (tx) => tenantSetting(tx))).toBe(B);
   });
+
+  test("every rollup table holds its rows to the scoped tenant, for reads and writes", async () => {
+    const rollups = {
+      event_rollups_daily: (tenant: string) =>
+        `('${tenant}', '2026-01-01T00:00:00Z', 'VIEW', 'INFO', 'success', 'doc', 1)`,
+      event_user_rollups_hourly: (tenant: string) => `('${tenant}', '2026-01-01T00:00:00Z', 'user-1', 1)`,
+      event_user_rollups_daily: (tenant: string) => `('${tenant}', '2026-01-01T00:00:00Z', 'user-1', 1)`,
+    } as const;
+    for (const [table, row] of Object.entries(rollups)) {
+      await pipeline.database.admin.unsafe(`insert into ${table} values ${row(A)}, ${row(B)}`);
+      const seen = await db.withTenant(A, (tx) =>
+        tx.unsafe<{ tenant_id: string }[]>(`select tenant_id from ${table}`),
+      );
+      expect(
+        seen.map((seenRow) => seenRow.tenant_id),
+        table,
+      ).toEqual([A]);
+      expect(await db.withoutTenant((tx) => tx.unsafe(`select tenant_id from ${table}`)), table).toEqual([]);
+      await expect(
+        db.withTenant(A, (tx) =>
+          tx.unsafe(`insert into ${table} values ${row(B).replace("2026-01-01", "2026-01-02")}`),
+        ),
+        table,
+      ).rejects.toThrow(/row-level security/);
+    }
+  });
 });
