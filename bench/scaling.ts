@@ -130,7 +130,7 @@ function querySql(tenantId: string, now: Date) {
     "full_text (keys, head)": page({ q: resource, limit: 100 }),
     "full_text (keys, rest)": textRestKeysQuery(scope, resolve({ q: resource, limit: 100 }), resource),
     stats_30d: statsQuery(scope, window),
-    "stats_30d (top users)": topUsersQuery(scope, window.from, window.to),
+    "stats_30d (top users)": topUsersQuery(scope, window.from, window.to, window.endsNow),
     history: resourceHistoryQuery(scope, { resource_type: "user", resource_id: resource }, 0, 100),
   };
 }

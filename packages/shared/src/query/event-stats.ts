@@ -1,8 +1,9 @@
 // Stats for a time window, answered from the daily and hourly rollups the worker maintains in the
 // same transaction as the events, so the cost grows with the number of days, not of events. Windows
 // need not be aligned: whole days come from the daily rollups (bucket=day), whole hours from the
-// hourly ones, the partial hours at the two edges (at most two hours of rows) from the events
-// table, so the numbers are exact.
+// hourly ones, the partial hours at the two edges from the events table, each as the shorter part
+// of its hour (its own events, or the hour's rollup row minus the rest: see edgeReads), so the
+// numbers are exact and a window ending now reads at most half an hour of events.
 // Top users reads per-user rollups the same way, one level finer (whole days, then whole hours,
 // then raw edge hours), over at most the last TOP_USERS_MAX_DAYS of the window: its cost grows
 // with the users of the window, not its events.
@@ -62,6 +63,8 @@ export interface StatsWindow {
   hoursFrom: Date;
   hoursTo: Date;
   bucket: StatsBucket;
+  /** The window ends at (or after) the time it was asked: the rest of its last hour is the future. */
+  endsNow: boolean;
 }
 
 export function resolveStatsWindow(params: StatsParams, now: Date = new Date()): StatsWindow {
@@ -75,7 +78,7 @@ export function resolveStatsWindow(params: StatsParams, now: Date = new Date()):
       [{ path: "bucket", message: `hour buckets allow a window of at most ${MAX_HOUR_BUCKET_DAYS} days` }],
     );
   }
-  return { from, to, ...wholeHours(from, to), bucket: params.bucket };
+  return { from, to, ...wholeHours(from, to), bucket: params.bucket, endsNow: to.getTime() >= now.getTime() };
 }
 
 /**
@@ -87,6 +90,77 @@ export function wholeHours(from: Date, to: Date): { hoursFrom: Date; hoursTo: Da
   const hoursTo = new Date(Math.floor(to.getTime() / HOUR_MS) * HOUR_MS);
   if (hoursFrom.getTime() >= hoursTo.getTime()) return { hoursFrom: from, hoursTo: from };
   return { hoursFrom, hoursTo };
+}
+
+/**
+ * How the partial hours at the window's two edges are read. Each edge, [start, end) inside a UTC
+ * hour, is read one of two ways that give the same counts: its own events, or the hour's rollup
+ * row minus the events of the rest of the hour. The rollups are exact (the worker, cleanup, archive
+ * and erasure change them in the same statement as the events), so the cheaper read is taken: the
+ * shorter part of the hour, or the rest when it lies in the future (a window ending now). A window
+ * ending now thus reads ~no events at its end and at most half an hour of them at its start,
+ * whatever the tenant's rate. Null when both edges read their own events (the plain statement).
+ */
+export interface EdgeReads {
+  /** Ranges whose events count +1 (edges read directly). */
+  direct: Array<[Date, Date]>;
+  /** Ranges whose events count -1 (the rest of an edge's hour). */
+  rest: Array<[Date, Date]>;
+  /** Hours whose rollup row counts whole (edges read as rollup minus rest). */
+  hours: Date[];
+}
+
+export function edgeReads(
+  window: Pick<StatsWindow, "from" | "to" | "hoursFrom" | "hoursTo" | "endsNow">,
+): EdgeReads | null {
+  const { from, to, hoursFrom, hoursTo } = window;
+  if (hoursFrom.getTime() >= hoursTo.getTime()) return null;
+  const reads: EdgeReads = { direct: [], rest: [], hours: [] };
+  if (from.getTime() < hoursFrom.getTime()) {
+    const hour = new Date(hoursFrom.getTime() - HOUR_MS);
+    if (from.getTime() - hour.getTime() < hoursFrom.getTime() - from.getTime()) {
+      reads.hours.push(hour);
+      reads.rest.push([hour, from]);
+    } else reads.direct.push([from, hoursFrom]);
+  }
+  if (hoursTo.getTime() < to.getTime()) {
+    const hourEnd = new Date(hoursTo.getTime() + HOUR_MS);
+    if (window.endsNow || hourEnd.getTime() - to.getTime() < to.getTime() - hoursTo.getTime()) {
+      reads.hours.push(hoursTo);
+      reads.rest.push([to, hourEnd]);
+    } else reads.direct.push([hoursTo, to]);
+  }
+  return reads.hours.length > 0 ? reads : null;
+}
+
+/**
+ * The rows of the edge hours: the plain statement (both edges' own events), or the rollup rows of
+ * the hours read as rollup minus rest, the rest's events counted -1, and any edge read directly +1.
+ */
+function edgeRows(
+  reads: EdgeReads | null,
+  parts: {
+    plain: RawBuilder<unknown>;
+    rollup: (hours: Date[]) => RawBuilder<unknown>;
+    events: (ranges: Array<[Date, Date]>, n: 1 | -1) => RawBuilder<unknown>;
+  },
+): RawBuilder<unknown> {
+  if (!reads) return parts.plain;
+  const rows = [parts.rollup(reads.hours), parts.events(reads.rest, -1)];
+  if (reads.direct.length > 0) rows.push(parts.events(reads.direct, 1));
+  return sql.join(
+    rows,
+    sql`
+      union all`,
+  );
+}
+
+/** `column` within any of the ranges [start, end). */
+function inRanges(column: RawBuilder<unknown>, ranges: Array<[Date, Date]>): RawBuilder<boolean> {
+  return sql<boolean>`(${sql.join(
+    ranges.map(([start, end]) => sql`(${column} >= ${start} and ${column} < ${end})`),
+    sql` or `,
+  )})`;
 }
 
 interface Compiled<Row> {
@@ -111,12 +185,22 @@ interface StatsRow {
  * most MAX_HOUR_BUCKET_DAYS): hourly rows for the whole hours, raw rows for the edges.
  */
 function statsCounts(scope: TenantScope, window: StatsWindow): RawBuilder<unknown> {
-  const edges = sql`
+  const edges = edgeRows(edgeReads(window), {
+    plain: sql`
       select occurred_at as at, action_type, severity, outcome, resource_type, 1 as n
       from events
       where tenant_id = ${scope.tenantId}
         and ((occurred_at >= ${window.from} and occurred_at < ${window.hoursFrom})
-          or (occurred_at >= ${window.hoursTo} and occurred_at < ${window.to}))`;
+          or (occurred_at >= ${window.hoursTo} and occurred_at < ${window.to}))`,
+    rollup: (hours) => sql`
+      select bucket as at, action_type, severity, outcome, resource_type, event_count as n
+      from event_rollups_hourly
+      where tenant_id = ${scope.tenantId} and bucket in (${sql.join(hours)})`,
+    events: (ranges, n) => sql`
+      select occurred_at as at, action_type, severity, outcome, resource_type, ${sql.lit(n)} as n
+      from events
+      where tenant_id = ${scope.tenantId} and ${inRanges(sql.ref("occurred_at"), ranges)}`,
+  });
   if (window.bucket === "hour") {
     return sql`
       select bucket as at, action_type, severity, outcome, resource_type, event_count as n
@@ -202,9 +286,30 @@ export function wholeDays(hoursFrom: Date, hoursTo: Date): { daysFrom: Date; day
  * of events). Users whose count reached zero (rollup rows emptied by a cleanup, not yet pruned)
  * are left out, as a GROUP BY over the events would. Events without a user_id are in no source.
  */
-export function topUsersQuery(scope: TenantScope, from: Date, to: Date): Compiled<TopUserRow> {
+export function topUsersQuery(
+  scope: TenantScope,
+  from: Date,
+  to: Date,
+  endsNow = false,
+): Compiled<TopUserRow> {
   const { hoursFrom, hoursTo } = wholeHours(from, to);
   const { daysFrom, daysTo } = wholeDays(hoursFrom, hoursTo);
+  const edges = edgeRows(edgeReads({ from, to, hoursFrom, hoursTo, endsNow }), {
+    plain: sql`
+      select user_id, 1 as n
+      from events
+      where tenant_id = ${scope.tenantId} and user_id is not null
+        and ((occurred_at >= ${from} and occurred_at < ${hoursFrom})
+          or (occurred_at >= ${hoursTo} and occurred_at < ${to}))`,
+    rollup: (hours) => sql`
+      select user_id, event_count as n
+      from event_user_rollups_hourly
+      where tenant_id = ${scope.tenantId} and bucket in (${sql.join(hours)})`,
+    events: (ranges, n) => sql`
+      select user_id, ${sql.lit(n)} as n
+      from events
+      where tenant_id = ${scope.tenantId} and user_id is not null and ${inRanges(sql.ref("occurred_at"), ranges)}`,
+  });
   return compilable(sql<TopUserRow>`
     with counts as (
       select user_id, event_count as n
@@ -215,12 +320,7 @@ export function topUsersQuery(scope: TenantScope, from: Date, to: Date): Compile
       from event_user_rollups_hourly
       where tenant_id = ${scope.tenantId}
         and ((bucket >= ${hoursFrom} and bucket < ${daysFrom}) or (bucket >= ${daysTo} and bucket < ${hoursTo}))
-      union all
-      select user_id, 1 as n
-      from events
-      where tenant_id = ${scope.tenantId} and user_id is not null
-        and ((occurred_at >= ${from} and occurred_at < ${hoursFrom})
-          or (occurred_at >= ${hoursTo} and occurred_at < ${to}))
+      union all${edges}
     )
     select user_id, sum(n)::bigint as count
     from counts
@@ -254,7 +354,9 @@ export async function eventStats(
   );
   const [rows, users] = await Promise.all([
     db.withTenant(scope.tenantId, (tx) => run(tx, statsQuery(scope, window))),
-    db.withTenant(scope.tenantId, (tx) => run(tx, topUsersQuery(scope, topUsersFrom, window.to))),
+    db.withTenant(scope.tenantId, (tx) =>
+      run(tx, topUsersQuery(scope, topUsersFrom, window.to, window.endsNow)),
+    ),
   ]);
   const stats: EventStats = {
     from: window.from.toISOString(),
