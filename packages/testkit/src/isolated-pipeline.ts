@@ -71,16 +71,25 @@ export async function createPipeline(options: PipelineOptions): Promise<TestPipe
     queue,
     env,
     start: async (name, overrides = {}) => {
-      const port = await freePort();
       const portVariable = { api: "API_PORT", worker: "WORKER_METRICS_PORT", streamer: "STREAMER_PORT" }[
         name
       ];
-      const service = await startService(
-        name,
-        env({ [portVariable]: String(port), ...overrides }),
-        port,
-        options.serviceRuntime,
-      );
+      // A free port is free when asked, not when the child binds it: a parallel suite can take it in
+      // between (EADDRINUSE), so a start that loses that race is tried again on another port.
+      let service: RunningService | undefined;
+      for (let attempt = 1; !service; attempt++) {
+        const port = await freePort();
+        try {
+          service = await startService(
+            name,
+            env({ [portVariable]: String(port), ...overrides }),
+            port,
+            options.serviceRuntime,
+          );
+        } catch (error) {
+          if (attempt >= 3 || !String((error as Error).message).includes("EADDRINUSE")) throw error;
+        }
+      }
       running.add(service);
       void service.exited.then(() => running.delete(service));
       return service;
