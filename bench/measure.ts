@@ -96,7 +96,14 @@ export function processTreeCpuSeconds(rootPid: number): number {
 
 /** Resident set of a process now and its high-water mark (MB), from /proc (Linux). */
 export function memoryMb(pid: number): { rss: number; hwm: number } {
-  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  let status: string;
+  try {
+    status = readFileSync(`/proc/${pid}/status`, "utf8");
+  } catch {
+    throw new Error(
+      `process ${pid} is gone: its memory cannot be measured (did the service exit? see its log)`,
+    );
+  }
   const kb = (name: string) => Number(new RegExp(`${name}:\\s+(\\d+) kB`).exec(status)?.[1] ?? Number.NaN);
   return { rss: kb("VmRSS") / 1024, hwm: kb("VmHWM") / 1024 };
 }

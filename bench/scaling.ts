@@ -517,11 +517,22 @@ async function main() {
     exports: [],
     ingest: [],
   };
+  // The report is written again after every measurement: a run of hours that fails late (a process
+  // gone, the disk full) still leaves what it measured.
+  const checkpoint = () => {
+    report.finishedAt = new Date().toISOString();
+    writeScalingReport(report, stamp);
+  };
   if (options.only.includes("queries"))
-    for (const size of options.sizes)
+    for (const size of options.sizes) {
       report.queries.push(await measureQueries(size, options.samples, options.runtime));
+      checkpoint();
+    }
   if (options.only.includes("export"))
-    for (const size of options.sizes) report.exports.push(await measureExport(size, options.runtime));
+    for (const size of options.sizes) {
+      report.exports.push(await measureExport(size, options.runtime));
+      checkpoint();
+    }
   if (options.only.includes("ingest"))
     report.ingest = await measureIngest(options.tenantCounts, options.ingestEvents, options.runtime);
   report.finishedAt = new Date().toISOString();
