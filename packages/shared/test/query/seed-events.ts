@@ -1,9 +1,10 @@
 // Deterministic events for the query-module tests, stored through the worker's own verb
 // (storeEvents), so seq, hashes, event_ids and rollups are exactly what production writes.
-import { createHash } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import type { Database } from "@vigil/shared/db/database";
 import type { NormalizedEvent } from "@vigil/shared/events/event-schema";
 import { storeEvents } from "@vigil/shared/ingest/store-events";
+import type postgres from "postgres";
 
 const ACTION_TYPES = ["CREATE", "UPDATE", "DELETE", "VIEW"] as const;
 const SEVERITIES = ["INFO", "WARNING", "ERROR", "CRITICAL"] as const;
@@ -63,4 +64,29 @@ export function sampleEvent(
 export async function seedEvents(db: Database, events: NormalizedEvent[], chunk = 5000): Promise<void> {
   for (let start = 0; start < events.length; start += chunk)
     await storeEvents(db, events.slice(start, start + chunk));
+}
+
+/** storeEvents, tried again on a deadlock (as the queue would redeliver the batch). */
+export async function storeRetryingDeadlocks(db: Database, events: NormalizedEvent[]) {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await storeEvents(db, events);
+    } catch (error) {
+      if ((error as { code?: string }).code !== "40P01" || attempt > 5) throw error;
+    }
+  }
+}
+
+/** A tenant row for the rollup tests: long retention unless given, archiving to `bucket` when asked. */
+export async function insertRollupTenant(
+  admin: postgres.Sql,
+  namePrefix: string,
+  options: { retentionDays?: number; archive?: boolean; bucket: string },
+): Promise<string> {
+  const id = randomUUID();
+  await admin`
+    insert into tenants (id, name, retention_days, archive_enabled, archive_bucket)
+    values (${id}, ${`${namePrefix}-${id.slice(0, 8)}`}, ${options.retentionDays ?? 3650}, ${options.archive ?? false},
+      ${options.archive ? options.bucket : null})`;
+  return id;
 }

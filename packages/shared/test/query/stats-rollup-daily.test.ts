@@ -10,7 +10,6 @@ import type { ArchiveStorage } from "@vigil/shared/archive/archive-storage";
 import { run } from "@vigil/shared/db/database";
 import * as statsRollupsDaily from "@vigil/shared/db/migrations/20261207T1015_stats_rollups_daily";
 import type { NormalizedEvent } from "@vigil/shared/events/event-schema";
-import { storeEvents } from "@vigil/shared/ingest/store-events";
 import { eventStats, resolveStatsWindow, statsQuery } from "@vigil/shared/query/event-stats";
 import { tenantScope } from "@vigil/shared/query/tenant-scope";
 import { deleteEventsBefore, pruneEmptyRollupsQuery } from "@vigil/shared/retention/cleanup-events";
@@ -20,7 +19,7 @@ import { PostgresJSDialect } from "kysely-postgres-js";
 import postgres from "postgres";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { emulatorArchiveStorage } from "../archive/emulator-archive-storage.ts";
-import { prng, sampleEvent } from "./seed-events.ts";
+import { insertRollupTenant, prng, sampleEvent, storeRetryingDeadlocks } from "./seed-events.ts";
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -72,16 +71,7 @@ function eventsOf(
   });
 }
 
-/** storeEvents, tried again on a deadlock (as the queue would redeliver the batch). */
-async function store(events: NormalizedEvent[]) {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await storeEvents(pipeline.database.db, events);
-    } catch (error) {
-      if ((error as { code?: string }).code !== "40P01" || attempt > 5) throw error;
-    }
-  }
-}
+const store = (events: NormalizedEvent[]) => storeRetryingDeadlocks(pipeline.database.db, events);
 
 type Row = { dimension: string; value: string; count: number };
 const sorted = (rows: readonly Row[]) =>
@@ -168,14 +158,8 @@ async function expectAllWindowsMatch(tenantId: string, seed: number) {
   await expectDailyEqualsEvents(tenantId);
 }
 
-async function newTenant(options: { retentionDays?: number; archive?: boolean } = {}) {
-  const id = randomUUID();
-  await pipeline.database.admin`
-    insert into tenants (id, name, retention_days, archive_enabled, archive_bucket)
-    values (${id}, ${`statsdaily-${id.slice(0, 8)}`}, ${options.retentionDays ?? 3650}, ${options.archive ?? false},
-      ${options.archive ? bucket : null})`;
-  return id;
-}
+const newTenant = (options: { retentionDays?: number; archive?: boolean } = {}) =>
+  insertRollupTenant(pipeline.database.admin, "statsdaily", { ...options, bucket });
 
 beforeAll(async () => {
   pipeline = await createTestPipeline();

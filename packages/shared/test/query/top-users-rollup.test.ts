@@ -12,7 +12,6 @@ import * as userRollups from "@vigil/shared/db/migrations/20261207T1013_user_rol
 import * as userRollupsDaily from "@vigil/shared/db/migrations/20261207T1013_user_rollups_daily";
 import * as userRollupsErasure from "@vigil/shared/db/migrations/20261207T1013_user_rollups_erasure";
 import type { NormalizedEvent } from "@vigil/shared/events/event-schema";
-import { storeEvents } from "@vigil/shared/ingest/store-events";
 import { eventStats, topUsersQuery } from "@vigil/shared/query/event-stats";
 import { tenantScope } from "@vigil/shared/query/tenant-scope";
 import { deleteEventsBefore, pruneEmptyRollupsQuery } from "@vigil/shared/retention/cleanup-events";
@@ -22,7 +21,7 @@ import { PostgresJSDialect } from "kysely-postgres-js";
 import postgres from "postgres";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { emulatorArchiveStorage } from "../archive/emulator-archive-storage.ts";
-import { prng, sampleEvent } from "./seed-events.ts";
+import { insertRollupTenant, prng, sampleEvent, storeRetryingDeadlocks } from "./seed-events.ts";
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -75,16 +74,7 @@ function eventsOf(
   });
 }
 
-/** storeEvents, tried again on a deadlock (as the queue would redeliver the batch). */
-async function store(events: NormalizedEvent[]) {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await storeEvents(pipeline.database.db, events);
-    } catch (error) {
-      if ((error as { code?: string }).code !== "40P01" || attempt > 5) throw error;
-    }
-  }
-}
+const store = (events: NormalizedEvent[]) => storeRetryingDeadlocks(pipeline.database.db, events);
 
 async function topUsers(tenantId: string, from: number, to: number) {
   const rows = await pipeline.database.db.withTenant(tenantId, (tx) =>
@@ -163,14 +153,8 @@ async function expectAllWindowsMatch(tenantId: string, seed: number) {
   await expectRollupEqualsEvents(tenantId);
 }
 
-async function newTenant(options: { retentionDays?: number; archive?: boolean } = {}) {
-  const id = randomUUID();
-  await pipeline.database.admin`
-    insert into tenants (id, name, retention_days, archive_enabled, archive_bucket)
-    values (${id}, ${`topusers-${id.slice(0, 8)}`}, ${options.retentionDays ?? 3650}, ${options.archive ?? false},
-      ${options.archive ? bucket : null})`;
-  return id;
-}
+const newTenant = (options: { retentionDays?: number; archive?: boolean } = {}) =>
+  insertRollupTenant(pipeline.database.admin, "topusers", { ...options, bucket });
 
 beforeAll(async () => {
   pipeline = await createTestPipeline();
