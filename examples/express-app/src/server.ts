@@ -81,7 +81,9 @@ const server = app.listen(settings.port, "127.0.0.1", () => {
 });
 
 // Stop taking requests, then send what is queued (at most 5 s) before exiting. A repeated signal
-// (Ctrl-C sent to the whole process group reaches tsx too, which may pass it on) changes nothing.
+// (Ctrl-C reaches the whole process group, pnpm included) changes nothing. The start script runs
+// `node --import tsx`, not the `tsx` wrapper: that wrapper SIGKILLs a child that does not report a
+// signal within 30 ms, which under load cut the flush short.
 let stopping = false;
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
   process.on(signal, () => {
