@@ -85,10 +85,14 @@ export async function startBenchStack(
     cleanups.push(() => pipeline.close());
     const services: BenchStack["services"] = {};
     const streamers: RunningService[] = [];
-    const stopProcess = (service: RunningService) =>
-      Promise.race([service.stop(), new Promise((resolve) => setTimeout(resolve, 20_000))]).then(() =>
-        service.kill(),
-      );
+    // A service that exits while nobody stopped it is a finding: its last output says why (a
+    // measurement that only reports "process vanished" cannot be explained afterwards).
+    const stopping = new Set<RunningService>();
+    const stopProcess = async (service: RunningService) => {
+      stopping.add(service);
+      await Promise.race([service.stop(), new Promise((resolve) => setTimeout(resolve, 20_000))]);
+      await service.kill();
+    };
     const stopService = async (name: ServiceName) => {
       if (name === "streamer") {
         delete services.streamer;
@@ -103,8 +107,16 @@ export async function startBenchStack(
       for (const name of Object.keys(services) as ServiceName[]) await stopService(name);
       await stopService("streamer");
     });
-    const startProcess = (name: ServiceName, overrides: Record<string, string>) =>
-      pipeline.start(name, { ...BENCH_SERVICE_ENV, ...serviceEnv, ...overrides });
+    const startProcess = async (name: ServiceName, overrides: Record<string, string>) => {
+      const service = await pipeline.start(name, { ...BENCH_SERVICE_ENV, ...serviceEnv, ...overrides });
+      void service.exited.then((code) => {
+        if (stopping.has(service)) return;
+        log(
+          `${name} (pid ${service.pid}) exited unasked, code ${code}; its last output:\n${service.output().slice(-4000)}`,
+        );
+      });
+      return service;
+    };
     const startStreamers = async (count: number, overrides: Record<string, string> = {}) => {
       await stopService("streamer");
       for (let index = 0; index < count; index++) streamers.push(await startProcess("streamer", overrides));
