@@ -69,20 +69,26 @@ export async function waitUntil(
 
 const CLOCK_TICKS_PER_SECOND = 100;
 
-/** CPU seconds (user + system) a process has used so far, from /proc (Linux); 0 when it is gone. */
-function processCpuSeconds(pid: number): number {
+/**
+ * CPU seconds (user + system) a process has used so far, from /proc (Linux); 0 when it is gone.
+ * `withReapedChildren` adds what its exited children used (cutime + cstime, counted once the parent
+ * reaps them): without it a busy backend that ends mid-measurement takes its CPU with it and a
+ * tree's total falls (a negative figure for PostgreSQL).
+ */
+function processCpuSeconds(pid: number, withReapedChildren = false): number {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
     const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
+    const reaped = withReapedChildren ? Number(fields[13]) + Number(fields[14]) : 0;
+    return (Number(fields[11]) + Number(fields[12]) + reaped) / CLOCK_TICKS_PER_SECOND;
   } catch {
     return 0;
   }
 }
 
-/** CPU seconds of a process and its direct children (PostgreSQL's postmaster and its backends). */
+/** CPU seconds of a process and its direct children, live or exited (PostgreSQL's postmaster and its backends). */
 export function processTreeCpuSeconds(rootPid: number): number {
-  let total = processCpuSeconds(rootPid);
+  let total = processCpuSeconds(rootPid, true);
   for (const entry of readdirSync("/proc")) {
     if (!/^\d+$/.test(entry)) continue;
     try {
