@@ -141,14 +141,11 @@ export function searchKeysQuery(
  *  2. otherwise textRestKeysQuery. When the window (every other filter, after the cursor) holds no
  *     more rows than the head tested, the ordered walk over it costs no more than the head did, and
  *     it runs (a selective filter beside a common term: no probe). Else at most
- *     TEXT_PROBE_MATCHES + 1 keys matching `q` in the window from the GIN index
- *     (vigil_search_match_keys_in_order, migration 20261207T1016). For a page in occurred_at order
- *     with no filter but `q`, the probe reads the window in time slices from the page's end and
- *     stops at a page of matches (every match it skipped lies beyond every match it returned);
- *     otherwise it returns every match in the window. No more than TEXT_PROBE_MATCHES: each is read
- *     back under RLS, checked against every filter and the cursor, and the page is the first of
- *     them in page order (cost: the matches read). More: the matches are dense enough for the
- *     ordered walk over the window to end soon, and it runs instead.
+ *     TEXT_PROBE_MATCHES + 1 keys matching `q` in the window
+ *     from the GIN index (vigil_search_match_keys). No more than TEXT_PROBE_MATCHES: they are every
+ *     match; each is read back under RLS, checked against every filter and the cursor, and the page
+ *     is the first of them in page order (cost: the matches). More: the matches are dense enough
+ *     for the ordered walk over the window to end soon, and it runs instead.
  * Either way the keys are exactly those, in exactly the order, that the plain walk would give.
  */
 
@@ -185,18 +182,6 @@ function textHeadKeysQuery(
     where ${matchesText("w", q)} order by ${pageOrder(query.sort, "w")} limit ${query.limit + 1}`);
 }
 
-/** Whether the filter holds nothing but `q` and the window (from, to). */
-function onlyTextFilter(filter: EventFilter): boolean {
-  return Object.entries(filter).every(
-    ([name, value]) =>
-      name === "q" ||
-      name === "from" ||
-      name === "to" ||
-      value === undefined ||
-      (Array.isArray(value) && value.length === 0),
-  );
-}
-
 /** Statement 2 of a full-text page, when the head did not decide it: the probe, then its matches or the walk. */
 export function textRestKeysQuery(
   scope: TenantScope,
@@ -228,9 +213,6 @@ export function textRestKeysQuery(
     else if (key > from) from = key;
   }
   const to = query.filter.to ? new Date(query.filter.to) : null;
-  // The probe may stop at a page of matches only when every match it returns survives the read-back
-  // (no filter but `q` and the window) and the page is in occurred_at order (its slices' order).
-  const stopsAtPage = SORT_COLUMN[query.sort] === "occurred_at" && onlyTextFilter(query.filter);
   // Sizes are measured per key as the cursor fetches it (after the page order is decided), and the
   // window bounds let PostgreSQL prune that lookup to the window's partitions when planning.
   return compilable(sql<PageKey>`
@@ -238,9 +220,8 @@ export function textRestKeysQuery(
       select count(*) < ${headRows} as window_fits_head from ${window} as x
     ), probe as materialized (
       select p.seq, p.occurred_at
-      from vigil_search_match_keys_in_order(websearch_to_tsquery('simple', ${q}), ${from}::timestamptz,
-        ${to}::timestamptz, ${until}::timestamptz, ${TEXT_PROBE_MATCHES + 1}::integer,
-        ${stopsAtPage ? pageRows : null}::integer, ${!query.sort.startsWith("-")}::boolean) as p
+      from vigil_search_match_keys(websearch_to_tsquery('simple', ${q}), ${from}::timestamptz,
+        ${to}::timestamptz, ${until}::timestamptz, ${TEXT_PROBE_MATCHES + 1}::integer) as p
       where not (select window_fits_head from small)
     ), chosen as (
       (select e.seq, e.occurred_at, e.received_at from probe as p cross join lateral ${probedRow} as e

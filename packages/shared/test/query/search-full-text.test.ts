@@ -2,9 +2,7 @@
 // PostgreSQL: a common term (decided by the head), a rare term and a phrase with a common first
 // lexeme (the GIN probe), terms matching exactly TEXT_PROBE_MATCHES and one more (the boundary
 // where the probe gives way to the ordered walk), cursor paging across that switch in every sort,
-// and another tenant's matching rows, which no path ever returns. The probe in page order
-// (migration 20261207T1016) stops at a page of matches: its early stop, events stamped in the future
-// and pages in both time orders are checked against the plain walk on a tenant of their own.
+// and another tenant's matching rows, which no path ever returns.
 import type { TransactionSql } from "@vigil/shared/db/database";
 import type { NormalizedEvent } from "@vigil/shared/events/event-schema";
 import { searchEvents, TEXT_PROBE_MATCHES, textHeadRows } from "@vigil/shared/query/search-events";
@@ -21,9 +19,6 @@ import { sampleEvent, seedEvents } from "./seed-events.ts";
 
 const TENANT_A = "0190a0a0-0000-7000-8000-0000000000f1";
 const TENANT_B = "0190a0a0-0000-7000-8000-0000000000f2";
-/** Tenant C: 900 rows over ten days (a third tagged "slicefind", five of them in the future). */
-const TENANT_C = "0190a0a0-0000-7000-8000-0000000000f3";
-const HOUR = 3_600_000;
 const NOW = Date.now();
 const MINUTE = 60_000;
 /** Every 20th row carries a probe tag, so the newest rows of a page's head hold few matches. */
@@ -82,7 +77,6 @@ beforeAll(async () => {
   for (const [id, name] of [
     [TENANT_A, "full-text-a"],
     [TENANT_B, "full-text-b"],
-    [TENANT_C, "full-text-c"],
   ] as const)
     await pipeline.database.admin`insert into tenants (id, name) values (${id}, ${name})`;
   // Pairs share an occurred_at, so keyset ties are broken by seq.
@@ -102,28 +96,8 @@ beforeAll(async () => {
       }),
     ),
   );
-  sliced = Array.from({ length: 900 }, (_, index) => {
-    // Newest first: five tagged rows up to 5 hours ahead, then one row every 16 minutes back ten days.
-    const at = index < 15 ? NOW + (15 - index) * 20 * MINUTE : NOW - (index - 14) * 16 * MINUTE;
-    return sampleEvent(TENANT_C, index, new Date(at), {
-      metadata: { tags: index % 3 === 0 ? ["slicefind"] : [] },
-    });
-  });
-  await seedEvents(pipeline.database.db, sliced);
 }, 120_000);
 afterAll(async () => pipeline?.close());
-
-let sliced: NormalizedEvent[];
-
-/** Tenant C's tagged seqs in `sort` order (seq = index + 1; times differ, so no ties). */
-function slicedExpected(sort: "-occurred_at" | "occurred_at"): number[] {
-  const seqs = sliced
-    .map((event, index) => ({ seq: index + 1, at: Date.parse(event.occurred_at), tagged: index % 3 === 0 }))
-    .filter((row) => row.tagged)
-    .sort((a, b) => a.at - b.at)
-    .map((row) => row.seq);
-  return sort === "occurred_at" ? seqs : seqs.reverse();
-}
 
 describe("the probe's boundary", () => {
   /** What the GIN probe finds for `q` under `tenant`'s RLS scope, with room for `limit` keys. */
@@ -228,76 +202,6 @@ describe("results equal the plain ordered walk's", () => {
     });
     expect(seqs.length).toBeGreaterThan(1);
     expect(seqs).toEqual(expected(inside, "-occurred_at"));
-  });
-});
-
-describe("the probe in page order (20261207T1016)", () => {
-  const from = new Date(NOW - 30 * 24 * HOUR);
-
-  async function orderedProbe(
-    tenant: string | null,
-    q: string,
-    enough: number | null,
-    ascending: boolean,
-    window: { from?: Date | null; until?: Date | null } = {},
-  ): Promise<number[]> {
-    const read = (tx: TransactionSql) =>
-      tx<{ seq: number }[]>`select seq from vigil_search_match_keys_in_order(
-        websearch_to_tsquery('simple', ${q}), ${window.from === undefined ? from : window.from}, null,
-        ${window.until ?? null}, ${TEXT_PROBE_MATCHES + 1}, ${enough}, ${ascending})`;
-    const rows = tenant
-      ? await pipeline.database.db.withTenant(tenant, read)
-      : await pipeline.database.db.withoutTenant(read);
-    return rows.map((row) => Number(row.seq));
-  }
-
-  test("stops once its slices hold a page of matches, and those include the page exactly", async () => {
-    const newest = slicedExpected("-occurred_at");
-    expect(newest).toHaveLength(300);
-    const read = await orderedProbe(TENANT_C, "slicefind", 21, false);
-    expect(read.length).toBeGreaterThanOrEqual(21);
-    expect(read.length).toBeLessThan(150);
-    expect(new Set(read)).toEqual(new Set(newest.slice(0, read.length)));
-    const oldest = await orderedProbe(TENANT_C, "slicefind", 21, true);
-    expect(oldest.length).toBeGreaterThanOrEqual(21);
-    expect(oldest.length).toBeLessThan(150);
-    expect(new Set(oldest)).toEqual(new Set(slicedExpected("occurred_at").slice(0, oldest.length)));
-  });
-
-  test("with no page size, or no lower bound, it reads the whole window as 1014's probe does", async () => {
-    expect((await orderedProbe(TENANT_C, "slicefind", null, false)).sort((a, b) => a - b)).toEqual(
-      slicedExpected("occurred_at").sort((a, b) => a - b),
-    );
-    expect(await orderedProbe(TENANT_C, "slicefind", 21, false, { from: null })).toHaveLength(300);
-  });
-
-  test("a match at exactly the cursor's time does not count toward the page (the cursor may drop it)", async () => {
-    // All of tenant A's rows come in pairs sharing a time; a bound at a pair's time keeps probing past it.
-    const byTime = expected(tagged("probeexact"), "-occurred_at");
-    const until = new Date(stored[byTime[10]! - 1]!.occurred_at);
-    const read = await orderedProbe(TENANT_A, "probeexact", 1, false, { until });
-    const strictlyBefore = read.filter((seq) => Date.parse(stored[seq - 1]!.occurred_at) < until.getTime());
-    expect(strictlyBefore.length).toBeGreaterThanOrEqual(1);
-  });
-
-  test("only the caller's tenant, and nothing without one", async () => {
-    expect(await orderedProbe(TENANT_A, "slicefind", 21, false)).toEqual([]);
-    expect(await orderedProbe(null, "slicefind", null, false)).toEqual([]);
-    expect((await orderedProbe(TENANT_B, "onlyb", 5, false)).length).toBeGreaterThanOrEqual(5);
-  });
-
-  for (const sort of ["-occurred_at", "occurred_at"] as const)
-    for (const limit of ["7", "100"])
-      test(`pages of ${limit}, sort ${sort}, future-stamped rows included, equal the plain walk`, async () => {
-        expect(await searchAll(TENANT_C, { q: "slicefind", sort, limit })).toEqual(slicedExpected(sort));
-      });
-
-  test("another filter beside q reads the whole window (no early stop) and stays exact", async () => {
-    const seqs = await searchAll(TENANT_C, { q: "slicefind", outcome: "success", limit: "9" });
-    const expectedSeqs = slicedExpected("-occurred_at").filter(
-      (seq) => sliced[seq - 1]!.outcome === "success",
-    );
-    expect(seqs).toEqual(expectedSeqs);
   });
 });
 

@@ -19,7 +19,6 @@ import * as userRollupsDaily from "./20261207T1013_user_rollups_daily.ts";
 import * as userRollupsErasure from "./20261207T1013_user_rollups_erasure.ts";
 import * as tenantSearchIndex from "./20261207T1014_tenant_search_index.ts";
 import * as statsRollupsDaily from "./20261207T1015_stats_rollups_daily.ts";
-import * as searchProbeInOrder from "./20261207T1016_search_probe_in_order.ts";
 
 export const migrations: Record<string, Migration> = {
   "20261121T2230_initial_schema": initialSchema,
@@ -41,5 +40,4 @@ export const migrations: Record<string, Migration> = {
   "20261207T1013_user_rollups_erasure": userRollupsErasure,
   "20261207T1014_tenant_search_index": tenantSearchIndex,
   "20261207T1015_stats_rollups_daily": statsRollupsDaily,
-  "20261207T1016_search_probe_in_order": searchProbeInOrder,
 };
