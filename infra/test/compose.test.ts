@@ -193,7 +193,7 @@ describe("migrate", () => {
 
   it("the migrate command is the root package.json script", () => {
     const rootPackage = JSON.parse(readRepoFile("package.json")) as { scripts: Record<string, string> };
-    expect(rootPackage.scripts.vigil).toBe("tsx packages/cli/src/main.ts");
+    expect(rootPackage.scripts.vigil).toBe("node --import tsx packages/cli/src/main.ts");
   });
 });
 
