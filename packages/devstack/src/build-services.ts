@@ -21,15 +21,17 @@ export type BuiltService = (typeof BUILT_SERVICES)[number];
  * 20–45 MB live — let ~100 MB of garbage pile up before a full collection (peak RSS ~220 MB). At
  * 512 MB the peak is ~140 MB for ~6% more CPU per row (A/B on 100,000-row exports). The api's live
  * heap must stay below it: that is ~12 concurrent 8 MB bulk requests; raise it with the container.
- * api and worker: a 64 MB young generation (semi-space). Ingest makes short-lived garbage per event
- * (parsed bodies, canonical JSON, queue messages) and V8 sizes the young generation from the heap
- * limit, so it scavenged constantly (GC 17–21% of both processes' CPU). Same-machine A/B, 3 runs
- * each (bench/results/ingest-2026-12-07-semispace.md): end to end 7,658 → 8,479 events/s, api CPU
- * per 1,000 bulk events 45–62 → 33–49 ms, worker 46–55 → 38–51, single POSTs 2,842 → 3,471 req/s;
- * the api's export peak RSS 164 → 178 MB at 1,000,000 rows (still below the 200 MB target).
+ * A larger young generation (semi-space): ingest makes short-lived garbage per event (parsed bodies,
+ * canonical JSON, queue messages) and V8 sizes the young generation from the heap limit (4 MB for
+ * the api's 512 MB, 16 MB by default), so both scavenged constantly (GC 17–21% of their CPU). 64 MB
+ * for both (A/B, bench/results/ingest-2026-12-07-semispace.md): end to end 7,658 → 8,479 events/s,
+ * api CPU per 1,000 bulk events 45–62 → 33–49 ms, single POSTs 2,842 → 3,471 req/s; but after
+ * ingest the api's export peak RSS reached 209 MB (bench/results/2026-12-07-session20.md, target
+ * 200). The api takes 16 MB: 187 MB peak, single POSTs 3,297 req/s, 40–51 CPU ms per 1,000
+ * events (bench/results/2026-12-07-session20-api16.md); the worker, which exports nothing, 64 MB.
  */
 export const SERVICE_NODE_FLAGS: Record<BuiltService, readonly string[]> = {
-  api: ["--max-old-space-size=512", "--max-semi-space-size=64"],
+  api: ["--max-old-space-size=512", "--max-semi-space-size=16"],
   worker: ["--max-semi-space-size=64"],
   streamer: [],
 };
