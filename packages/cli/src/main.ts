@@ -53,6 +53,11 @@ const ONE_WORD_COMMANDS = new Set(["migrate", "verify", "checkpoint", "monitor"]
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 async function main(argv: string[]): Promise<number> {
+  // Help needs no configuration: it is what someone without any reads first.
+  if (argv.length === 0 || ["help", "--help", "-h"].includes(argv[0]!)) {
+    (argv.length === 0 ? process.stderr : process.stdout).write(`${USAGE}\n`);
+    return argv.length === 0 ? 64 : 0;
+  }
   if (isClientCommand(argv)) return runClientCli(argv);
   if (argv[0] === "archive") return runArchiveCommand(argv.slice(1));
   const [command, sub, ...rest] = argv;
