@@ -54,13 +54,22 @@ function watchPeakRss(pid: number) {
   }
   const before = memoryMb(pid).rss;
   let sampled = before;
+  // A process gone mid-export is reported when the export ends, not thrown from the timer: a throw
+  // there would end the bench before the stack logs why the process exited.
+  let gone: unknown;
   const sampler = setInterval(() => {
-    sampled = Math.max(sampled, memoryMb(pid).rss);
+    try {
+      sampled = Math.max(sampled, memoryMb(pid).rss);
+    } catch (error) {
+      gone = error;
+      clearInterval(sampler);
+    }
   }, 20);
   return {
     before,
     stop: (): number => {
       clearInterval(sampler);
+      if (gone) throw gone;
       const now = memoryMb(pid);
       return Math.max(sampled, now.rss, resettable ? now.hwm : 0);
     },
