@@ -75,10 +75,12 @@ export class CopyStalledError extends Error {
   }
 }
 
-/** The fields of a postgres.js 3.4.9 Query that `abort()` relies on (internals; see below). */
+/** The fields of a postgres.js 3.4.9 Query that `start()` and `abort()` rely on (internals; see below). */
 interface PostgresQueryInternals {
   active: boolean;
   canceller: ((query: unknown) => Promise<void>) | null;
+  /** Called by the driver, synchronously, with the COPY stream when CopyOutResponse arrives. */
+  resolve: (value: unknown) => void;
 }
 
 /**
@@ -112,10 +114,24 @@ export class CopyOut {
       this.resumeSocket();
       this.notify();
     });
+    // Destroyed before this listener existed (see start): its error is the COPY's outcome.
+    if (stream.errored) this.failure = stream.errored;
   }
 
   static async start(connection: postgres.ReservedSql, statement: string, stallMs: number): Promise<CopyOut> {
     const query = connection.unsafe(statement);
+    // PostgreSQL may hold CopyOutResponse in its send buffer until the first rows or an error. When
+    // a cancel (the first-byte bound below) ends a COPY that has sent nothing, both arrive in one
+    // read: the driver creates the stream, hands it over, and destroys it with the error at once,
+    // and the 'error' is emitted (process.nextTick) before an `await` could attach a listener. An
+    // unlistened 'error' ends the process, so a listener goes on as the driver hands the stream over.
+    const internals = query as unknown as PostgresQueryInternals;
+    const handOver = internals.resolve;
+    internals.resolve = (value) => {
+      if (value && typeof (value as Readable).on === "function")
+        (value as Readable).on("error", () => undefined);
+      handOver(value);
+    };
     // Until its first byte (locks, planning) the COPY gets the same bound as between bytes.
     const timer = stallMs > 0 ? setTimeout(() => query.cancel(), stallMs) : undefined;
     let stream: Readable;
