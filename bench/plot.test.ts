@@ -68,6 +68,7 @@ const queryRun = (events: number, scale: number, executionMs: number) => ({
     stats_30d: latency(5),
     history: latency(5),
   },
+  rows: { newest_page: 100, three_filters: 100, full_text: 25 * scale, stats_30d: 30, history: 10 },
   plans: { "three_filters (keys)": `Limit (actual time=0.1..0.2)\nExecution Time: ${executionMs} ms` },
 });
 
@@ -103,6 +104,9 @@ describe("renderScalingMarkdown", () => {
     const row = (name: string) => markdown.split("\n").find((line) => line.startsWith(`| ${name} |`));
     expect(row("newest_page")).toMatch(/1\.00× \| PASS \|$/);
     expect(row("three_filters")).toMatch(/1\.60× \| \*\*MISS\*\* \|$/);
+    // Entries per answer beside each growth: equal sizes answer the same amount, or say they did not.
+    expect(row("history")).toMatch(/^\| history \| 10 → 10 \| /);
+    expect(row("full_text")).toMatch(/^\| full_text \| 25 → 40 \| /);
     expect(row("three_filters (keys)")).toBe("| three_filters (keys) | 2 ms | 20 ms | 10.00× |");
     expect(markdown).toContain("![query p95 by events](scaling-test-queries.svg)");
     expect(markdown).toContain("![ingest rate by tenants](scaling-test-ingest.svg)");

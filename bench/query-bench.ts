@@ -20,6 +20,13 @@ import { DAY_MS, seedTenantEvents } from "./seed-events.ts";
 
 /** Seeded events span this many days back from now, so a 30-day window holds about half of them. */
 const SPAN_DAYS = 60;
+/**
+ * History page size. The seed gives each of its 3,988 resources (4 types × 997 ids) ~12.5 events
+ * per 1,000,000, so a 10-entry page is full at 1 M and at 10 M and the two sizes answer the same
+ * amount. (With 100 the 1 M page held 13 entries and the 10 M page 101: most of that "growth" was
+ * 8× the JSON.)
+ */
+export const HISTORY_PAGE = 10;
 
 export interface QueryBenchOptions {
   events: number;
@@ -39,6 +46,11 @@ export interface QueryBenchResult {
   seedSeconds: number;
   http: Record<QueryName, LatencyMs>;
   direct: Record<QueryName, LatencyMs>;
+  /**
+   * Mean entries per HTTP response (`data`; stats: series points): a query's growth with the table
+   * means something only where its answers are the same size.
+   */
+  rows: Record<QueryName, number>;
 }
 
 type QueryName = "newest_page" | "three_filters" | "full_text" | "stats_30d" | "history";
@@ -106,16 +118,28 @@ function queries(tenant: SeededTenant, sample: number) {
       direct: (db: Database) => eventStats(db, tenantScope(tenant.id), { from: thirtyDays, bucket: "day" }),
     },
     history: {
-      path: `/api/v1/resources/user/${resource}/history?limit=100`,
+      path: `/api/v1/resources/user/${resource}/history?limit=${HISTORY_PAGE}`,
       direct: (db: Database) =>
         resourceHistory(
           db,
           tenantScope(tenant.id),
           { resource_type: "user", resource_id: resource },
-          { limit: 100 },
+          { limit: HISTORY_PAGE },
         ),
     },
   } satisfies Record<QueryName, { path: string; direct: (db: Database) => Promise<unknown> }>;
+}
+
+const mean = (values: number[]) =>
+  Number((values.reduce((sum, value) => sum + value, 0) / Math.max(1, values.length)).toFixed(1));
+
+/** Entries of one answer: a page's or history's `data`, the stats' time series. */
+function answerEntries(body: ArrayBuffer): number {
+  const answer = JSON.parse(Buffer.from(body).toString("utf8")) as {
+    data?: unknown[];
+    timeseries?: unknown[];
+  };
+  return (answer.data ?? answer.timeseries ?? []).length;
 }
 
 const latency = (samples: number[]): LatencyMs => ({
@@ -147,6 +171,10 @@ export async function runQueryBench(
       QueryName,
       number[]
     >;
+    const rowCounts = Object.fromEntries(names.map((name) => [name, [] as number[]])) as Record<
+      QueryName,
+      number[]
+    >;
     for (let sample = 0; sample < options.samples; sample++) {
       const tenant = tenants[sample % tenants.length]!;
       const set = queries(tenant, sample);
@@ -156,9 +184,10 @@ export async function runQueryBench(
           const response = await fetch(`${api.url}${set[name].path}`, {
             headers: { "X-API-Key": tenant.key },
           });
-          await response.arrayBuffer();
+          const body = await response.arrayBuffer();
           if (response.status !== 200) throw new Error(`${name}: HTTP ${response.status}`);
           httpSamples[name].push(performance.now() - started);
+          rowCounts[name].push(answerEntries(body));
         };
         const direct = async () => {
           const started = performance.now();
@@ -188,6 +217,10 @@ export async function runQueryBench(
       direct: Object.fromEntries(names.map((name) => [name, latency(directSamples[name])])) as Record<
         QueryName,
         LatencyMs
+      >,
+      rows: Object.fromEntries(names.map((name) => [name, mean(rowCounts[name])])) as Record<
+        QueryName,
+        number
       >,
     };
   } finally {
