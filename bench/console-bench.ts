@@ -74,9 +74,10 @@ async function main(events: number, samples: number) {
     const thirtyDays = new Date(now.getTime() - 30 * 86_400_000).toISOString();
     const pages: Record<string, { page: string; api: string }> = {
       events_newest: { page: "/console/events", api: "/api/v1/logs?limit=50" },
+      // UPDATE and WARNING meet in the seed (UPDATE and ERROR never do: query-bench's THREE_FILTERS).
       events_three_filters: {
-        page: "/console/events?user_id=user-5&severity=ERROR&action_type=UPDATE",
-        api: "/api/v1/logs?user_id=user-5&severity=ERROR&action_type=UPDATE&limit=50",
+        page: "/console/events?user_id=user-5&severity=WARNING&action_type=UPDATE",
+        api: "/api/v1/logs?user_id=user-5&severity=WARNING&action_type=UPDATE&limit=50",
       },
       event_detail: { page: `/console/events/${eventId}`, api: `/api/v1/logs/${eventId}` },
       stats_30d: { page: `/console/stats?from=${thirtyDays}`, api: `/api/v1/logs/stats?from=${thirtyDays}` },

@@ -27,6 +27,13 @@ const SPAN_DAYS = 60;
  * 8× the JSON.)
  */
 export const HISTORY_PAGE = 10;
+/**
+ * The three-filter query: a user's UPDATEs at WARNING. The seed makes action_type g % 4 and
+ * severity g % 6, so UPDATE (1) and ERROR (4) never meet (it measured an empty answer until the
+ * entries column showed it); UPDATE and WARNING (3) meet at g ≡ 9 (mod 12), with one user ~39 times
+ * in 30 days per 1,000,000 events. A 25-row page is full at 1 M and at 10 M.
+ */
+export const THREE_FILTERS = { action_type: "UPDATE", severity: "WARNING", limit: 25 } as const;
 
 export interface QueryBenchOptions {
   events: number;
@@ -101,12 +108,17 @@ function queries(tenant: SeededTenant, sample: number) {
       direct: (db: Database) => searchEvents(db, tenantScope(tenant.id), params({ limit: 100 })),
     },
     three_filters: {
-      path: `/api/v1/logs?user_id=${user}&action_type=UPDATE&severity=ERROR&limit=100`,
+      path: `/api/v1/logs?user_id=${user}&action_type=${THREE_FILTERS.action_type}&severity=${THREE_FILTERS.severity}&limit=${THREE_FILTERS.limit}`,
       direct: (db: Database) =>
         searchEvents(
           db,
           tenantScope(tenant.id),
-          params({ user_id: user, action_type: ["UPDATE"], severity: ["ERROR"], limit: 100 }),
+          params({
+            user_id: user,
+            action_type: [THREE_FILTERS.action_type],
+            severity: [THREE_FILTERS.severity],
+            limit: THREE_FILTERS.limit,
+          }),
         ),
     },
     full_text: {

@@ -35,7 +35,7 @@ import { benchExport } from "./export-bench.ts";
 import { generateLoad } from "./load-generator.ts";
 import { cpuMeter, cpuReport, formatNumber, waitUntil } from "./measure.ts";
 import { lineChart } from "./plot.ts";
-import { HISTORY_PAGE, type QueryBenchResult, runQueryBench } from "./query-bench.ts";
+import { HISTORY_PAGE, type QueryBenchResult, runQueryBench, THREE_FILTERS } from "./query-bench.ts";
 import { machineInfo, type RunReport } from "./report.ts";
 import { DAY_MS } from "./seed-events.ts";
 
@@ -121,9 +121,9 @@ function querySql(tenantId: string, now: Date) {
     "newest_page (keys)": page({ limit: 100 }),
     "three_filters (keys)": page({
       user_id: "user-1",
-      action_type: ["UPDATE"],
-      severity: ["ERROR"],
-      limit: 100,
+      action_type: [THREE_FILTERS.action_type],
+      severity: [THREE_FILTERS.severity],
+      limit: THREE_FILTERS.limit,
     }),
     // A text page takes up to two statements: the head of the newest rows, then (when the head
     // does not fill the page) the GIN probe or the ordered walk; both are explained.
