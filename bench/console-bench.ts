@@ -12,6 +12,7 @@ import { fileURLToPath } from "node:url";
 import { requestJson } from "@vigil/testkit/http-client";
 import { startBenchStack } from "./bench-stack.ts";
 import { percentile } from "./measure.ts";
+import { THREE_FILTERS } from "./query-bench.ts";
 import { seedTenantEvents } from "./seed-events.ts";
 
 const SPAN_DAYS = 60;
@@ -72,12 +73,13 @@ async function main(events: number, samples: number) {
     const newest = await requestJson(`${api.url}/api/v1/logs?limit=50`, { key: first!.key });
     const eventId = newest.body.data[25].id as string;
     const thirtyDays = new Date(now.getTime() - 30 * 86_400_000).toISOString();
+    const threeFilters = `user_id=user-5&severity=${THREE_FILTERS.severity}&action_type=${THREE_FILTERS.action_type}`;
     const pages: Record<string, { page: string; api: string }> = {
       events_newest: { page: "/console/events", api: "/api/v1/logs?limit=50" },
-      // UPDATE and WARNING meet in the seed (UPDATE and ERROR never do: query-bench's THREE_FILTERS).
+      // Filters the seed can satisfy (query-bench's THREE_FILTERS: UPDATE and ERROR never meet).
       events_three_filters: {
-        page: "/console/events?user_id=user-5&severity=WARNING&action_type=UPDATE",
-        api: "/api/v1/logs?user_id=user-5&severity=WARNING&action_type=UPDATE&limit=50",
+        page: `/console/events?${threeFilters}`,
+        api: `/api/v1/logs?${threeFilters}&limit=50`,
       },
       event_detail: { page: `/console/events/${eventId}`, api: `/api/v1/logs/${eventId}` },
       stats_30d: { page: `/console/stats?from=${thirtyDays}`, api: `/api/v1/logs/stats?from=${thirtyDays}` },

@@ -175,18 +175,11 @@ export async function runQueryBench(
   });
   try {
     const names: QueryName[] = ["newest_page", "three_filters", "full_text", "stats_30d", "history"];
-    const httpSamples = Object.fromEntries(names.map((name) => [name, [] as number[]])) as Record<
-      QueryName,
-      number[]
-    >;
-    const directSamples = Object.fromEntries(names.map((name) => [name, [] as number[]])) as Record<
-      QueryName,
-      number[]
-    >;
-    const rowCounts = Object.fromEntries(names.map((name) => [name, [] as number[]])) as Record<
-      QueryName,
-      number[]
-    >;
+    const perQuery = () =>
+      Object.fromEntries(names.map((name) => [name, [] as number[]])) as Record<QueryName, number[]>;
+    const httpSamples = perQuery();
+    const directSamples = perQuery();
+    const rowCounts = perQuery();
     for (let sample = 0; sample < options.samples; sample++) {
       const tenant = tenants[sample % tenants.length]!;
       const set = queries(tenant, sample);

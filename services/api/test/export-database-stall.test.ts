@@ -34,16 +34,7 @@ async function exportText(query: string): Promise<{ status: number; text: string
 
 test("a COPY that produces nothing for longer than statement_timeout ends its export, not the api", async () => {
   // `q` matches no row: PostgreSQL tests all 300,000 before its first byte (and never sends one).
-  const started = Date.now();
   const quiet = await exportText("format=ndjson&q=nomatchword");
-  console.log(
-    "quiet export",
-    quiet.status,
-    quiet.text.length,
-    String(quiet.error),
-    Date.now() - started,
-    "ms",
-  );
   // The stall ends the response: the body breaks off instead of ending as a complete export.
   expect(quiet.status).toBe(200);
   expect(quiet.error).toBeDefined();

@@ -140,7 +140,7 @@ export class CopyOut {
     } finally {
       clearTimeout(timer);
     }
-    return new CopyOut(query as unknown as PostgresQueryInternals, stream, stallMs);
+    return new CopyOut(internals, stream, stallMs);
   }
 
   get done(): boolean {

@@ -141,8 +141,8 @@ export function searchKeysQuery(
  *  2. otherwise textRestKeysQuery. When the window (every other filter, after the cursor) holds no
  *     more rows than the head tested, the ordered walk over it costs no more than the head did, and
  *     it runs (a selective filter beside a common term: no probe). Else at most
- *     TEXT_PROBE_MATCHES + 1 keys matching `q` in the window
- *     from the GIN index (vigil_search_match_keys). No more than TEXT_PROBE_MATCHES: they are every
+ *     TEXT_PROBE_MATCHES + 1 keys matching `q` in the window from the GIN index
+ *     (vigil_search_match_keys). No more than TEXT_PROBE_MATCHES: they are every
  *     match; each is read back under RLS, checked against every filter and the cursor, and the page
  *     is the first of them in page order (cost: the matches). More: the matches are dense enough
  *     for the ordered walk over the window to end soon, and it runs instead.
